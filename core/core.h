@@ -1,0 +1,8 @@
+// core.h — umbrella header of flowtrain's core: tensors, graphs, gradients, executor.
+#pragma once
+#include "core/executor.h"
+#include "core/gradients.h"
+#include "core/graph.h"
+#include "core/op_registry.h"
+#include "core/tensor.h"
+#include "core/thread_pool.h"

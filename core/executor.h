@@ -1,0 +1,91 @@
+// executor.h — compiles and runs a Graph.
+//
+// run(feeds, fetches) compiles a plan once per (fetch set, fed nodes, feed
+// shapes) and caches it:
+//   * the nodes the fetches need, in id (= topological) order, with concrete
+//     shapes inferred from the feed shapes and a kernel chosen per
+//     (op, device, dtype);
+//   * a memory plan: every intermediate gets a buffer in one arena allocated
+//     once per plan; a buffer is reused (best fit) once all readers of its
+//     previous tensor have run, and the reuse is made safe under concurrency by
+//     adding dependency edges from those readers to the new producer;
+//   * dependency counts, so independent ready nodes run concurrently on the
+//     thread pool and asynchronous ops (communication) complete through a
+//     callback while other nodes keep running.
+// Fetched tensors are views into the plan's arena, valid until the next run of
+// the same plan; clone() them to keep them. Variables and constants are read
+// in place from the Graph; fed tensors are read in place (not copied).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/graph.h"
+#include "core/op_registry.h"
+#include "core/thread_pool.h"
+
+namespace ft {
+
+// Per op type: total kernel time (ns) and count, summed over runs.
+struct Profile {
+  std::mutex mu;
+  std::map<std::string, std::pair<int64_t, int64_t>> by_op;
+  void add(const std::string& op, int64_t ns);
+};
+
+struct TraceEvent {
+  int node;
+  int64_t start_ns, end_ns;  // steady clock; for async ops end = completion
+  int thread;                // 0 = the calling thread
+};
+
+struct RunOptions {
+  int64_t step = 0;
+  bool training = true;
+  const Resources* resources = nullptr;
+  Profile* profile = nullptr;
+  std::vector<TraceEvent>* trace = nullptr;  // appended to, if set
+};
+
+struct PlanStats {
+  int nodes = 0;
+  int buffers = 0;
+  size_t arena_bytes = 0;      // planned peak of intermediates
+  size_t unplanned_bytes = 0;  // what one buffer per intermediate would take
+  int reuse_edges = 0;
+};
+
+class Executor {
+ public:
+  using Feeds = std::vector<std::pair<Value, Tensor>>;
+
+  explicit Executor(Graph& g, ThreadPool* pool = nullptr);
+  ~Executor();
+
+  std::vector<Tensor> run(const Feeds& feeds, const std::vector<Value>& fetches, const RunOptions& opt = {});
+
+  // The plan that run() would use, compiled if needed: its stats and node order.
+  const PlanStats& stats(const Feeds& feeds, const std::vector<Value>& fetches);
+  std::vector<int> order(const Feeds& feeds, const std::vector<Value>& fetches);
+  const std::string& device() const { return device_; }
+
+  struct Plan;
+
+ private:
+  Plan& plan_for(const Feeds& feeds, const std::vector<Value>& fetches);
+  std::unique_ptr<Plan> compile(const Feeds& feeds, const std::vector<Value>& fetches);
+  Graph& g_;
+  ThreadPool* pool_;
+  std::string device_ = "cpu";
+  std::map<std::string, std::unique_ptr<Plan>> plans_;
+};
+
+int64_t now_ns();
+
+}  // namespace ft

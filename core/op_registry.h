@@ -1,0 +1,105 @@
+// op_registry.h — op definitions (shape function, gradient rule) and kernels
+// keyed by (op, device, dtype). The registry mechanism lives in core; ops/ fills
+// it through explicit registration functions (ft::ops::register_all()).
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "core/graph.h"
+
+namespace ft {
+
+class ThreadPool;
+
+// ---- shape inference
+struct ShapeCtx {
+  const Node& node;
+  std::vector<Shape> in_shapes;
+  std::vector<DType> in_dtypes;
+  std::vector<Shape> out_shapes;  // to fill
+  std::vector<DType> out_dtypes;  // to fill
+  const AttrMap& attrs() const { return node.attrs; }
+  int num_inputs() const { return static_cast<int>(in_shapes.size()); }
+  void set(int i, const Shape& s, DType t);  // grows out_* as needed
+  [[noreturn]] void fail(const std::string& why) const;  // names node, op and input shapes
+};
+using ShapeFn = std::function<void(ShapeCtx&)>;
+
+// ---- gradients
+struct GradCtx {
+  Graph& g;
+  const Node& node;
+  std::vector<Value> inputs;
+  std::vector<Value> outputs;
+  std::vector<Value> grads;  // d loss / d output_i; undefined when nothing flows back
+  const AttrMap& attrs() const { return node.attrs; }
+};
+// Returns one Value per input: d loss / d input_i, or an undefined Value for none.
+using GradFn = std::function<std::vector<Value>(GradCtx&)>;
+
+struct OpDef {
+  std::string name;
+  int num_inputs = -1;  // -1 = variadic
+  ShapeFn shape;
+  GradFn grad;          // empty = not differentiable (gradients() throws if reached)
+  bool alias_input0 = false;  // output 0 is a view of input 0's buffer (reshape)
+  bool is_async = false;      // kernel completes through a done callback (comm)
+  bool stateful = false;      // has effects beyond its outputs; never cached or pruned
+};
+
+// ---- kernels
+struct Resources {
+  std::map<std::string, std::shared_ptr<void>> items;
+  template <class T> T* get(const std::string& k) const {
+    auto it = items.find(k);
+    return it == items.end() ? nullptr : static_cast<T*>(it->second.get());
+  }
+};
+
+struct KernelCtx {
+  const Node& node;
+  std::vector<const Tensor*> inputs;
+  std::vector<Tensor*> outputs;   // allocated by the executor with planned shapes
+  ThreadPool* pool = nullptr;
+  const Resources* resources = nullptr;
+  int64_t step = 0;        // RunOptions::step (seeds dropout)
+  bool training = true;    // RunOptions::training (dropout off in eval)
+  const Tensor& in(int i) const { return *inputs.at(static_cast<size_t>(i)); }
+  Tensor& out(int i) const { return *outputs.at(static_cast<size_t>(i)); }
+  const AttrMap& attrs() const { return node.attrs; }
+};
+using KernelFn = std::function<void(KernelCtx&)>;
+using AsyncKernelFn = std::function<void(KernelCtx&, std::function<void()> done)>;
+
+struct Kernel {
+  KernelFn fn;
+  AsyncKernelFn async_fn;
+};
+
+class OpRegistry {
+ public:
+  static OpRegistry& get();
+  void add_op(OpDef def);
+  const OpDef* find(const std::string& op) const;
+  const OpDef& at(const std::string& op) const;  // throws "unknown op"
+  void add_kernel(const std::string& op, const std::string& device, DType dtype, Kernel k);
+  const Kernel* find_kernel(const std::string& op, const std::string& device, DType dtype) const;
+  bool has_kernel(const std::string& op, const std::string& device) const;
+  std::vector<std::string> ops() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, OpDef> defs_;
+  std::map<std::tuple<std::string, std::string, DType>, Kernel> kernels_;
+};
+
+// The dtype a kernel is dispatched on: input 0's dtype, or output 0's when the op has no inputs.
+DType dispatch_dtype(const Node& n, const std::vector<DType>& in_dtypes);
+
+}  // namespace ft

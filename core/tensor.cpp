@@ -1,0 +1,128 @@
+// tensor.cpp — Tensor storage and helpers.
+#include "core/tensor.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+
+namespace ft {
+
+void throw_error(const std::string& msg) { throw Error(msg); }
+
+size_t dtype_size(DType t) {
+  switch (t) {
+    case DType::F32: return 4;
+    case DType::F64: return 8;
+    case DType::I32: return 4;
+    case DType::I64: return 8;
+    case DType::F16: return 2;
+    case DType::BF16: return 2;
+  }
+  return 0;
+}
+
+const char* dtype_name(DType t) {
+  switch (t) {
+    case DType::F32: return "f32";
+    case DType::F64: return "f64";
+    case DType::I32: return "i32";
+    case DType::I64: return "i64";
+    case DType::F16: return "f16";
+    case DType::BF16: return "bf16";
+  }
+  return "?";
+}
+
+bool is_float(DType t) { return t == DType::F32 || t == DType::F64 || t == DType::F16 || t == DType::BF16; }
+
+int64_t numel(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) {
+    if (d < 0) return -1;
+    n *= d;
+  }
+  return n;
+}
+
+bool fully_defined(const Shape& s) { return numel(s) >= 0; }
+
+std::string shape_str(const Shape& s) {
+  std::ostringstream o;
+  o << "[";
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i) o << ", ";
+    if (s[i] < 0) o << "?"; else o << s[i];
+  }
+  o << "]";
+  return o.str();
+}
+
+const std::string& Tensor::device() const {
+  static const std::string cpu = "cpu";
+  return cpu;
+}
+
+Tensor Tensor::empty(const Shape& shape, DType dtype) {
+  FT_CHECK(fully_defined(shape), "Tensor::empty with unknown dims " + shape_str(shape));
+  Tensor t;
+  t.shape_ = shape;
+  t.dtype_ = dtype;
+  t.numel_ = ft::numel(shape);
+  size_t bytes = (t.bytes() + 63) / 64 * 64;
+  if (bytes == 0) bytes = 64;
+  void* p = std::aligned_alloc(64, bytes);
+  if (!p) throw Error("out of host memory allocating " + std::to_string(bytes) + " bytes");
+  t.storage_ = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+  t.data_ = p;
+  return t;
+}
+
+Tensor Tensor::zeros(const Shape& shape, DType dtype) {
+  Tensor t = empty(shape, dtype);
+  std::memset(t.data_, 0, t.bytes());
+  return t;
+}
+
+Tensor Tensor::view(void* data, const Shape& shape, DType dtype) {
+  Tensor t;
+  t.shape_ = shape;
+  t.dtype_ = dtype;
+  t.numel_ = ft::numel(shape);
+  t.data_ = data;
+  return t;
+}
+
+Tensor Tensor::scalar(float v) { return from<float>({}, {v}); }
+
+Tensor Tensor::clone() const {
+  Tensor t = empty(shape_, dtype_);
+  if (bytes()) std::memcpy(t.data_, data_, bytes());
+  return t;
+}
+
+void Tensor::copy_from(const Tensor& src) {
+  FT_CHECK(src.dtype_ == dtype_ && src.numel_ == numel_,
+           "copy_from " + shape_str(src.shape_) + " " + dtype_name(src.dtype_) + " into " +
+               shape_str(shape_) + " " + dtype_name(dtype_));
+  if (bytes() && src.data_ != data_) std::memcpy(data_, src.data_, bytes());
+}
+
+Tensor Tensor::reshaped(const Shape& shape) const {
+  FT_CHECK(ft::numel(shape) == numel_, "reshape " + shape_str(shape_) + " to " + shape_str(shape));
+  Tensor t = *this;
+  t.shape_ = shape;
+  return t;
+}
+
+double Tensor::at(int64_t i) const {
+  FT_CHECK(i >= 0 && i < numel_, "index out of range");
+  switch (dtype_) {
+    case DType::F32: return static_cast<const float*>(data_)[i];
+    case DType::F64: return static_cast<const double*>(data_)[i];
+    case DType::I32: return static_cast<const int32_t*>(data_)[i];
+    case DType::I64: return static_cast<double>(static_cast<const int64_t*>(data_)[i]);
+    default: throw Error(std::string("Tensor::at on ") + dtype_name(dtype_));
+  }
+}
+
+}  // namespace ft

@@ -1,0 +1,204 @@
+// cpu/math.cpp — elementwise CPU kernels (Eigen arrays, chunked on the pool).
+#include <cmath>
+
+#include "ops/op_util.h"
+
+namespace ft {
+namespace ops {
+namespace {
+
+constexpr int64_t kGrain = 1 << 15;
+
+// y = f(x) elementwise, as Eigen array expressions over chunks.
+template <class T, class F>
+void unary_map(KernelCtx& c, F f) {
+  const T* x = c.in(0).data<T>();
+  T* y = c.out(0).data<T>();
+  c.pool->parallel_for(c.in(0).numel(), kGrain, [&](int64_t b, int64_t e) {
+    CVec<T> xs(x + b, e - b);
+    Vec<T> ys(y + b, e - b);
+    ys = f(xs);
+  });
+}
+
+// out = f(g, y) elementwise (backward helpers).
+template <class T, class F>
+void binary_same(KernelCtx& c, F f) {
+  const T* a = c.in(0).data<T>();
+  const T* b = c.in(1).data<T>();
+  T* y = c.out(0).data<T>();
+  c.pool->parallel_for(c.out(0).numel(), kGrain, [&](int64_t s, int64_t e) {
+    CVec<T> as(a + s, e - s), bs(b + s, e - s);
+    Vec<T> ys(y + s, e - s);
+    ys = f(as, bs);
+  });
+}
+
+template <class T, class F>
+void binary_bcast(KernelCtx& c, F f) {
+  const Tensor &A = c.in(0), &B = c.in(1);
+  Tensor& Y = c.out(0);
+  const T* a = A.data<T>();
+  const T* b = B.data<T>();
+  T* y = Y.data<T>();
+  if (A.shape() == B.shape()) {
+    c.pool->parallel_for(Y.numel(), kGrain, [&](int64_t s, int64_t e) {
+      for (int64_t i = s; i < e; ++i) y[i] = f(a[i], b[i]);
+    });
+  } else if (B.numel() == 1) {
+    const T bv = b[0];
+    for (int64_t i = 0; i < Y.numel(); ++i) y[i] = f(a[i], bv);
+  } else if (A.shape() == Y.shape() && B.rank() >= 1 && Y.numel() % B.numel() == 0 &&
+             std::equal(B.shape().begin(), B.shape().end(), Y.shape().end() - B.rank())) {
+    // b broadcasts along the leading dims (bias add): rows of a against b.
+    const int64_t n = B.numel(), rows = Y.numel() / n;
+    c.pool->parallel_for(rows, std::max<int64_t>(1, kGrain / n), [&](int64_t s, int64_t e) {
+      for (int64_t r = s; r < e; ++r)
+        for (int64_t j = 0; j < n; ++j) y[r * n + j] = f(a[r * n + j], b[j]);
+    });
+  } else {
+    broadcast_loop(Y.shape(), A.shape(), B.shape(), [&](int64_t o, int64_t i, int64_t j) { y[o] = f(a[i], b[j]); });
+  }
+}
+
+template <class T>
+T gelu_f(T x) {
+  const T k = T(0.7978845608028654);  // sqrt(2/pi)
+  return T(0.5) * x * (T(1) + std::tanh(k * (x + T(0.044715) * x * x * x)));
+}
+template <class T>
+T gelu_d(T x) {
+  const T k = T(0.7978845608028654);
+  T u = k * (x + T(0.044715) * x * x * x);
+  T t = std::tanh(u);
+  return T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * k * (T(1) + T(3 * 0.044715) * x * x);
+}
+
+}  // namespace
+
+void register_math_cpu() {
+  cpu_float_kernel("add", [](KernelCtx& c, auto t) { binary_bcast<decltype(t)>(c, [](auto a, auto b) { return a + b; }); });
+  cpu_float_kernel("sub", [](KernelCtx& c, auto t) { binary_bcast<decltype(t)>(c, [](auto a, auto b) { return a - b; }); });
+  cpu_float_kernel("mul", [](KernelCtx& c, auto t) { binary_bcast<decltype(t)>(c, [](auto a, auto b) { return a * b; }); });
+  cpu_float_kernel("div", [](KernelCtx& c, auto t) { binary_bcast<decltype(t)>(c, [](auto a, auto b) { return a / b; }); });
+  cpu_float_kernel("pow", [](KernelCtx& c, auto t) {
+    binary_bcast<decltype(t)>(c, [](auto a, auto b) { return std::pow(a, b); });
+  });
+  cpu_int_kernel("add", [](KernelCtx& c, auto t) { binary_bcast<decltype(t)>(c, [](auto a, auto b) { return a + b; }); });
+  cpu_int_kernel("mul", [](KernelCtx& c, auto t) { binary_bcast<decltype(t)>(c, [](auto a, auto b) { return a * b; }); });
+  cpu_float_kernel("add_n", [](KernelCtx& c, auto t) {
+    using T = decltype(t);
+    T* y = c.out(0).data<T>();
+    c.pool->parallel_for(c.out(0).numel(), kGrain, [&](int64_t s, int64_t e) {
+      Vec<T> ys(y + s, e - s);
+      ys = CVec<T>(c.in(0).data<T>() + s, e - s);
+      for (size_t k = 1; k < c.inputs.size(); ++k) ys += CVec<T>(c.in(int(k)).data<T>() + s, e - s);
+    });
+  });
+  cpu_float_kernel("neg", [](KernelCtx& c, auto t) { unary_map<decltype(t)>(c, [](const auto& x) { return -x; }); });
+  cpu_float_kernel("exp", [](KernelCtx& c, auto t) { unary_map<decltype(t)>(c, [](const auto& x) { return x.exp(); }); });
+  cpu_float_kernel("log", [](KernelCtx& c, auto t) { unary_map<decltype(t)>(c, [](const auto& x) { return x.log(); }); });
+  cpu_float_kernel("sqrt", [](KernelCtx& c, auto t) { unary_map<decltype(t)>(c, [](const auto& x) { return x.sqrt(); }); });
+  cpu_float_kernel("rsqrt", [](KernelCtx& c, auto t) { unary_map<decltype(t)>(c, [](const auto& x) { return x.rsqrt(); }); });
+  cpu_float_kernel("square", [](KernelCtx& c, auto t) { unary_map<decltype(t)>(c, [](const auto& x) { return x.square(); }); });
+  cpu_float_kernel("abs", [](KernelCtx& c, auto t) { unary_map<decltype(t)>(c, [](const auto& x) { return x.abs(); }); });
+  cpu_float_kernel("sign", [](KernelCtx& c, auto t) { unary_map<decltype(t)>(c, [](const auto& x) { return x.sign(); }); });
+  cpu_float_kernel("relu", [](KernelCtx& c, auto t) {
+    using T = decltype(t);
+    unary_map<T>(c, [](const auto& x) { return x.max(T(0)); });
+  });
+  cpu_float_kernel("tanh", [](KernelCtx& c, auto t) { unary_map<decltype(t)>(c, [](const auto& x) { return x.tanh(); }); });
+  cpu_float_kernel("sigmoid", [](KernelCtx& c, auto t) {
+    using T = decltype(t);
+    unary_map<T>(c, [](const auto& x) { return T(1) / (T(1) + (-x).exp()); });
+  });
+  cpu_float_kernel("gelu", [](KernelCtx& c, auto t) {
+    using T = decltype(t);
+    unary_map<T>(c, [](const auto& x) { return x.unaryExpr([](T v) { return gelu_f(v); }); });
+  });
+  cpu_float_kernel("relu_grad", [](KernelCtx& c, auto t) {
+    using T = decltype(t);
+    binary_same<T>(c, [](const auto& g, const auto& y) { return (y > T(0)).select(g, T(0)); });
+  });
+  cpu_float_kernel("tanh_grad", [](KernelCtx& c, auto t) {
+    using T = decltype(t);
+    binary_same<T>(c, [](const auto& g, const auto& y) { return g * (T(1) - y * y); });
+  });
+  cpu_float_kernel("sigmoid_grad", [](KernelCtx& c, auto t) {
+    using T = decltype(t);
+    binary_same<T>(c, [](const auto& g, const auto& y) { return g * y * (T(1) - y); });
+  });
+  cpu_float_kernel("gelu_grad", [](KernelCtx& c, auto t) {
+    using T = decltype(t);
+    binary_same<T>(c, [](const auto& g, const auto& x) { return g * x.unaryExpr([](T v) { return gelu_d(v); }); });
+  });
+  auto fill = [](KernelCtx& c, double v) {
+    Tensor& y = c.out(0);
+    for (int64_t i = 0; i < y.numel(); ++i) {
+      switch (y.dtype()) {
+        case DType::F32: y.data<float>()[i] = float(v); break;
+        case DType::F64: y.data<double>()[i] = v; break;
+        case DType::I32: y.data<int32_t>()[i] = int32_t(v); break;
+        case DType::I64: y.data<int64_t>()[i] = int64_t(v); break;
+        default: throw Error("fill: unsupported dtype");
+      }
+    }
+  };
+  for (DType dt : {DType::F32, DType::F64, DType::I32, DType::I64}) {
+    OpRegistry::get().add_kernel("ones_like", "cpu", dt, Kernel{[fill](KernelCtx& c) { fill(c, 1.0); }, {}});
+    OpRegistry::get().add_kernel("zeros_like", "cpu", dt, Kernel{[fill](KernelCtx& c) { fill(c, 0.0); }, {}});
+    OpRegistry::get().add_kernel("stop_gradient", "cpu", dt, Kernel{[](KernelCtx& c) { c.out(0).copy_from(c.in(0)); }, {}});
+    OpRegistry::get().add_kernel("cast", "cpu", dt, Kernel{[](KernelCtx& c) {
+      const Tensor& x = c.in(0);
+      Tensor& y = c.out(0);
+      for (int64_t i = 0; i < x.numel(); ++i) {
+        double v = x.at(i);
+        switch (y.dtype()) {
+          case DType::F32: y.data<float>()[i] = float(v); break;
+          case DType::F64: y.data<double>()[i] = v; break;
+          case DType::I32: y.data<int32_t>()[i] = int32_t(v); break;
+          case DType::I64: y.data<int64_t>()[i] = int64_t(v); break;
+          default: throw Error("cast: unsupported dtype");
+        }
+      }
+    }, {}});
+  }
+  cpu_float_kernel("scale", [](KernelCtx& c, auto t) {
+    using T = decltype(t);
+    const T s = T(c.attrs().f("s"));
+    unary_map<T>(c, [s](const auto& x) { return x * s; });
+  });
+  cpu_float_kernel("add_scalar", [](KernelCtx& c, auto t) {
+    using T = decltype(t);
+    const T s = T(c.attrs().f("s"));
+    unary_map<T>(c, [s](const auto& x) { return x + s; });
+  });
+  cpu_float_kernel("sum_to_like", [](KernelCtx& c, auto t) {
+    using T = decltype(t);
+    const Tensor& G = c.in(0);
+    Tensor& Y = c.out(0);
+    const T* g = G.data<T>();
+    T* y = Y.data<T>();
+    std::fill(y, y + Y.numel(), T(0));
+    if (Y.numel() == G.numel()) {
+      std::copy(g, g + G.numel(), y);
+    } else if (Y.rank() >= 1 && G.numel() % Y.numel() == 0 &&
+               std::equal(Y.shape().begin(), Y.shape().end(), G.shape().end() - Y.rank()) &&
+               std::all_of(Y.shape().begin(), Y.shape().end(), [](int64_t d) { return d != 1; })) {
+      const int64_t n = Y.numel(), rows = G.numel() / n;  // bias gradient: column sums
+      Vec<T> ys(y, n);
+      for (int64_t r = 0; r < rows; ++r) ys += CVec<T>(g + r * n, n);
+    } else {
+      broadcast_loop(G.shape(), Y.shape(), Shape{}, [&](int64_t o, int64_t i, int64_t) { y[i] += g[o]; });
+    }
+  });
+  cpu_float_kernel("broadcast_like", [](KernelCtx& c, auto t) {
+    using T = decltype(t);
+    const T* g = c.in(0).data<T>();
+    T* y = c.out(0).data<T>();
+    broadcast_loop(c.out(0).shape(), c.in(0).shape(), Shape{}, [&](int64_t o, int64_t i, int64_t) { y[o] = g[i]; });
+  });
+}
+
+}  // namespace ops
+}  // namespace ft

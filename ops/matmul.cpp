@@ -1,0 +1,61 @@
+// matmul.cpp — matmul definition: shapes (plain, batched, rank>2 x weights) and gradient.
+#include "ops/op_util.h"
+#include "ops/ops.h"
+
+namespace ft {
+namespace ops {
+namespace {
+
+void matmul_shape(ShapeCtx& c) {
+  const Shape &a = c.in_shapes[0], &b = c.in_shapes[1];
+  const bool ta = c.attrs().b("transpose_a", false), tb = c.attrs().b("transpose_b", false);
+  if (a.size() < 2 || b.size() < 2) c.fail("matmul needs rank >= 2 operands");
+  if (c.in_dtypes[0] != c.in_dtypes[1]) c.fail("matmul operands differ in dtype");
+  if (b.size() > 2 && b.size() != a.size()) c.fail("batched matmul needs equal ranks");
+  if (b.size() == 2 && a.size() > 2 && ta) c.fail("transpose_a is not supported for rank>2 x rank-2 matmul");
+  int64_t m = ta ? a[a.size() - 1] : a[a.size() - 2];
+  int64_t ka = ta ? a[a.size() - 2] : a[a.size() - 1];
+  int64_t kb = tb ? b[b.size() - 1] : b[b.size() - 2];
+  int64_t n = tb ? b[b.size() - 2] : b[b.size() - 1];
+  if (ka >= 0 && kb >= 0 && ka != kb)
+    c.fail("inner dimensions differ: " + std::to_string(ka) + " vs " + std::to_string(kb));
+  Shape out(a.begin(), a.end() - 2);
+  if (b.size() > 2)
+    for (size_t i = 0; i + 2 < a.size(); ++i)
+      if (a[i] >= 0 && b[i] >= 0 && a[i] != b[i]) c.fail("batch dimensions differ");
+  out.push_back(m);
+  out.push_back(n);
+  c.set(0, out, c.in_dtypes[0]);
+}
+
+std::vector<Value> matmul_grad(GradCtx& c) {
+  Value a = c.inputs[0], b = c.inputs[1], g = c.grads[0];
+  const bool ta = c.attrs().b("transpose_a", false), tb = c.attrs().b("transpose_b", false);
+  if (b.rank() == 2 && a.rank() > 2) {
+    // (.., M, K) x (K, N): dA keeps the batch shape; dB sums over it (as 2-D products).
+    Value da = tb ? matmul(g, b) : matmul(g, b, false, true);
+    int64_t k = a.shape().back(), n = g.shape().back();
+    Value a2 = reshape(a, {-1, k}), g2 = reshape(g, {-1, n});
+    Value db = tb ? matmul(g2, a2, true, false) : matmul(a2, g2, true, false);
+    return {da, db};
+  }
+  Value da, db;
+  if (!ta && !tb) { da = matmul(g, b, false, true); db = matmul(a, g, true, false); }
+  else if (!ta && tb) { da = matmul(g, b); db = matmul(g, a, true, false); }
+  else if (ta && !tb) { da = matmul(b, g, false, true); db = matmul(a, g); }
+  else { da = matmul(b, g, true, true); db = matmul(g, a, true, true); }
+  return {da, db};
+}
+
+}  // namespace
+
+void register_matmul() { def("matmul", 2, matmul_shape, matmul_grad); }
+
+}  // namespace ops
+
+Value matmul(Value a, Value b, bool transpose_a, bool transpose_b) {
+  ops::register_all();
+  return a.graph().add1("matmul", {a, b}, {{"transpose_a", transpose_a}, {"transpose_b", transpose_b}});
+}
+
+}  // namespace ft

@@ -1,0 +1,126 @@
+// core_test.cpp — graph building, shape errors, executor planning and scheduling.
+#include <gtest/gtest.h>
+
+#include <atomic>
+
+#include "util/gradcheck.h"
+
+using namespace ft;
+using ft::testing::eval1;
+
+TEST(Graph, ShapeMismatchNamesOpAndShapes) {
+  Graph g;
+  auto a = g.placeholder("a", {-1, 3});
+  auto b = g.variable("b", {4, 5}, init::zeros());
+  try {
+    matmul(a, b);
+    FAIL() << "expected a shape error";
+  } catch (const Error& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("matmul"), std::string::npos) << m;
+    EXPECT_NE(m.find("[?, 3]"), std::string::npos) << m;
+    EXPECT_NE(m.find("[4, 5]"), std::string::npos) << m;
+  }
+}
+
+TEST(Graph, NameScopesAndUniqueNames) {
+  Graph g;
+  Value w;
+  {
+    auto s = g.name_scope("fc1");
+    w = g.variable("w", {2, 2}, init::ones());
+  }
+  EXPECT_EQ(w.name(), "fc1/w");
+  EXPECT_THROW(g.variable("fc1/w", {2}, init::zeros()), Error);
+  EXPECT_EQ(g.trainable().size(), 1u);
+}
+
+TEST(Graph, VariablesInitDependsOnNameNotOrder) {
+  Graph g1(7), g2(7);
+  auto a1 = g1.variable("a", {10}, init::normal(1.0));
+  g2.variable("b", {10}, init::normal(1.0));
+  auto a2 = g2.variable("a", {10}, init::normal(1.0));
+  EXPECT_EQ(g1.value(a1).to_vector<float>(), g2.value(a2).to_vector<float>());
+}
+
+TEST(Executor, FeedsAndFetches) {
+  Graph g;
+  auto x = g.placeholder("x", {-1, 2});
+  auto w = g.constant(Tensor::from<float>({2, 2}, {1, 2, 3, 4}));
+  auto y = relu(matmul(x, w) + g.scalar(-5.0));
+  Executor ex(g);
+  auto out = ex.run({{x, Tensor::from<float>({1, 2}, {1, 1})}}, {y});
+  EXPECT_EQ(out[0].to_vector<float>(), (std::vector<float>{0, 1}));
+  out = ex.run({{x, Tensor::from<float>({2, 2}, {1, 1, 2, 2})}}, {y});
+  EXPECT_EQ(out[0].to_vector<float>(), (std::vector<float>{0, 1, 3, 7}));
+}
+
+TEST(Executor, MissingFeedAndBadFeedAreErrors) {
+  Graph g;
+  auto x = g.placeholder("x", {-1, 2});
+  auto y = x * 2.0;
+  Executor ex(g);
+  EXPECT_THROW(ex.run({}, {y}), Error);
+  EXPECT_THROW(ex.run({{x, Tensor::zeros({3}, DType::F32)}}, {y}), Error);
+}
+
+TEST(Executor, MemoryPlanReusesBuffers) {
+  Graph g;
+  auto x = g.placeholder("x", {64, 64});
+  Value h = x;
+  for (int i = 0; i < 20; ++i) h = tanh(h) * 0.5;
+  Executor ex(g);
+  Executor::Feeds feeds = {{x, Tensor::zeros({64, 64}, DType::F32)}};
+  const PlanStats& st = ex.stats(feeds, {h});
+  EXPECT_EQ(st.unplanned_bytes, 40u * 64 * 64 * 4);
+  EXPECT_LE(st.arena_bytes, 3u * 64 * 64 * 4);
+}
+
+TEST(Executor, ConcurrentRunMatchesSequential) {
+  ThreadPool pool2(2), pool1(1);
+  Graph g;
+  auto x = g.placeholder("x", {32, 32});
+  std::vector<Value> branches;
+  for (int b = 0; b < 8; ++b) {
+    Value h = x;
+    for (int i = 0; i < 5; ++i) h = sigmoid(matmul(h, x) * 0.1);
+    branches.push_back(h);
+  }
+  auto y = add_n(branches);
+  Tensor xt = ft::testing::rand32({32, 32}, 3);
+  Executor e1(g, &pool1), e2(g, &pool2);
+  auto a = e1.run({{x, xt}}, {y})[0].clone();
+  for (int rep = 0; rep < 20; ++rep) {
+    auto b = e2.run({{x, xt}}, {y})[0];
+    ASSERT_EQ(a.to_vector<float>(), b.to_vector<float>());
+  }
+}
+
+TEST(Executor, KernelErrorNamesTheOp) {
+  Graph g;
+  auto x = g.placeholder("x", {-1});
+  auto y = reshape(x, {3, -1});
+  Executor ex(g);
+  try {
+    ex.run({{x, Tensor::zeros({4}, DType::F32)}}, {y});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("reshape"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Gradients, ChainRuleThroughMatmulAndRelu) {
+  ft::testing::check_gradients(
+      [](Graph&, const std::vector<Value>& v) { return relu(matmul(v[0], v[1]) + v[2]); },
+      {ft::testing::rand64({3, 4}, 1), ft::testing::rand64({4, 5}, 2), ft::testing::rand64({5}, 3)});
+}
+
+TEST(Gradients, UnusedVariableGetsZeros) {
+  Graph g;
+  auto a = g.variable("a", {2}, init::ones());
+  auto b = g.variable("b", {3}, init::ones());
+  auto gr = gradients(sum(a * a), {a, b});
+  auto out = ft::testing::eval(g, gr);
+  EXPECT_EQ(out[0].to_vector<float>(), (std::vector<float>{2, 2}));
+  EXPECT_EQ(out[1].to_vector<float>(), (std::vector<float>{0, 0, 0}));
+}
