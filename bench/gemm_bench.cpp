@@ -1,0 +1,134 @@
+// gemm_bench.cpp — GFLOP/s of flowtrain's matmul (through the Executor, on its own
+// thread pool) next to OpenBLAS cblas_sgemm (measured in the same run, same thread
+// count) and the machine's measured FMA peak.
+//
+//   build/bin/gemm_bench [--sizes 256,512,1024,2048] [--threads 1,2]
+#include <cblas.h>
+#include <immintrin.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ops/ops.h"
+
+using namespace ft;
+
+namespace {
+
+double seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Median seconds per call of f over enough repetitions to take ~0.5 s.
+template <class F>
+double time_it(F f) {
+  f();
+  double t0 = seconds();
+  f();
+  double one = std::max(1e-6, seconds() - t0);
+  int reps = std::max(3, int(0.5 / one));
+  std::vector<double> ts;
+  for (int r = 0; r < reps; ++r) {
+    double a = seconds();
+    f();
+    ts.push_back(seconds() - a);
+  }
+  std::sort(ts.begin(), ts.end());
+  return ts[ts.size() / 2];
+}
+
+#if defined(__FMA__) && defined(__AVX2__)
+// Peak single-precision FMA throughput of one core: 10 independent accumulator chains.
+double fma_peak_one_thread() {
+  const long iters = 50'000'000;
+  __m256 acc[10];
+  for (int i = 0; i < 10; ++i) acc[i] = _mm256_set1_ps(float(i));
+  const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
+  double t0 = seconds();
+  for (long it = 0; it < iters; ++it)
+    for (int i = 0; i < 10; ++i) acc[i] = _mm256_fmadd_ps(acc[i], a, b);
+  double t = seconds() - t0;
+  float sink = 0;
+  for (int i = 0; i < 10; ++i) {
+    float tmp[8];
+    _mm256_storeu_ps(tmp, acc[i]);
+    sink += tmp[0];
+  }
+  if (sink == 12345.f) std::printf(" ");
+  return double(iters) * 10 * 8 * 2 / t / 1e9;
+}
+#else
+double fma_peak_one_thread() { return 0; }
+#endif
+
+std::vector<int> parse_list(const std::string& s) {
+  std::vector<int> v;
+  std::stringstream ss(s);
+  std::string x;
+  while (std::getline(ss, x, ',')) v.push_back(std::stoi(x));
+  return v;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<int> sizes = {256, 512, 1024, 2048}, threads = {1, 2};
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--sizes")) sizes = parse_list(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--threads")) threads = parse_list(argv[i + 1]);
+    else {
+      std::fprintf(stderr, "gemm_bench: unknown option %s\n", argv[i]);
+      return 2;
+    }
+  }
+  ops::register_all();
+  const double peak1 = fma_peak_one_thread();
+  const char* core = std::getenv("OPENBLAS_CORETYPE");
+  std::printf("# OpenBLAS %s, config: %s, OPENBLAS_CORETYPE=%s\n", OPENBLAS_VERSION, openblas_get_config(),
+              core ? core : "(unset)");
+  std::printf("# measured FMA peak: %.1f GFLOP/s per core\n", peak1);
+  std::printf("%6s %7s %14s %14s %9s %10s\n", "n", "threads", "flowtrain_GF/s", "openblas_GF/s", "ratio", "%peak");
+  int bad = 0;
+  for (int t : threads) {
+    ThreadPool pool(t);
+    for (int n : sizes) {
+      Graph g;
+      auto a = g.placeholder("a", {n, n});
+      auto b = g.placeholder("b", {n, n});
+      auto c = matmul(a, b);
+      Tensor ta = Tensor::empty({n, n}, DType::F32), tb = Tensor::empty({n, n}, DType::F32);
+      for (int64_t i = 0; i < ta.numel(); ++i) {
+        ta.data<float>()[i] = float((i * 7 % 13) - 6) / 7.f;
+        tb.data<float>()[i] = float((i * 5 % 11) - 5) / 5.f;
+      }
+      Executor ex(g, &pool);
+      Executor::Feeds feeds = {{a, ta}, {b, tb}};
+      double tf = time_it([&] { ex.run(feeds, {c}); });
+      Tensor ref = Tensor::empty({n, n}, DType::F32);
+      openblas_set_num_threads(t);
+      double to = time_it([&] {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.f, ta.data<float>(), n, tb.data<float>(), n,
+                    0.f, ref.data<float>(), n);
+      });
+      openblas_set_num_threads(1);
+      Tensor got = ex.run(feeds, {c})[0];
+      for (int64_t i = 0; i < got.numel(); ++i)
+        if (std::abs(got.data<float>()[i] - ref.data<float>()[i]) > 1e-3f * (1 + std::abs(ref.data<float>()[i]))) {
+          ++bad;
+          break;
+        }
+      double flops = 2.0 * n * n * n;
+      double gf = flops / tf / 1e9, go = flops / to / 1e9;
+      std::printf("%6d %7d %14.1f %14.1f %8.1f%% %9.1f%%\n", n, t, gf, go, 100 * gf / go,
+                  peak1 > 0 ? 100 * gf / (peak1 * t) : 0.0);
+    }
+  }
+  if (bad) std::fprintf(stderr, "gemm_bench: %d wrong results\n", bad);
+  return bad ? 1 : 0;
+}

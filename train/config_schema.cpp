@@ -1,0 +1,99 @@
+// config_schema.cpp — every configuration key: type, default, allowed values, meaning.
+#include <sstream>
+
+#include "train/config.h"
+
+namespace ft {
+namespace train {
+
+const std::vector<KeySpec>& schema() {
+  using K = KeyType;
+  static const std::vector<KeySpec> s = {
+      {"model.type", K::String, "mlp", "mlp|cnn|bert", -1e300, 1e300, "model from the zoo"},
+      {"model.hidden", K::IntList, "[512, 512]", "", 1, 1e9, "mlp: hidden layer widths"},
+      {"model.dropout", K::Float, "0.0", "", 0, 0.99, "dropout rate (mlp, cnn, bert)"},
+      {"model.layers", K::Int, "2", "", 1, 1000, "bert: encoder layers"},
+      {"model.hidden_size", K::Int, "128", "", 1, 1e6, "bert: hidden size"},
+      {"model.heads", K::Int, "2", "", 1, 1024, "bert: attention heads (must divide hidden_size)"},
+      {"model.ffn", K::Int, "512", "", 1, 1e7, "bert: feed-forward inner size"},
+      {"model.vocab_size", K::Int, "30522", "", 8, 1e7, "bert: vocabulary size (a built vocab is this size)"},
+      {"model.max_seq", K::Int, "512", "", 1, 1e6, "bert: position embeddings"},
+      {"model.init_std", K::Float, "0.02", "", 0, 10, "bert: weight init stddev"},
+      {"data.dir", K::String, "data/mnist", "", -1e300, 1e300, "dataset folder (MNIST IDX files, or corpus.txt for bert)"},
+      {"data.batch_size", K::Int, "128", "", 1, 1e7, "per-rank batch size (global batch = ranks x this)"},
+      {"data.eval_batch_size", K::Int, "500", "", 1, 1e7, "evaluation batch size"},
+      {"data.eval_examples", K::Int, "0", "", 0, 1e9, "evaluate on at most this many examples (0 = all)"},
+      {"data.seq_len", K::Int, "128", "", 8, 1e6, "bert: tokens per sequence"},
+      {"data.max_predictions", K::Int, "20", "", 1, 1e6, "bert: masked positions per sequence"},
+      {"data.mask_prob", K::Float, "0.15", "", 0.0, 1.0, "bert: share of tokens chosen for prediction"},
+      {"data.vocab", K::String, "", "", -1e300, 1e300, "bert: vocab.txt (BERT format); empty = build one from the corpus"},
+      {"data.prefetch", K::Bool, "true", "", -1e300, 1e300, "load the next batch on a background thread"},
+      {"train.steps", K::Int, "2000", "", 1, 1e12, "optimizer steps"},
+      {"train.log_every", K::Int, "50", "", 1, 1e12, "steps between progress lines and metrics records"},
+      {"train.eval_every", K::Int, "0", "", 0, 1e12, "steps between evaluations (0 = only at the end)"},
+      {"train.metrics_file", K::String, "", "", -1e300, 1e300, "JSON-lines metrics log (empty = none)"},
+      {"train.checkpoint.dir", K::String, "", "", -1e300, 1e300, "checkpoint folder (empty = no checkpoints)"},
+      {"train.checkpoint.every", K::Int, "0", "", 0, 1e12, "steps between checkpoints (0 = only at the end)"},
+      {"train.checkpoint.keep", K::Int, "3", "", 1, 1e6, "checkpoints kept (oldest deleted)"},
+      {"train.seed", K::Int, "42", "", 0, 9.2e18, "seed of initialization, shuffling, dropout and masking"},
+      {"train.threads", K::Int, "0", "", 0, 4096, "threads per rank (0 = cores / ranks on this node)"},
+      {"train.clip_norm", K::Float, "0.0", "", 0, 1e30, "clip gradients by global norm (0 = off)"},
+      {"train.trace_file", K::String, "", "", -1e300, 1e300, "Chrome-trace timeline of ops and communication (rank suffix added)"},
+      {"train.profile", K::Bool, "false", "", -1e300, 1e300, "print time per op type at the end"},
+      {"optimizer.type", K::String, "momentum", "sgd|momentum|adam|adamw|lamb", -1e300, 1e300, "update rule"},
+      {"optimizer.lr", K::Float, "0.05", "", 0, 1e6, "peak learning rate"},
+      {"optimizer.momentum", K::Float, "0.9", "", 0, 1, "momentum coefficient"},
+      {"optimizer.nesterov", K::Bool, "false", "", -1e300, 1e300, "Nesterov momentum"},
+      {"optimizer.beta1", K::Float, "0.9", "", 0, 1, "Adam/LAMB beta1"},
+      {"optimizer.beta2", K::Float, "0.999", "", 0, 1, "Adam/LAMB beta2"},
+      {"optimizer.eps", K::Float, "1e-8", "", 0, 1, "Adam/LAMB epsilon"},
+      {"optimizer.weight_decay", K::Float, "0.0", "", 0, 1e3, "weight decay (L2 for sgd/momentum, decoupled for adamw/lamb)"},
+      {"optimizer.schedule.type", K::String, "constant", "constant|step|warmup_linear|warmup_cosine", -1e300, 1e300,
+       "learning-rate schedule"},
+      {"optimizer.schedule.warmup", K::Int, "0", "", 0, 1e12, "warmup steps"},
+      {"optimizer.schedule.step_size", K::Int, "1000", "", 1, 1e12, "step schedule: steps between decays"},
+      {"optimizer.schedule.gamma", K::Float, "0.1", "", 0, 1, "step schedule: decay factor"},
+      {"optimizer.schedule.min_lr", K::Float, "0.0", "", 0, 1e6, "floor of decaying schedules"},
+      {"distributed.mode", K::String, "allreduce-sync", "allreduce-sync|ps-async|ps-sync", -1e300, 1e300,
+       "how ranks cooperate (one process runs allreduce-sync on a world of 1)"},
+      {"distributed.bucket_mb", K::Float, "25", "", 0.001, 1e6, "allreduce fusion bucket size (MiB)"},
+      {"distributed.deterministic", K::Bool, "false", "", -1e300, 1e300,
+       "bit-identical results for any power-of-two rank count at a fixed global batch"},
+      {"distributed.micro_batch", K::Int, "0", "", 0, 1e7,
+       "deterministic mode: fixed micro-batch size (0 = global batch / 8)"},
+      {"distributed.stall_warning_s", K::Float, "60", "", 0.001, 1e9, "warn when a collective waits longer than this"},
+      {"distributed.model_parallel", K::Int, "1", "", 1, 1e6, "model-parallel group size (must divide the world)"},
+      {"distributed.ps.servers", K::Int, "1", "", 1, 1e6, "parameter-server ranks (ranks 0..servers-1)"},
+      {"distributed.ps.staleness", K::Int, "4", "", 0, 1e12, "ps-async: max steps a worker may run ahead of the slowest"},
+      {"distributed.ps.chunk_mb", K::Float, "4", "", 0.0001, 1e6, "variables above this are split in chunks across servers"},
+      {"device", K::String, "cpu", "cpu|cuda", -1e300, 1e300, "where nodes run (ops without a kernel there fall back to cpu)"},
+      {"precision", K::String, "fp32", "fp32|fp16|bf16", -1e300, 1e300, "compute precision (fp32 master weights)"},
+      {"debug.slow_rank", K::Int, "-1", "", -1, 1e9, "rank to slow down (-1 = none)"},
+      {"debug.slow_ms", K::Int, "0", "", 0, 1e9, "milliseconds added to each step of debug.slow_rank"},
+      {"debug.check_numerics", K::Bool, "false", "", -1e300, 1e300, "stop with the name of the first non-finite gradient"},
+  };
+  return s;
+}
+
+std::string schema_markdown() {
+  std::ostringstream o;
+  o << "| key | type | default | allowed | meaning |\n| --- | --- | --- | --- | --- |\n";
+  for (const auto& k : schema()) {
+    const char* t = k.type == KeyType::Int ? "int" : k.type == KeyType::Float ? "float"
+                  : k.type == KeyType::Bool ? "bool" : k.type == KeyType::String ? "string" : "int list";
+    std::string allowed = k.choices;
+    for (auto& ch : allowed) if (ch == '|') ch = ',';
+    if (allowed.empty() && (k.type == KeyType::Int || k.type == KeyType::Float || k.type == KeyType::IntList)) {
+      std::ostringstream r;
+      if (k.min > -1e299) r << ">= " << k.min;
+      if (k.max < 1e299) r << (k.min > -1e299 ? ", " : "") << "<= " << k.max;
+      allowed = r.str();
+    }
+    o << "| `" << k.key << "` | " << t << " | `" << (k.def.empty() ? "\"\"" : k.def) << "` | " << allowed << " | "
+      << k.doc << " |\n";
+  }
+  return o.str();
+}
+
+}  // namespace train
+}  // namespace ft
