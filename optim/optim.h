@@ -1,0 +1,9 @@
+// optim.h — umbrella header of flowtrain's optimizers: Optimizer and ParamRef,
+// SGD/Momentum/Adam/AdamW/LAMB, learning-rate schedules, clipping, the factory.
+#pragma once
+#include "optim/adam.h"
+#include "optim/clip.h"
+#include "optim/factory.h"
+#include "optim/optimizer.h"
+#include "optim/schedule.h"
+#include "optim/sgd.h"
