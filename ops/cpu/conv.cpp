@@ -1,8 +1,354 @@
-// cpu/conv.cpp — conv CPU kernels.
+// cpu/conv.cpp — conv2d as im2col + GEMM (cblas, single-threaded inside BLAS),
+// the batch split over the pool; backward via GEMM + col2im; max/avg pooling.
+//
+// Per sample n, with K = C*KH*KW and P = OH*OW:
+//   forward      y[n] (O, P)  = w (O, K) x col(x[n]) (K, P)
+//   grad input   dx[n]        = col2im(w^T (K, O) x g[n] (O, P))
+//   grad filter  dw (O, K)   += g[n] (O, P) x col(x[n])^T (P, K)
+// im2col scratch is thread_local and only grows, so steady-state steps allocate
+// nothing; per-chunk filter-gradient partials come from a small free list.
+#include <cblas.h>
+
+#include <algorithm>
+#include <limits>
+#include <mutex>
+
 #include "ops/op_util.h"
 
 namespace ft {
 namespace ops {
-void register_conv_cpu() {}
+namespace {
+
+void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+          int64_t ldb, float* c, int64_t ldc, float beta) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k),
+              1.f, a, int(lda), b, int(ldb), beta, c, int(ldc));
+}
+void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const double* a, int64_t lda, const double* b,
+          int64_t ldb, double* c, int64_t ldc, double beta) {
+  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k),
+              1.0, a, int(lda), b, int(ldb), beta, c, int(ldc));
+}
+
+// Per-thread scratch that only grows. Only used inside one parallel_for chunk,
+// which never waits on the pool, so no other kernel can run on this thread meanwhile.
+template <class T>
+T* thread_scratch(size_t n) {
+  thread_local std::vector<T> buf;
+  if (buf.size() < n) {
+    std::vector<T>().swap(buf);
+    buf.resize(n);
+  }
+  return buf.data();
+}
+
+// Buffers that live across a parallel_for (which may run other kernels on the
+// waiting thread), so they cannot be thread_local: a free list instead.
+template <class T>
+class BufferPool {
+ public:
+  std::vector<T> take(size_t n) {
+    std::vector<T> v;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (!free_.empty()) {
+        v = std::move(free_.back());
+        free_.pop_back();
+      }
+    }
+    if (v.size() < n) v.resize(n);
+    return v;
+  }
+  void give(std::vector<T>&& v) {
+    std::lock_guard<std::mutex> l(mu_);
+    free_.push_back(std::move(v));
+  }
+  static BufferPool& get() {
+    static BufferPool* p = new BufferPool();
+    return *p;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::vector<T>> free_;
+};
+
+struct ConvGeom {
+  int64_t N, C, H, W, O, KH, KW, OH, OW, s, p;
+  int64_t K() const { return C * KH * KW; }
+  int64_t P() const { return OH * OW; }
+  bool is_pointwise() const { return KH == 1 && KW == 1 && s == 1 && p == 0; }
+};
+
+ConvGeom geom(const Shape& x, const Shape& w, const Shape& y, const AttrMap& a) {
+  return {x[0], x[1], x[2], x[3], w[0], w[2], w[3], y[2], y[3], a.i("stride"), a.i("padding")};
+}
+
+// Range of output columns ow with 0 <= ow*s - p + kw < W, as [lo, hi).
+inline void valid_range(int64_t kw, const ConvGeom& g, int64_t extent, int64_t out, int64_t* lo, int64_t* hi) {
+  int64_t first = g.p - kw;  // ow*s >= first
+  *lo = first <= 0 ? 0 : (first + g.s - 1) / g.s;
+  int64_t last = extent - 1 + g.p - kw;  // ow*s <= last
+  *hi = last < 0 ? 0 : std::min(out, last / g.s + 1);
+  *lo = std::min(*lo, out);
+  if (*hi < *lo) *hi = *lo;
+}
+
+// x (C, H, W) -> col (C*KH*KW, OH*OW)
+template <class T>
+void im2col(const T* x, const ConvGeom& g, T* col) {
+  for (int64_t c = 0; c < g.C; ++c)
+    for (int64_t kh = 0; kh < g.KH; ++kh)
+      for (int64_t kw = 0; kw < g.KW; ++kw) {
+        T* row = col + ((c * g.KH + kh) * g.KW + kw) * g.P();
+        int64_t lo, hi;
+        valid_range(kw, g, g.W, g.OW, &lo, &hi);
+        for (int64_t oh = 0; oh < g.OH; ++oh) {
+          T* dst = row + oh * g.OW;
+          const int64_t ih = oh * g.s - g.p + kh;
+          if (ih < 0 || ih >= g.H) {
+            std::fill(dst, dst + g.OW, T(0));
+            continue;
+          }
+          const T* src = x + (c * g.H + ih) * g.W + (lo * g.s - g.p + kw);  // input of column lo
+          std::fill(dst, dst + lo, T(0));
+          if (g.s == 1) std::copy(src, src + (hi - lo), dst + lo);
+          else for (int64_t ow = lo; ow < hi; ++ow) dst[ow] = src[(ow - lo) * g.s];
+          std::fill(dst + hi, dst + g.OW, T(0));
+        }
+      }
+}
+
+// col (C*KH*KW, OH*OW) -> x (C, H, W), accumulated; x must be zeroed first.
+template <class T>
+void col2im(const T* col, const ConvGeom& g, T* x) {
+  for (int64_t c = 0; c < g.C; ++c)
+    for (int64_t kh = 0; kh < g.KH; ++kh)
+      for (int64_t kw = 0; kw < g.KW; ++kw) {
+        const T* row = col + ((c * g.KH + kh) * g.KW + kw) * g.P();
+        int64_t lo, hi;
+        valid_range(kw, g, g.W, g.OW, &lo, &hi);
+        for (int64_t oh = 0; oh < g.OH; ++oh) {
+          const int64_t ih = oh * g.s - g.p + kh;
+          if (ih < 0 || ih >= g.H) continue;
+          const T* src = row + oh * g.OW;
+          T* dst = x + (c * g.H + ih) * g.W + (lo * g.s - g.p + kw);  // input of column lo
+          if (g.s == 1) for (int64_t ow = lo; ow < hi; ++ow) dst[ow - lo] += src[ow];
+          else for (int64_t ow = lo; ow < hi; ++ow) dst[(ow - lo) * g.s] += src[ow];
+        }
+      }
+}
+
+// x (N, C, H, W), w (O, C, KH, KW) -> y (N, O, OH, OW)
+template <class T>
+void conv_fwd(KernelCtx& ctx) {
+  const Tensor &X = ctx.in(0), &Wt = ctx.in(1);
+  Tensor& Y = ctx.out(0);
+  const ConvGeom g = geom(X.shape(), Wt.shape(), Y.shape(), ctx.attrs());
+  const T* x = X.data<T>();
+  const T* w = Wt.data<T>();
+  T* y = Y.data<T>();
+  const int64_t xs = g.C * g.H * g.W, ys = g.O * g.P();
+  if (g.K() == 0) {
+    std::fill(y, y + Y.numel(), T(0));
+    return;
+  }
+  ctx.pool->parallel_for(g.N, 1, [&](int64_t n0, int64_t n1) {
+    T* col = g.is_pointwise() ? nullptr : thread_scratch<T>(size_t(g.K() * g.P()));
+    for (int64_t n = n0; n < n1; ++n) {
+      const T* cn = x + n * xs;
+      if (col) {
+        im2col(cn, g, col);
+        cn = col;
+      }
+      gemm(false, false, g.O, g.P(), g.K(), w, g.K(), cn, g.P(), y + n * ys, g.P(), T(0));
+    }
+  });
+}
+
+// (g (N, O, OH, OW), w, x) -> dx (N, C, H, W)
+template <class T>
+void conv_grad_input(KernelCtx& ctx) {
+  const Tensor &G = ctx.in(0), &Wt = ctx.in(1), &X = ctx.in(2);
+  Tensor& DX = ctx.out(0);
+  const ConvGeom g = geom(X.shape(), Wt.shape(), G.shape(), ctx.attrs());
+  const T* gy = G.data<T>();
+  const T* w = Wt.data<T>();
+  T* dx = DX.data<T>();
+  const int64_t xs = g.C * g.H * g.W, ys = g.O * g.P();
+  ctx.pool->parallel_for(g.N, 1, [&](int64_t n0, int64_t n1) {
+    T* dcol = g.is_pointwise() ? nullptr : thread_scratch<T>(size_t(g.K() * g.P()));
+    for (int64_t n = n0; n < n1; ++n) {
+      T* dxn = dx + n * xs;
+      if (g.O == 0) {
+        std::fill(dxn, dxn + xs, T(0));
+        continue;
+      }
+      if (!dcol) {
+        gemm(true, false, g.K(), g.P(), g.O, w, g.K(), gy + n * ys, g.P(), dxn, g.P(), T(0));
+        continue;
+      }
+      gemm(true, false, g.K(), g.P(), g.O, w, g.K(), gy + n * ys, g.P(), dcol, g.P(), T(0));
+      std::fill(dxn, dxn + xs, T(0));
+      col2im(dcol, g, dxn);
+    }
+  });
+}
+
+// (g (N, O, OH, OW), x, w) -> dw (O, C, KH, KW). The batch is split into one
+// chunk per thread; chunk 0 accumulates into dw, the others into partials that
+// are added in chunk order (deterministic for a given thread count).
+template <class T>
+void conv_grad_filter(KernelCtx& ctx) {
+  const Tensor &G = ctx.in(0), &X = ctx.in(1), &Wt = ctx.in(2);
+  Tensor& DW = ctx.out(0);
+  const ConvGeom g = geom(X.shape(), Wt.shape(), G.shape(), ctx.attrs());
+  const T* gy = G.data<T>();
+  const T* x = X.data<T>();
+  T* dw = DW.data<T>();
+  const int64_t xs = g.C * g.H * g.W, ys = g.O * g.P(), wn = g.O * g.K();
+  std::fill(dw, dw + wn, T(0));
+  if (g.N == 0 || g.P() == 0 || wn == 0) return;
+  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(ctx.pool->threads(), g.N));
+  std::vector<T> partial = BufferPool<T>::get().take(size_t((chunks - 1) * wn));
+  ctx.pool->parallel_for(chunks, 1, [&](int64_t c0, int64_t c1) {
+    T* col = g.is_pointwise() ? nullptr : thread_scratch<T>(size_t(g.K() * g.P()));
+    for (int64_t ch = c0; ch < c1; ++ch) {
+      T* acc = ch == 0 ? dw : partial.data() + (ch - 1) * wn;
+      const int64_t b = ch * g.N / chunks, e = (ch + 1) * g.N / chunks;
+      for (int64_t n = b; n < e; ++n) {
+        const T* cn = x + n * xs;
+        if (col) {
+          im2col(cn, g, col);
+          cn = col;
+        }
+        gemm(false, true, g.O, g.K(), g.P(), gy + n * ys, g.P(), cn, g.P(), acc, g.K(), n == b ? T(0) : T(1));
+      }
+    }
+  });
+  for (int64_t ch = 1; ch < chunks; ++ch) {
+    const T* pp = partial.data() + (ch - 1) * wn;
+    for (int64_t i = 0; i < wn; ++i) dw[i] += pp[i];
+  }
+  BufferPool<T>::get().give(std::move(partial));
+}
+
+struct PoolGeom {
+  int64_t planes, H, W, OH, OW, k, s;
+};
+
+PoolGeom pool_geom(const Shape& x, const Shape& y, const AttrMap& a) {
+  return {x[0] * x[1], x[2], x[3], y[2], y[3], a.i("k"), a.i("stride")};
+}
+
+int64_t plane_grain(const PoolGeom& g) { return std::max<int64_t>(1, (1 << 14) / std::max<int64_t>(1, g.H * g.W)); }
+
+// x (N, C, H, W) -> y (N, C, OH, OW), argmax (N, C, OH, OW) int32 within the plane
+template <class T>
+void max_pool_fwd(KernelCtx& ctx) {
+  const PoolGeom g = pool_geom(ctx.in(0).shape(), ctx.out(0).shape(), ctx.attrs());
+  const T* x = ctx.in(0).data<T>();
+  T* y = ctx.out(0).data<T>();
+  int32_t* am = ctx.out(1).data<int32_t>();
+  ctx.pool->parallel_for(g.planes, plane_grain(g), [&](int64_t p0, int64_t p1) {
+    for (int64_t pl = p0; pl < p1; ++pl) {
+      const T* xp = x + pl * g.H * g.W;
+      T* yp = y + pl * g.OH * g.OW;
+      int32_t* ap = am + pl * g.OH * g.OW;
+      for (int64_t oh = 0; oh < g.OH; ++oh)
+        for (int64_t ow = 0; ow < g.OW; ++ow) {
+          T best = -std::numeric_limits<T>::infinity();
+          int64_t bi = (oh * g.s) * g.W + ow * g.s;
+          for (int64_t i = 0; i < g.k; ++i) {
+            const int64_t base = (oh * g.s + i) * g.W + ow * g.s;
+            for (int64_t j = 0; j < g.k; ++j)
+              if (xp[base + j] > best) {
+                best = xp[base + j];
+                bi = base + j;
+              }
+          }
+          yp[oh * g.OW + ow] = xp[bi];
+          ap[oh * g.OW + ow] = int32_t(bi);
+        }
+    }
+  });
+}
+
+// (g, argmax, x) -> dx: each output's gradient goes to the input it took.
+template <class T>
+void max_pool_bwd(KernelCtx& ctx) {
+  const PoolGeom g = pool_geom(ctx.in(2).shape(), ctx.in(0).shape(), ctx.attrs());
+  const T* gy = ctx.in(0).data<T>();
+  const int32_t* am = ctx.in(1).data<int32_t>();
+  T* dx = ctx.out(0).data<T>();
+  ctx.pool->parallel_for(g.planes, plane_grain(g), [&](int64_t p0, int64_t p1) {
+    for (int64_t pl = p0; pl < p1; ++pl) {
+      T* dp = dx + pl * g.H * g.W;
+      std::fill(dp, dp + g.H * g.W, T(0));
+      const int64_t o = pl * g.OH * g.OW;
+      for (int64_t i = 0; i < g.OH * g.OW; ++i) dp[am[o + i]] += gy[o + i];
+    }
+  });
+}
+
+template <class T>
+void avg_pool_fwd(KernelCtx& ctx) {
+  const PoolGeom g = pool_geom(ctx.in(0).shape(), ctx.out(0).shape(), ctx.attrs());
+  const T* x = ctx.in(0).data<T>();
+  T* y = ctx.out(0).data<T>();
+  const T inv = T(1) / T(g.k * g.k);
+  ctx.pool->parallel_for(g.planes, plane_grain(g), [&](int64_t p0, int64_t p1) {
+    for (int64_t pl = p0; pl < p1; ++pl) {
+      const T* xp = x + pl * g.H * g.W;
+      T* yp = y + pl * g.OH * g.OW;
+      for (int64_t oh = 0; oh < g.OH; ++oh)
+        for (int64_t ow = 0; ow < g.OW; ++ow) {
+          T s = 0;
+          for (int64_t i = 0; i < g.k; ++i) {
+            const T* r = xp + (oh * g.s + i) * g.W + ow * g.s;
+            for (int64_t j = 0; j < g.k; ++j) s += r[j];
+          }
+          yp[oh * g.OW + ow] = s * inv;
+        }
+    }
+  });
+}
+
+template <class T>
+void avg_pool_bwd(KernelCtx& ctx) {
+  const PoolGeom g = pool_geom(ctx.in(1).shape(), ctx.in(0).shape(), ctx.attrs());
+  const T* gy = ctx.in(0).data<T>();
+  T* dx = ctx.out(0).data<T>();
+  const T inv = T(1) / T(g.k * g.k);
+  ctx.pool->parallel_for(g.planes, plane_grain(g), [&](int64_t p0, int64_t p1) {
+    for (int64_t pl = p0; pl < p1; ++pl) {
+      T* dp = dx + pl * g.H * g.W;
+      const T* gp = gy + pl * g.OH * g.OW;
+      std::fill(dp, dp + g.H * g.W, T(0));
+      for (int64_t oh = 0; oh < g.OH; ++oh)
+        for (int64_t ow = 0; ow < g.OW; ++ow) {
+          const T v = gp[oh * g.OW + ow] * inv;
+          for (int64_t i = 0; i < g.k; ++i) {
+            T* r = dp + (oh * g.s + i) * g.W + ow * g.s;
+            for (int64_t j = 0; j < g.k; ++j) r[j] += v;
+          }
+        }
+    }
+  });
+}
+
+}  // namespace
+
+void register_conv_cpu() {
+  openblas_set_num_threads(1);
+  cpu_float_kernel("conv2d", [](KernelCtx& c, auto t) { conv_fwd<decltype(t)>(c); });
+  cpu_float_kernel("conv2d_grad_input", [](KernelCtx& c, auto t) { conv_grad_input<decltype(t)>(c); });
+  cpu_float_kernel("conv2d_grad_filter", [](KernelCtx& c, auto t) { conv_grad_filter<decltype(t)>(c); });
+  cpu_float_kernel("max_pool2d", [](KernelCtx& c, auto t) { max_pool_fwd<decltype(t)>(c); });
+  cpu_float_kernel("max_pool2d_grad", [](KernelCtx& c, auto t) { max_pool_bwd<decltype(t)>(c); });
+  cpu_float_kernel("avg_pool2d", [](KernelCtx& c, auto t) { avg_pool_fwd<decltype(t)>(c); });
+  cpu_float_kernel("avg_pool2d_grad", [](KernelCtx& c, auto t) { avg_pool_bwd<decltype(t)>(c); });
+}
+
 }  // namespace ops
 }  // namespace ft

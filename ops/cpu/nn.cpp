@@ -1,8 +1,331 @@
-// cpu/nn.cpp — nn CPU kernels.
+// cpu/nn.cpp — CPU kernels of the nn ops. Last-axis ops view x as (rows, C) and
+// split rows over the pool; reductions over rows (dgamma, dbeta) split columns so
+// results do not depend on the thread count.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
 #include "ops/op_util.h"
 
 namespace ft {
 namespace ops {
-void register_nn_cpu() {}
+namespace {
+
+// Rows per chunk so one chunk touches about 16K elements.
+int64_t row_grain(int64_t C) { return std::max<int64_t>(1, (1 << 14) / std::max<int64_t>(1, C)); }
+
+template <class T>
+void softmax_fwd(KernelCtx& c, bool log) {
+  const Tensor& X = c.in(0);
+  const int64_t C = X.dim(-1), rows = C ? X.numel() / C : 0;
+  const T* x = X.data<T>();
+  T* y = c.out(0).data<T>();
+  c.pool->parallel_for(rows, row_grain(C), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* xr = x + r * C;
+      T* yr = y + r * C;
+      T m = *std::max_element(xr, xr + C);
+      T s = 0;
+      for (int64_t j = 0; j < C; ++j) s += (yr[j] = std::exp(xr[j] - m));
+      if (log) {
+        T ls = m + std::log(s);
+        for (int64_t j = 0; j < C; ++j) yr[j] = xr[j] - ls;
+      } else {
+        T inv = T(1) / s;
+        for (int64_t j = 0; j < C; ++j) yr[j] *= inv;
+      }
+    }
+  });
+}
+
+// dx = y * (g - sum(g * y)) (softmax) or g - exp(y) * sum(g) (log_softmax).
+template <class T>
+void softmax_bwd(KernelCtx& c, bool log) {
+  const Tensor& G = c.in(0);
+  const int64_t C = G.dim(-1), rows = C ? G.numel() / C : 0;
+  const T* g = G.data<T>();
+  const T* y = c.in(1).data<T>();
+  T* dx = c.out(0).data<T>();
+  c.pool->parallel_for(rows, row_grain(C), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* gr = g + r * C;
+      const T* yr = y + r * C;
+      T* dr = dx + r * C;
+      T s = 0;
+      if (log) {
+        for (int64_t j = 0; j < C; ++j) s += gr[j];
+        for (int64_t j = 0; j < C; ++j) dr[j] = gr[j] - std::exp(yr[j]) * s;
+      } else {
+        for (int64_t j = 0; j < C; ++j) s += gr[j] * yr[j];
+        for (int64_t j = 0; j < C; ++j) dr[j] = yr[j] * (gr[j] - s);
+      }
+    }
+  });
+}
+
+// x (.., T), mask broadcasting to x. Masked positions get 0; a row with every
+// position masked is all zeros.
+template <class T>
+void masked_softmax_fwd(KernelCtx& c) {
+  const Tensor& X = c.in(0);
+  const Tensor& M = c.in(1);
+  const int r = X.rank();
+  const int64_t C = X.dim(-1), rows = C ? X.numel() / C : 0;
+  // mask strides aligned to x's dims; 0 where the mask broadcasts
+  std::vector<int64_t> ms(size_t(r), 0);
+  {
+    auto st = strides_of(M.shape());
+    for (int i = 0; i < M.rank(); ++i) {
+      int o = r - M.rank() + i;
+      ms[size_t(o)] = M.shape()[size_t(i)] == 1 ? 0 : st[size_t(i)];
+    }
+  }
+  const int64_t mstep = ms[size_t(r - 1)];
+  const T* x = X.data<T>();
+  const T* m = M.data<T>();
+  T* y = c.out(0).data<T>();
+  c.pool->parallel_for(rows, row_grain(C), [&](int64_t r0, int64_t r1) {
+    for (int64_t row = r0; row < r1; ++row) {
+      int64_t off = 0, rem = row;
+      for (int d = r - 2; d >= 0; --d) {
+        int64_t n = X.shape()[size_t(d)];
+        off += (rem % n) * ms[size_t(d)];
+        rem /= n;
+      }
+      const T* xr = x + row * C;
+      const T* mr = m + off;
+      T* yr = y + row * C;
+      T mx = -std::numeric_limits<T>::infinity();
+      for (int64_t j = 0; j < C; ++j)
+        if (mr[j * mstep] != T(0)) mx = std::max(mx, xr[j]);
+      if (mx == -std::numeric_limits<T>::infinity()) {
+        std::fill(yr, yr + C, T(0));
+        continue;
+      }
+      T s = 0;
+      for (int64_t j = 0; j < C; ++j) s += (yr[j] = mr[j * mstep] != T(0) ? std::exp(xr[j] - mx) : T(0));
+      T inv = T(1) / s;
+      for (int64_t j = 0; j < C; ++j) yr[j] *= inv;
+    }
+  });
+}
+
+template <class L>
+int64_t label_at(const Tensor& t, int64_t i) {
+  return int64_t(t.data<L>()[i]);
+}
+
+int64_t label(const Tensor& t, int64_t i) {
+  return t.dtype() == DType::I32 ? label_at<int32_t>(t, i) : label_at<int64_t>(t, i);
+}
+
+// logits (N, C), labels (N) -> loss (N), probs (N, C): one pass per row computes
+// the log-sum-exp, the loss and the saved probabilities.
+template <class T>
+void sce_fwd(KernelCtx& c) {
+  const Tensor& L = c.in(0);
+  const Tensor& Y = c.in(1);
+  const int64_t N = L.dim(0), C = L.dim(1);
+  for (int64_t i = 0; i < N; ++i) {
+    int64_t k = label(Y, i);
+    if (k >= C)
+      throw Error("sparse_softmax_cross_entropy: label " + std::to_string(k) + " at row " + std::to_string(i) +
+                  " is out of range for C = " + std::to_string(C));
+  }
+  const T* x = L.data<T>();
+  T* loss = c.out(0).data<T>();
+  T* p = c.out(1).data<T>();
+  c.pool->parallel_for(N, row_grain(C), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* xr = x + r * C;
+      T* pr = p + r * C;
+      T m = C ? *std::max_element(xr, xr + C) : T(0);
+      T s = 0;
+      for (int64_t j = 0; j < C; ++j) s += (pr[j] = std::exp(xr[j] - m));
+      T inv = T(1) / s;
+      for (int64_t j = 0; j < C; ++j) pr[j] *= inv;
+      int64_t k = label(Y, r);
+      loss[r] = k < 0 ? T(0) : m + std::log(s) - xr[k];
+    }
+  });
+}
+
+// (g (N), probs (N, C), labels (N)) -> (probs - onehot) * g; ignored rows get 0.
+template <class T>
+void sce_bwd(KernelCtx& c) {
+  const T* g = c.in(0).data<T>();
+  const Tensor& P = c.in(1);
+  const Tensor& Y = c.in(2);
+  const int64_t N = P.dim(0), C = P.dim(1);
+  const T* p = P.data<T>();
+  T* dx = c.out(0).data<T>();
+  c.pool->parallel_for(N, row_grain(C), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      int64_t k = label(Y, r);
+      T* dr = dx + r * C;
+      if (k < 0) {
+        std::fill(dr, dr + C, T(0));
+        continue;
+      }
+      const T* pr = p + r * C;
+      const T gr = g[r];
+      for (int64_t j = 0; j < C; ++j) dr[j] = pr[j] * gr;
+      dr[k] -= gr;
+    }
+  });
+}
+
+template <class T>
+void mse_fwd(KernelCtx& c) {
+  const int64_t n = c.in(0).numel();
+  const T* a = c.in(0).data<T>();
+  const T* b = c.in(1).data<T>();
+  T s = 0;
+  for (int64_t i = 0; i < n; ++i) s += (a[i] - b[i]) * (a[i] - b[i]);
+  c.out(0).data<T>()[0] = n ? s / T(n) : T(0);
+}
+
+template <class T>
+void mse_bwd(KernelCtx& c) {
+  const T g = c.in(0).data<T>()[0];
+  const int64_t n = c.in(1).numel();
+  const T* a = c.in(1).data<T>();
+  const T* b = c.in(2).data<T>();
+  T* da = c.out(0).data<T>();
+  T* db = c.out(1).data<T>();
+  const T k = n ? T(2) * g / T(n) : T(0);
+  for (int64_t i = 0; i < n; ++i) {
+    da[i] = k * (a[i] - b[i]);
+    db[i] = -da[i];
+  }
+}
+
+// x (rows, C) -> y, mean (rows), rstd (rows)
+template <class T>
+void layer_norm_fwd(KernelCtx& c) {
+  const Tensor& X = c.in(0);
+  const int64_t C = X.dim(-1), rows = C ? X.numel() / C : 0;
+  const T eps = T(c.attrs().f("eps", 1e-5));
+  const T* x = X.data<T>();
+  const T* gamma = c.in(1).data<T>();
+  const T* beta = c.in(2).data<T>();
+  T* y = c.out(0).data<T>();
+  T* mean = c.out(1).data<T>();
+  T* rstd = c.out(2).data<T>();
+  c.pool->parallel_for(rows, row_grain(C), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* xr = x + r * C;
+      T* yr = y + r * C;
+      T m = 0;
+      for (int64_t j = 0; j < C; ++j) m += xr[j];
+      m /= T(C);
+      T v = 0;
+      for (int64_t j = 0; j < C; ++j) v += (xr[j] - m) * (xr[j] - m);
+      v /= T(C);
+      T rs = T(1) / std::sqrt(v + eps);
+      mean[r] = m;
+      rstd[r] = rs;
+      for (int64_t j = 0; j < C; ++j) yr[j] = (xr[j] - m) * rs * gamma[j] + beta[j];
+    }
+  });
+}
+
+// (g, x, gamma, mean, rstd) -> dx, dgamma, dbeta. With xhat = (x - mean) * rstd
+// and d = g * gamma: dx = rstd * (d - mean(d) - xhat * mean(d * xhat)).
+template <class T>
+void layer_norm_bwd(KernelCtx& c) {
+  const Tensor& X = c.in(1);
+  const int64_t C = X.dim(-1), rows = C ? X.numel() / C : 0;
+  const T* g = c.in(0).data<T>();
+  const T* x = X.data<T>();
+  const T* gamma = c.in(2).data<T>();
+  const T* mean = c.in(3).data<T>();
+  const T* rstd = c.in(4).data<T>();
+  T* dx = c.out(0).data<T>();
+  T* dgamma = c.out(1).data<T>();
+  T* dbeta = c.out(2).data<T>();
+  c.pool->parallel_for(rows, row_grain(C), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* xr = x + r * C;
+      const T* gr = g + r * C;
+      T* dr = dx + r * C;
+      const T m = mean[r], rs = rstd[r];
+      T sd = 0, sdx = 0;
+      for (int64_t j = 0; j < C; ++j) {
+        T d = gr[j] * gamma[j];
+        sd += d;
+        sdx += d * (xr[j] - m) * rs;
+      }
+      sd /= T(C);
+      sdx /= T(C);
+      for (int64_t j = 0; j < C; ++j) dr[j] = rs * (gr[j] * gamma[j] - sd - (xr[j] - m) * rs * sdx);
+    }
+  });
+  // Column ranges per chunk; each chunk walks all rows in order (deterministic).
+  c.pool->parallel_for(C, 64, [&](int64_t j0, int64_t j1) {
+    std::fill(dgamma + j0, dgamma + j1, T(0));
+    std::fill(dbeta + j0, dbeta + j1, T(0));
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* xr = x + r * C;
+      const T* gr = g + r * C;
+      const T m = mean[r], rs = rstd[r];
+      for (int64_t j = j0; j < j1; ++j) {
+        dgamma[j] += gr[j] * (xr[j] - m) * rs;
+        dbeta[j] += gr[j];
+      }
+    }
+  });
+}
+
+uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+// Inverted dropout. The keep decision of element i is a pure function of
+// (seed, step, i): splitmix64 at position i of a stream keyed by (seed, step).
+template <class T>
+void dropout_fwd(KernelCtx& c) {
+  const Tensor& X = c.in(0);
+  const int64_t n = X.numel();
+  const double p = c.attrs().f("p");
+  const T* x = X.data<T>();
+  T* y = c.out(0).data<T>();
+  T* mask = c.out(1).data<T>();
+  if (!c.training || p <= 0.0) {
+    std::copy(x, x + n, y);
+    std::fill(mask, mask + n, T(1));
+    return;
+  }
+  const uint64_t key = mix64(uint64_t(c.attrs().i("seed")) ^ mix64(uint64_t(c.step) + 0x632be59bd9b4e019ULL));
+  const uint64_t threshold = uint64_t(p * 9007199254740992.0);  // p * 2^53
+  const T keep = T(1.0 / (1.0 - p));
+  c.pool->parallel_for(n, 1 << 15, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      uint64_t h = mix64(key + uint64_t(i + 1) * 0x9e3779b97f4a7c15ULL) >> 11;  // 53 bits
+      mask[i] = h < threshold ? T(0) : keep;
+      y[i] = x[i] * mask[i];
+    }
+  });
+}
+
+}  // namespace
+
+void register_nn_cpu() {
+  cpu_float_kernel("softmax", [](KernelCtx& c, auto t) { softmax_fwd<decltype(t)>(c, false); });
+  cpu_float_kernel("log_softmax", [](KernelCtx& c, auto t) { softmax_fwd<decltype(t)>(c, true); });
+  cpu_float_kernel("softmax_grad", [](KernelCtx& c, auto t) { softmax_bwd<decltype(t)>(c, false); });
+  cpu_float_kernel("log_softmax_grad", [](KernelCtx& c, auto t) { softmax_bwd<decltype(t)>(c, true); });
+  cpu_float_kernel("masked_softmax", [](KernelCtx& c, auto t) { masked_softmax_fwd<decltype(t)>(c); });
+  cpu_float_kernel("sparse_softmax_cross_entropy", [](KernelCtx& c, auto t) { sce_fwd<decltype(t)>(c); });
+  cpu_float_kernel("sparse_softmax_cross_entropy_grad", [](KernelCtx& c, auto t) { sce_bwd<decltype(t)>(c); });
+  cpu_float_kernel("mse", [](KernelCtx& c, auto t) { mse_fwd<decltype(t)>(c); });
+  cpu_float_kernel("mse_grad", [](KernelCtx& c, auto t) { mse_bwd<decltype(t)>(c); });
+  cpu_float_kernel("layer_norm", [](KernelCtx& c, auto t) { layer_norm_fwd<decltype(t)>(c); });
+  cpu_float_kernel("layer_norm_grad", [](KernelCtx& c, auto t) { layer_norm_bwd<decltype(t)>(c); });
+  cpu_float_kernel("dropout", [](KernelCtx& c, auto t) { dropout_fwd<decltype(t)>(c); });
+}
+
 }  // namespace ops
 }  // namespace ft
