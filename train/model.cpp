@@ -1,0 +1,68 @@
+// model.cpp — the model zoo as the train program builds it: MLP and CNN for
+// MNIST (classification), each ending in a mean softmax cross-entropy.
+#include "train/model.h"
+
+#include "ops/ops.h"
+
+namespace ft {
+namespace train {
+namespace {
+
+Value dense(Graph& g, const std::string& name, Value x, int64_t in, int64_t out) {
+  auto s = g.name_scope(name);
+  Value w = g.variable("w", {in, out}, init::glorot());
+  Value b = g.variable("b", {out}, init::zeros());
+  return matmul(x, w) + b;
+}
+
+Value conv(Graph& g, const std::string& name, Value x, int64_t in, int64_t out, int64_t k) {
+  auto s = g.name_scope(name);
+  Value w = g.variable("w", {out, in, k, k}, init::he());
+  Value b = g.variable("b", {out, 1, 1}, init::zeros());
+  return conv2d(x, w) + b;
+}
+
+Model classifier(Graph& g, const Config& c) {
+  Model m;
+  m.task = "classify";
+  Value x = g.placeholder("images", {-1, 784});
+  Value y = g.placeholder("labels", {-1}, DType::I32);
+  m.inputs = {x, y};
+  m.labels = y;
+  const double p = c.f("model.dropout");
+  const int64_t seed = c.i("train.seed");
+  Value h;
+  if (c.s("model.type") == "mlp") {
+    // (N, 784) -> hidden... -> (N, 10)
+    h = x;
+    int64_t in = 784, i = 0;
+    for (int64_t units : c.ints("model.hidden")) {
+      h = relu(dense(g, "fc" + std::to_string(++i), h, in, units));
+      if (p > 0) h = dropout(h, p, seed + i);
+      in = units;
+    }
+    m.logits = dense(g, "fc" + std::to_string(i + 1), h, in, 10);
+  } else {
+    // (N, 1, 28, 28) -conv3-> (N, 32, 26, 26) -pool-> 13 -conv3-> (N, 64, 11, 11) -pool-> 5 -> 1600 -> 128 -> 10
+    h = reshape(x, {-1, 1, 28, 28});
+    h = max_pool2d(relu(conv(g, "conv1", h, 1, 32, 3)), 2);
+    h = max_pool2d(relu(conv(g, "conv2", h, 32, 64, 3)), 2);
+    h = reshape(h, {-1, 64 * 5 * 5});
+    h = relu(dense(g, "fc1", h, 64 * 5 * 5, 128));
+    if (p > 0) h = dropout(h, p, seed + 1);
+    m.logits = dense(g, "fc2", h, 128, 10);
+  }
+  m.loss = mean(sparse_softmax_cross_entropy(m.logits, y));
+  return m;
+}
+
+}  // namespace
+
+Model build_model(Graph& g, const Config& cfg) {
+  const std::string t = cfg.s("model.type");
+  if (t == "mlp" || t == "cnn") return classifier(g, cfg);
+  throw Error(cfg.where("model.type") + ": key 'model.type' = " + t + " is not available in this build");
+}
+
+}  // namespace train
+}  // namespace ft

@@ -1,0 +1,256 @@
+// trainer.cpp — the training loop.
+#include "train/trainer.h"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <thread>
+
+#include "data/idx.h"
+#include "data/loader.h"
+#include "optim/clip.h"
+#include "train/checkpoint.h"
+
+namespace ft {
+namespace train {
+namespace {
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+long peak_rss_kb() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss;
+}
+
+std::unique_ptr<optim::LRSchedule> make_schedule(const Config& c) {
+  const std::string t = c.s("optimizer.schedule.type");
+  const double lr = c.f("optimizer.lr");
+  if (t == "constant") return std::make_unique<optim::ConstantLR>(lr);
+  if (t == "step")
+    return std::make_unique<optim::StepLR>(lr, c.i("optimizer.schedule.step_size"), c.f("optimizer.schedule.gamma"));
+  auto d = t == "warmup_linear" ? optim::WarmupDecayLR::Decay::Linear : optim::WarmupDecayLR::Decay::Cosine;
+  return std::make_unique<optim::WarmupDecayLR>(d, lr, c.i("optimizer.schedule.warmup"), c.i("train.steps"),
+                                                c.f("optimizer.schedule.min_lr"));
+}
+
+std::unique_ptr<optim::Optimizer> make_opt(const Config& c) {
+  optim::OptimizerOptions o;
+  o.type = c.s("optimizer.type");
+  o.lr = c.f("optimizer.lr");
+  o.beta1 = c.f("optimizer.beta1");
+  o.beta2 = c.f("optimizer.beta2");
+  o.eps = c.f("optimizer.eps");
+  o.weight_decay = c.f("optimizer.weight_decay");
+  o.momentum = c.f("optimizer.momentum");
+  o.nesterov = c.b("optimizer.nesterov");
+  return optim::make_optimizer(o);
+}
+
+// Host-side accuracy/loss counting over a batch of logits.
+struct EvalAcc {
+  double loss_sum = 0;
+  int64_t correct = 0, count = 0;
+  void add(const Tensor& logits, const Tensor& labels, double batch_mean_loss) {
+    const int64_t n = logits.dim(0), c = logits.dim(1);
+    const float* l = logits.data<float>();
+    int64_t counted = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t y = labels.dtype() == DType::I32 ? labels.data<int32_t>()[i] : labels.data<int64_t>()[i];
+      if (y < 0) continue;
+      int64_t best = 0;
+      for (int64_t j = 1; j < c; ++j)
+        if (l[i * c + j] > l[i * c + best]) best = j;
+      correct += best == y;
+      ++counted;
+    }
+    count += counted;
+    loss_sum += batch_mean_loss * double(counted);
+  }
+};
+
+}  // namespace
+
+int threads_for_rank(const Config& cfg) {
+  int64_t t = cfg.i("train.threads");
+  if (t > 0) return int(t);
+  int cores = int(std::max(1u, std::thread::hardware_concurrency()));
+  int local = 1;
+  if (const char* s = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE")) local = std::max(1, std::atoi(s));
+  return std::max(1, cores / local);
+}
+
+Trainer::Trainer(Config cfg, comm::CommPtr world) : cfg_(std::move(cfg)), world_(std::move(world)) {}
+
+TrainResult Trainer::run(const std::string& resume) {
+  const Config& c = cfg_;
+  const int rank = world_->rank(), size = world_->size();
+  const bool log = rank == 0;
+  const std::string mode = c.s("distributed.mode");
+  if (c.s("device") == "cuda")
+    throw Error(c.where("device") + ": key 'device' = cuda: this build's executor places nodes on the CPU only");
+  if (c.i("distributed.model_parallel") != 1 && size % c.i("distributed.model_parallel") != 0)
+    throw Error(c.where("distributed.model_parallel") + ": key 'distributed.model_parallel' = " +
+                std::to_string(c.i("distributed.model_parallel")) + " does not divide the world size " +
+                std::to_string(size));
+
+  ThreadPool::set_global_threads(threads_for_rank(c));
+  ThreadPool& pool = ThreadPool::global();
+
+  std::unique_ptr<Strategy> strategy;
+  if (mode == "allreduce-sync") strategy = make_allreduce_strategy(c);
+  else throw Error(c.where("distributed.mode") + ": key 'distributed.mode' = " + mode + " is not available in this build");
+
+  // Data: this rank's shard.
+  const std::string dir = c.s("data.dir");
+  data::Dataset train_set = data::load_mnist(dir, "train");
+  data::Dataset test_set = data::load_mnist(dir, "t10k");
+  data::LoaderOptions lo;
+  lo.batch_size = c.i("data.batch_size");
+  lo.rank = rank;
+  lo.world = size;
+  lo.seed = uint64_t(c.i("train.seed"));
+  lo.prefetch = c.b("data.prefetch");
+  data::BatchLoader loader(train_set, lo);
+  if (loader.steps_per_epoch() < 1)
+    throw Error(c.where("data.batch_size") + ": key 'data.batch_size' x ranks exceeds the " +
+                std::to_string(train_set.size()) + " training examples in " + dir);
+
+  Graph g(uint64_t(c.i("train.seed")));
+  Model model = build_model(g, c);
+  std::vector<Value> params = g.trainable();
+  std::vector<Value> grads = gradients(model.loss, params);
+  auto opt = make_opt(c);
+  auto sched = make_schedule(c);
+  MetricsLog metrics(log ? c.s("train.metrics_file") : "", !resume.empty());
+  TrainContext ctx{c, world_, g, model, params, grads, *opt, pool, metrics};
+
+  // Resume: parameters, optimizer state, step and data position.
+  int64_t start = 0;
+  if (!resume.empty()) {
+    Checkpoint ck = CheckpointManager::load(resume);
+    for (const Value& v : g.variables()) {
+      auto it = ck.model.find(v.name());
+      if (it == ck.model.end()) throw Error(resume + ": checkpoint has no tensor '" + v.name() + "'");
+      if (it->second.shape() != g.value(v).shape() || it->second.dtype() != g.value(v).dtype())
+        throw Error(resume + ": tensor '" + v.name() + "' has shape " + shape_str(it->second.shape()) +
+                    ", the model needs " + shape_str(g.value(v).shape()));
+      g.value(v).copy_from(it->second);
+    }
+    optim::OptimizerState st;
+    auto j = nlohmann::json::parse(ck.state_json);
+    st.step = j.value("optimizer_step", int64_t(0));
+    st.tensors = ck.optimizer;
+    opt->load_state(st);
+    start = ck.step;
+    loader.set_position({j.at("data_epoch").get<int64_t>(), j.at("data_index").get<int64_t>()});
+    if (log) std::printf("resumed from %s at step %lld\n", resume.c_str(), static_cast<long long>(start));
+  }
+  strategy->setup(ctx);
+
+  Executor eval_ex(g, &pool);
+  auto evaluate = [&](int64_t step) -> EvalAcc {
+    strategy->sync_params(ctx);
+    EvalAcc acc;
+    if (!log) return acc;
+    const int64_t eb = c.i("data.eval_batch_size");
+    int64_t n = test_set.size();
+    if (c.i("data.eval_examples") > 0) n = std::min(n, c.i("data.eval_examples"));
+    for (int64_t b = 0; b < n; b += eb) {
+      int64_t e = std::min(n, b + eb);
+      Tensor x = test_set.images.reshaped({test_set.size(), test_set.images.numel() / test_set.size()});
+      Tensor xs = Tensor::view(x.data<float>() + b * x.dim(1), {e - b, x.dim(1)}, DType::F32);
+      Tensor ys = Tensor::view(test_set.labels.data<int32_t>() + b, {e - b}, DType::I32);
+      auto out = eval_ex.run({{model.inputs[0], xs}, {model.inputs[1], ys}}, {model.logits, model.loss},
+                             {step, false, nullptr, nullptr, nullptr});
+      acc.add(out[0], ys, out[1].item<float>());
+    }
+    nlohmann::json rec = {{"step", step}, {"eval", "test"}, {"loss", acc.loss_sum / std::max<int64_t>(1, acc.count)},
+                          {"accuracy", double(acc.correct) / std::max<int64_t>(1, acc.count)}, {"examples", acc.count}};
+    metrics.write(rec);
+    std::printf("eval step %lld: test loss %.4f accuracy %.4f (%lld examples)\n", static_cast<long long>(step),
+                rec["loss"].get<double>(), rec["accuracy"].get<double>(), static_cast<long long>(acc.count));
+    std::fflush(stdout);
+    return acc;
+  };
+
+  std::unique_ptr<CheckpointManager> ckpt;
+  if (!c.s("train.checkpoint.dir").empty())
+    ckpt = std::make_unique<CheckpointManager>(c.s("train.checkpoint.dir"), int(c.i("train.checkpoint.keep")));
+  auto save = [&](int64_t step) {
+    strategy->sync_params(ctx);
+    if (!ckpt || rank != 0) return;
+    Checkpoint ck;
+    ck.step = step;
+    for (const Value& v : g.variables()) ck.model[v.name()] = g.value(v);
+    optim::OptimizerState st = opt->state();
+    ck.optimizer = st.tensors;
+    auto pos = loader.position();
+    ck.state_json = nlohmann::json{{"step", step}, {"optimizer_step", st.step}, {"data_epoch", pos.epoch},
+                                   {"data_index", pos.index}, {"mode", mode}, {"world", size}}
+                        .dump();
+    std::string where = ckpt->save(ck);
+    std::printf("checkpoint step %lld -> %s\n", static_cast<long long>(step), where.c_str());
+  };
+
+  const int64_t steps = c.i("train.steps"), log_every = c.i("train.log_every"), eval_every = c.i("train.eval_every");
+  const int64_t ck_every = c.i("train.checkpoint.every");
+  const int64_t global_batch = c.i("data.batch_size") * size;
+  TrainResult res;
+  double t_start = now_s(), t_log = t_start, loss_acc = 0;
+  int64_t loss_n = 0, since_log = 0;
+  for (int64_t step = start; step < steps; ++step) {
+    const data::Batch& b = loader.next();
+    Executor::Feeds feeds = {{model.inputs[0], b[0]}, {model.inputs[1], b[1]}};
+    double lr = sched->lr(step);
+    if (c.i("debug.slow_rank") == rank && c.i("debug.slow_ms") > 0)
+      std::this_thread::sleep_for(std::chrono::milliseconds(c.i("debug.slow_ms")));
+    double loss = strategy->step(ctx, feeds, step, lr);
+    if (!std::isfinite(loss)) throw Error("step " + std::to_string(step) + ": loss is " + std::to_string(loss) +
+                                          " (lower optimizer.lr or enable train.clip_norm)");
+    loss_acc += loss;
+    ++loss_n;
+    ++since_log;
+    res.last_loss = loss;
+    const int64_t done = step + 1;
+    if (done % log_every == 0 || done == steps) {
+      double t = now_s();
+      double sps = double(since_log * global_batch) / std::max(1e-9, t - t_log);
+      double eta = (steps - done) * (t - t_log) / double(since_log);
+      if (log) {
+        nlohmann::json rec = {{"step", done}, {"loss", loss_acc / double(loss_n)}, {"samples_per_sec", sps},
+                              {"lr", lr}, {"epoch", loader.position().epoch}, {"peak_rss_mb", peak_rss_kb() / 1024.0}};
+        strategy->log_fields(rec);
+        metrics.write(rec);
+        std::printf("step %6lld/%lld  loss %.4f  %.0f samples/s  lr %.4g  eta %.0fs\n", static_cast<long long>(done),
+                    static_cast<long long>(steps), loss_acc / double(loss_n), sps, lr, eta);
+        std::fflush(stdout);
+      }
+      res.samples_per_sec = sps;
+      t_log = t;
+      loss_acc = 0;
+      loss_n = 0;
+      since_log = 0;
+    }
+    if (eval_every > 0 && done % eval_every == 0 && done != steps) evaluate(done);
+    if (ckpt && ck_every > 0 && done % ck_every == 0 && done != steps) save(done);
+  }
+  EvalAcc final_acc = evaluate(steps);
+  if (ckpt) save(steps);
+  strategy->finish(ctx);
+  res.steps = steps;
+  res.eval_loss = final_acc.loss_sum / std::max<int64_t>(1, final_acc.count);
+  res.eval_accuracy = double(final_acc.correct) / std::max<int64_t>(1, final_acc.count);
+  if (log)
+    std::printf("done: %lld steps in %.1fs, peak RSS %.0f MB\n", static_cast<long long>(steps), now_s() - t_start,
+                peak_rss_kb() / 1024.0);
+  return res;
+}
+
+}  // namespace train
+}  // namespace ft

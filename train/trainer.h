@@ -1,0 +1,77 @@
+// trainer.h — the training loop behind `train`: builds the model from the
+// config, the data loader (sharded per rank), the distribution strategy, the
+// optimizer and schedule; runs steps, logs metrics, evaluates, checkpoints.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "comm/communicator.h"
+#include "core/core.h"
+#include "optim/factory.h"
+#include "optim/schedule.h"
+#include "train/config.h"
+#include "train/metrics.h"
+#include "train/model.h"
+
+namespace ft {
+namespace train {
+
+struct TrainResult {
+  int64_t steps = 0;
+  double last_loss = 0;
+  double eval_loss = 0;
+  double eval_accuracy = 0;
+  double samples_per_sec = 0;
+  bool is_worker = true;  // false on parameter-server ranks
+};
+
+// Everything a strategy needs about the job.
+struct TrainContext {
+  const Config& cfg;
+  comm::CommPtr world;
+  Graph& g;
+  Model& model;
+  std::vector<Value> params;  // trainable variables, in creation order
+  std::vector<Value> grads;   // d loss / d param, same order
+  optim::Optimizer& opt;
+  ThreadPool& pool;
+  MetricsLog& metrics;
+};
+
+// How gradients become updates. allreduce-sync: average over ranks, update
+// locally; ps-*: push to servers, pull parameters back.
+class Strategy {
+ public:
+  virtual ~Strategy() = default;
+  virtual std::string name() const = 0;
+  // Called once, after the model and its gradients are built and before any step.
+  virtual void setup(TrainContext& ctx) = 0;
+  // One optimizer step on this rank's batch; returns the (rank-local) loss.
+  virtual double step(TrainContext& ctx, const Executor::Feeds& feeds, int64_t step, double lr) = 0;
+  // Makes ctx.g's variables hold the current global parameters (for eval/checkpoint).
+  virtual void sync_params(TrainContext& ctx) {}
+  virtual void finish(TrainContext& ctx) {}
+  // Extra numbers for the metrics record of a log step.
+  virtual void log_fields(nlohmann::json& rec) {}
+};
+
+std::unique_ptr<Strategy> make_allreduce_strategy(const Config& cfg);
+
+class Trainer {
+ public:
+  Trainer(Config cfg, comm::CommPtr world);
+  // resume: "" = fresh start; a checkpoint folder (or the checkpoint dir) to continue from.
+  TrainResult run(const std::string& resume = "");
+
+ private:
+  Config cfg_;
+  comm::CommPtr world_;
+};
+
+// Threads for this rank: train.threads, or the node's cores divided by the ranks on it.
+int threads_for_rank(const Config& cfg);
+
+}  // namespace train
+}  // namespace ft
