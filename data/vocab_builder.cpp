@@ -56,6 +56,12 @@ Vocab build_vocab(const std::string& corpus, int64_t vocab_size, const Tokenizer
 
   std::vector<std::string> tokens(kSpecialTokens, kSpecialTokens + 5);
   for (auto& t : ranked(chars)) tokens.push_back(std::move(t));
+  // Printable ASCII the corpus lacks (as the tokenizer would normalize it), so
+  // that plain punctuation and digits never become [UNK].
+  for (char c = 33; c < 127; ++c) {
+    if (opts.lower_case && c >= 'A' && c <= 'Z') continue;
+    if (!chars.count(std::string(1, c))) tokens.emplace_back(1, c);
+  }
   for (auto& t : ranked(inner_chars)) tokens.push_back(std::move(t));
   if (static_cast<int64_t>(tokens.size()) > vocab_size)
     throw Error("build_vocab: vocab_size " + std::to_string(vocab_size) + " cannot hold the 5 special tokens and the " +

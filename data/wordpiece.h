@@ -80,8 +80,9 @@ class WordPieceTokenizer {
 // only if the corpus has fewer candidates). Simple and frequency-based:
 //   1. the five special tokens, ids 0..4;
 //   2. every character of the basic-tokenized corpus, most frequent first, then
-//      "##c" for every character seen inside a word (so any word can be split
-//      and [UNK] is only for over-long words);
+//      the printable ASCII characters the corpus lacks, then "##c" for every
+//      character seen inside a word (so any corpus word can be split and [UNK]
+//      is only for over-long words or characters foreign to the corpus);
 //   3. the remaining slots go to multi-character pieces ranked by
 //      count x (length - 1), the characters they save over a character-level
 //      split: word-initial pieces are every prefix of every word (a whole word
