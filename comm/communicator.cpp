@@ -1,0 +1,161 @@
+// communicator.cpp — shared Communicator helpers, comm::init()/finalize() and
+// the cross-rank consistency check.
+#include "comm/communicator.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "comm/local_communicator.h"
+#include "comm/mpi_communicator.h"
+#include "comm/mpi_engine.h"
+#include "core/op_registry.h"
+
+namespace ft {
+namespace comm {
+
+const char* reduce_op_name(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::Sum: return "sum";
+    case ReduceOp::Mean: return "mean";
+    case ReduceOp::Max: return "max";
+  }
+  return "?";
+}
+
+ReduceOp parse_reduce_op(const std::string& s) {
+  if (s == "sum") return ReduceOp::Sum;
+  if (s == "mean") return ReduceOp::Mean;
+  if (s == "max") return ReduceOp::Max;
+  throw Error("unknown reduce op '" + s + "' (expected sum, mean or max)");
+}
+
+std::string call_error(const std::string& call, int rank, const std::string& msg) {
+  return call + " failed on rank " + std::to_string(rank) + ": " + msg;
+}
+
+void Communicator::check() {
+  std::exception_ptr e;
+  {
+    std::lock_guard<std::mutex> l(err_mu_);
+    std::swap(e, async_error_);
+  }
+  if (e) std::rethrow_exception(e);
+}
+
+void Communicator::set_async_error(std::exception_ptr e) {
+  std::lock_guard<std::mutex> l(err_mu_);
+  if (!async_error_) async_error_ = e;
+}
+
+Tensor Communicator::allgather(const Tensor& t) {
+  Shape s = t.shape();
+  if (s.empty()) s = {int64_t(size())};
+  else s[0] *= size();
+  Tensor out = Tensor::empty(s, t.dtype());
+  allgather(t.raw(), out.raw(), t.numel(), t.dtype());
+  return out;
+}
+
+Tensor Communicator::reduce_scatter(const Tensor& t, ReduceOp op) {
+  if (t.rank() == 0 || t.dim(0) % size() != 0)
+    throw Error("reduce_scatter: dim 0 of " + shape_str(t.shape()) + " is not divisible by the world size " +
+                std::to_string(size()));
+  Shape s = t.shape();
+  s[0] /= size();
+  Tensor out = Tensor::empty(s, t.dtype());
+  reduce_scatter(t.raw(), out.raw(), out.numel(), t.dtype(), op);
+  return out;
+}
+
+std::vector<uint64_t> Communicator::allgather_u64(uint64_t v) {
+  std::vector<uint64_t> all(static_cast<size_t>(size()));
+  allgather(&v, all.data(), 1, DType::I64);
+  return all;
+}
+
+void* Communicator::fusion_buffer(int64_t key, size_t bytes) {
+  std::lock_guard<std::mutex> l(buf_mu_);
+  Tensor& t = fusion_[key];
+  if (!t.defined() || t.bytes() < bytes || t.raw() == nullptr)
+    t = Tensor::empty({int64_t((std::max<size_t>(bytes, 8) + 7) / 8)}, DType::F64);
+  return t.raw();
+}
+
+// ---- process entry point
+
+namespace {
+struct WorldState {
+  std::mutex mu;
+  CommPtr world;
+  bool atexit_registered = false;
+};
+WorldState& state() {
+  static WorldState* s = new WorldState();  // never destroyed: used from atexit
+  return *s;
+}
+}  // namespace
+
+bool launched_by_mpi() {
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE", "MV2_COMM_WORLD_SIZE"})
+    if (std::getenv(v)) return true;
+  return false;
+}
+
+CommPtr init(int* argc, char*** argv) {
+  WorldState& s = state();
+  std::lock_guard<std::mutex> l(s.mu);
+  if (s.world) return s.world;
+  int inited = 0;
+  MPI_Initialized(&inited);
+  if (launched_by_mpi() || inited) {
+    MpiEngine::get().start(argc, argv);
+    s.world = std::make_shared<MpiCommunicator>(MPI_COMM_WORLD, false);
+  } else {
+    s.world = std::make_shared<LocalCommunicator>();
+  }
+  if (!s.atexit_registered) {
+    s.atexit_registered = true;
+    std::atexit([] { finalize(); });
+  }
+  return s.world;
+}
+
+CommPtr world() {
+  WorldState& s = state();
+  std::lock_guard<std::mutex> l(s.mu);
+  return s.world;
+}
+
+void finalize() {
+  WorldState& s = state();
+  CommPtr w;
+  {
+    std::lock_guard<std::mutex> l(s.mu);
+    w = std::move(s.world);
+  }
+  w.reset();
+  MpiEngine::get().stop();
+}
+
+void abort_job(int code) {
+  if (!MpiEngine::get().running()) return;
+  MPI_Abort(MPI_COMM_WORLD, code);  // does not wait for the comm thread: it may be stuck in a call
+}
+
+void verify_consistent(Communicator& c, uint64_t hash, const std::string& what) {
+  std::vector<uint64_t> all = c.allgather_u64(hash);
+  auto hex = [](uint64_t v) {
+    char b[20];
+    std::snprintf(b, sizeof b, "%016llx", static_cast<unsigned long long>(v));
+    return std::string(b);
+  };
+  for (size_t r = 1; r < all.size(); ++r)
+    if (all[r] != all[0])
+      throw Error(what + " differs across ranks: rank 0 has " + hex(all[0]) + ", rank " + std::to_string(r) +
+                  " has " + hex(all[r]));
+}
+
+void add_to_resources(Resources& r, CommPtr c) { r.items["comm"] = std::shared_ptr<void>(std::move(c)); }
+
+}  // namespace comm
+}  // namespace ft

@@ -1,0 +1,276 @@
+// mpi_communicator.cpp — MPI backend: collectives, the in-place ring allreduce
+// on a persistent scratch buffer, point-to-point through the engine's progress loop.
+#include "comm/mpi_communicator.h"
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+
+#include "comm/mpi_engine.h"
+
+namespace ft {
+namespace comm {
+namespace {
+
+constexpr int kRingTag = 0x5a11;
+
+template <class T>
+void reduce_typed(T* d, const T* s, int64_t n, ReduceOp op) {
+  if (op == ReduceOp::Max) {
+    for (int64_t i = 0; i < n; ++i) d[i] = d[i] < s[i] ? s[i] : d[i];
+  } else {
+    for (int64_t i = 0; i < n; ++i) d[i] += s[i];
+  }
+}
+
+template <class T>
+void divide_typed(T* d, int64_t n, int k) {
+  for (int64_t i = 0; i < n; ++i) d[i] = static_cast<T>(d[i] / static_cast<T>(k));
+}
+
+int to_int(int64_t v, const char* what) {
+  if (v < 0 || v > INT_MAX) throw Error(std::string(what) + ": count " + std::to_string(v) + " exceeds INT_MAX");
+  return static_cast<int>(v);
+}
+
+void require_reducible(DType t, const char* call) {
+  if (t == DType::F16 || t == DType::BF16)
+    throw Error(std::string(call) + ": reductions of " + dtype_name(t) + " are not supported by the MPI backend");
+}
+
+}  // namespace
+
+MPI_Datatype mpi_type(DType t) {
+  switch (t) {
+    case DType::F32: return MPI_FLOAT;
+    case DType::F64: return MPI_DOUBLE;
+    case DType::I32: return MPI_INT32_T;
+    case DType::I64: return MPI_INT64_T;
+    case DType::F16:
+    case DType::BF16: return MPI_UINT16_T;  // moved as bits; never reduced
+  }
+  return MPI_BYTE;
+}
+
+void reduce_into(void* dst, const void* src, int64_t n, DType t, ReduceOp op) {
+  switch (t) {
+    case DType::F32: reduce_typed(static_cast<float*>(dst), static_cast<const float*>(src), n, op); return;
+    case DType::F64: reduce_typed(static_cast<double*>(dst), static_cast<const double*>(src), n, op); return;
+    case DType::I32: reduce_typed(static_cast<int32_t*>(dst), static_cast<const int32_t*>(src), n, op); return;
+    case DType::I64: reduce_typed(static_cast<int64_t*>(dst), static_cast<const int64_t*>(src), n, op); return;
+    default: require_reducible(t, "reduce_into");
+  }
+}
+
+void divide_by(void* d, int64_t n, DType t, int k) {
+  switch (t) {
+    case DType::F32: divide_typed(static_cast<float*>(d), n, k); return;
+    case DType::F64: divide_typed(static_cast<double*>(d), n, k); return;
+    case DType::I32: divide_typed(static_cast<int32_t*>(d), n, k); return;
+    case DType::I64: divide_typed(static_cast<int64_t*>(d), n, k); return;
+    default: require_reducible(t, "divide_by");
+  }
+}
+
+MpiCommunicator::MpiCommunicator(MPI_Comm c, bool owns) : comm_(c), owns_(owns) {
+  MpiEngine::get().run([&] {
+    check_mpi(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");
+    check_mpi(MPI_Comm_rank(comm_, &rank_), "MPI_Comm_rank");
+    check_mpi(MPI_Comm_size(comm_, &size_), "MPI_Comm_size");
+    check_mpi(MPI_Comm_dup(comm_, &ring_comm_), "MPI_Comm_dup");
+    check_mpi(MPI_Comm_set_errhandler(ring_comm_, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");
+  });
+}
+
+MpiCommunicator::~MpiCommunicator() {
+  if (!MpiEngine::get().running()) return;  // MPI finalized: nothing to free
+  try {
+    MpiEngine::get().run([&] {  // FIFO: waits for this communicator's queued calls
+      MPI_Comm_free(&ring_comm_);
+      if (owns_) MPI_Comm_free(&comm_);
+    });
+  } catch (...) {
+  }
+}
+
+void MpiCommunicator::check_mpi(int err, const char* call) const {
+  if (err == MPI_SUCCESS) return;
+  char msg[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  MPI_Error_string(err, msg, &len);
+  throw Error(call_error(call, rank_, std::string(msg, size_t(len))));
+}
+
+void MpiCommunicator::allreduce(void* data, int64_t count, DType dtype, ReduceOp op) {
+  check();
+  require_reducible(dtype, "allreduce");
+  MpiEngine::get().run([&] { allreduce_now(data, count, dtype, op); });
+}
+
+void MpiCommunicator::allreduce_now(void* data, int64_t count, DType dtype, ReduceOp op) {
+  if (size_ == 1 || count == 0) return;
+  size_t bytes = size_t(count) * dtype_size(dtype);
+  bool ring = algo_ == Algo::Ring || (algo_ == Algo::Auto && bytes >= ring_threshold_);
+  if (ring) {
+    ring_allreduce(data, count, dtype, op);  // divides for mean itself
+    return;
+  }
+  check_mpi(MPI_Allreduce(MPI_IN_PLACE, data, to_int(count, "MPI_Allreduce"), mpi_type(dtype),
+                          op == ReduceOp::Max ? MPI_MAX : MPI_SUM, comm_),
+            "MPI_Allreduce");
+  if (op == ReduceOp::Mean) divide_by(data, count, dtype, size_);
+}
+
+// Ring allreduce in place: p-1 reduce-scatter steps (receive the left
+// neighbour's partial chunk into scratch, add it to ours), then p-1 allgather
+// steps (receive finished chunks straight into data). Moves 2(p-1)/p of the
+// buffer per rank, and allocates nothing once scratch_ has grown.
+void MpiCommunicator::ring_allreduce(void* data, int64_t count, DType dtype, ReduceOp op) {
+  const int p = size_, r = rank_;
+  const size_t esz = dtype_size(dtype);
+  const int64_t base = count / p, rem = count % p;
+  auto start = [&](int c) { return int64_t(c) * base + std::min<int64_t>(c, rem); };
+  auto len = [&](int c) { return base + (c < rem ? 1 : 0); };
+  size_t need = size_t(base + 1) * esz;
+  if (scratch_.size() < need) scratch_.resize(need);
+  char* d = static_cast<char*>(data);
+  const int right = (r + 1) % p, left = (r - 1 + p) % p;
+  auto mod = [p](int x) { return ((x % p) + p) % p; };
+  for (int s = 0; s < p - 1; ++s) {
+    int sc = mod(r - s), rc = mod(r - s - 1);
+    check_mpi(MPI_Sendrecv(d + start(sc) * int64_t(esz), to_int(len(sc) * int64_t(esz), "ring"), MPI_BYTE, right,
+                           kRingTag, scratch_.data(), to_int(len(rc) * int64_t(esz), "ring"), MPI_BYTE, left,
+                           kRingTag, ring_comm_, MPI_STATUS_IGNORE),
+              "MPI_Sendrecv (ring reduce-scatter)");
+    reduce_into(d + start(rc) * int64_t(esz), scratch_.data(), len(rc), dtype, op);
+  }
+  int own = mod(r + 1);
+  if (op == ReduceOp::Mean) divide_by(d + start(own) * int64_t(esz), len(own), dtype, p);
+  for (int s = 0; s < p - 1; ++s) {
+    int sc = mod(r + 1 - s), rc = mod(r - s);
+    check_mpi(MPI_Sendrecv(d + start(sc) * int64_t(esz), to_int(len(sc) * int64_t(esz), "ring"), MPI_BYTE, right,
+                           kRingTag + 1, d + start(rc) * int64_t(esz), to_int(len(rc) * int64_t(esz), "ring"),
+                           MPI_BYTE, left, kRingTag + 1, ring_comm_, MPI_STATUS_IGNORE),
+              "MPI_Sendrecv (ring allgather)");
+  }
+}
+
+void MpiCommunicator::broadcast(void* data, int64_t count, DType dtype, int root) {
+  check();
+  MpiEngine::get().run([&] {
+    check_mpi(MPI_Bcast(data, to_int(count, "MPI_Bcast"), mpi_type(dtype), root, comm_), "MPI_Bcast");
+  });
+}
+
+void MpiCommunicator::allgather(const void* send, void* recv, int64_t count, DType dtype) {
+  check();
+  MpiEngine::get().run([&] {
+    int n = to_int(count, "MPI_Allgather");
+    check_mpi(MPI_Allgather(send, n, mpi_type(dtype), recv, n, mpi_type(dtype), comm_), "MPI_Allgather");
+  });
+}
+
+void MpiCommunicator::reduce_scatter(const void* send, void* recv, int64_t count, DType dtype, ReduceOp op) {
+  check();
+  require_reducible(dtype, "reduce_scatter");
+  MpiEngine::get().run([&] {
+    check_mpi(MPI_Reduce_scatter_block(send, recv, to_int(count, "MPI_Reduce_scatter_block"), mpi_type(dtype),
+                                       op == ReduceOp::Max ? MPI_MAX : MPI_SUM, comm_),
+              "MPI_Reduce_scatter_block");
+    if (op == ReduceOp::Mean) divide_by(recv, count, dtype, size_);
+  });
+}
+
+void MpiCommunicator::send(const void* data, size_t bytes, int peer, int tag) {
+  check();
+  MpiEngine::get().run([&] {
+    check_mpi(MPI_Send(data, to_int(int64_t(bytes), "MPI_Send"), MPI_BYTE, peer, tag, comm_), "MPI_Send");
+  });
+}
+
+void MpiCommunicator::recv(void* data, size_t bytes, int peer, int tag) {
+  check();
+  MpiEngine::get().run([&] {
+    MPI_Status st;
+    check_mpi(MPI_Recv(data, to_int(int64_t(bytes), "MPI_Recv"), MPI_BYTE, peer, tag, comm_, &st), "MPI_Recv");
+    int got = 0;
+    MPI_Get_count(&st, MPI_BYTE, &got);
+    if (size_t(got) != bytes)
+      throw Error(call_error("MPI_Recv", rank_, "expected " + std::to_string(bytes) + " bytes from rank " +
+                                                    std::to_string(peer) + ", got " + std::to_string(got)));
+  });
+}
+
+void MpiCommunicator::barrier() {
+  check();
+  MpiEngine::get().run([&] { check_mpi(MPI_Barrier(comm_), "MPI_Barrier"); });
+}
+
+std::shared_ptr<Communicator> MpiCommunicator::split(int color, int key) {
+  check();
+  MPI_Comm sub = MPI_COMM_NULL;
+  MpiEngine::get().run([&] { check_mpi(MPI_Comm_split(comm_, color, key, &sub), "MPI_Comm_split"); });
+  auto c = std::make_shared<MpiCommunicator>(sub, true);
+  c->set_algorithm(algo_);
+  c->set_ring_threshold(ring_threshold_);
+  return c;
+}
+
+void MpiCommunicator::allreduce_async(void* data, int64_t count, DType dtype, ReduceOp op,
+                                      std::function<void()> done) {
+  check();
+  require_reducible(dtype, "allreduce_async");
+  MpiEngine::get().post([this, data, count, dtype, op, done = std::move(done)] {
+    try {
+      allreduce_now(data, count, dtype, op);
+    } catch (...) {
+      set_async_error(std::current_exception());
+    }
+    done();
+  });
+}
+
+void MpiCommunicator::send_async(const void* data, size_t bytes, int peer, int tag, std::function<void()> done) {
+  check();
+  MpiEngine::get().post([this, data, bytes, peer, tag, done = std::move(done)] {
+    try {
+      MPI_Request req;
+      check_mpi(MPI_Isend(data, to_int(int64_t(bytes), "MPI_Isend"), MPI_BYTE, peer, tag, comm_, &req), "MPI_Isend");
+      MpiEngine::get().watch(req, [this, done](int err) {
+        try {
+          check_mpi(err, "MPI_Isend (completion)");
+        } catch (...) {
+          set_async_error(std::current_exception());
+        }
+        done();
+      });
+    } catch (...) {
+      set_async_error(std::current_exception());
+      done();
+    }
+  });
+}
+
+void MpiCommunicator::recv_async(void* data, size_t bytes, int peer, int tag, std::function<void()> done) {
+  check();
+  MpiEngine::get().post([this, data, bytes, peer, tag, done = std::move(done)] {
+    try {
+      MPI_Request req;
+      check_mpi(MPI_Irecv(data, to_int(int64_t(bytes), "MPI_Irecv"), MPI_BYTE, peer, tag, comm_, &req), "MPI_Irecv");
+      MpiEngine::get().watch(req, [this, done](int err) {
+        try {
+          check_mpi(err, "MPI_Irecv (completion)");
+        } catch (...) {
+          set_async_error(std::current_exception());
+        }
+        done();
+      });
+    } catch (...) {
+      set_async_error(std::current_exception());
+      done();
+    }
+  });
+}
+
+}  // namespace comm
+}  // namespace ft

@@ -1,0 +1,354 @@
+// comm_mpi_test.cpp — multi-rank tests of the MPI backend and the comm graph ops.
+// Run under mpirun (np 2 and 4, see CMakeLists.txt); every rank runs every test,
+// and each test issues the same collectives in the same order on every rank.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <thread>
+
+#include "comm/comm.h"
+#include "ops/ops.h"
+
+using namespace ft;
+using namespace ft::comm;
+
+namespace {
+
+CommPtr g_world;
+
+Communicator& W() { return *g_world; }
+MpiCommunicator& M() { return *std::static_pointer_cast<MpiCommunicator>(g_world); }
+
+#define REQUIRE_RANKS(n)                                                              \
+  do {                                                                                \
+    if (W().size() < (n)) GTEST_SKIP() << "needs " << (n) << " ranks, have " << W().size(); \
+  } while (0)
+
+// Deterministic per-(rank, index) integer-valued contribution, exact in every dtype.
+double value(int rank, int64_t i) { return double(((rank * 7 + i * 3) % 11) - 5 + rank); }
+
+template <class T>
+void check_allreduce(int64_t n, ReduceOp op, MpiCommunicator::Algo algo) {
+  const int p = W().size(), r = W().rank();
+  std::vector<T> v(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) v[size_t(i)] = T(value(r, i));
+  M().set_algorithm(algo);
+  W().allreduce(v.data(), n, DTypeOf<T>::value, op);
+  M().set_algorithm(MpiCommunicator::Algo::Auto);
+  int64_t wrong = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    T sum = 0, mx = T(value(0, i));
+    for (int q = 0; q < p; ++q) {
+      sum += T(value(q, i));
+      mx = std::max(mx, T(value(q, i)));
+    }
+    T want = op == ReduceOp::Sum ? sum : op == ReduceOp::Max ? mx : T(sum / T(p));
+    if (v[size_t(i)] != want) ++wrong;
+  }
+  EXPECT_EQ(wrong, 0) << dtype_name(DTypeOf<T>::value) << " n=" << n << " op=" << reduce_op_name(op)
+                      << " algo=" << int(algo);
+}
+
+}  // namespace
+
+TEST(Mpi, WorldIsMpi) {
+  EXPECT_EQ(W().backend(), "mpi");
+  EXPECT_GE(W().size(), 2);
+  EXPECT_TRUE(launched_by_mpi());
+}
+
+TEST(Mpi, AllreduceSumMeanMaxSizesDtypesAlgorithms) {
+  REQUIRE_RANKS(2);
+  using A = MpiCommunicator::Algo;
+  for (int64_t n : {int64_t(0), int64_t(1), int64_t(3), int64_t(1000), int64_t(65539), int64_t(300001)})
+    for (ReduceOp op : {ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Max})
+      for (A algo : {A::Auto, A::Mpi, A::Ring}) {
+        check_allreduce<float>(n, op, algo);
+        check_allreduce<double>(n, op, algo);
+        check_allreduce<int32_t>(n, op, algo);
+        check_allreduce<int64_t>(n, op, algo);
+      }
+}
+
+TEST(Mpi, AllreduceResultIsBitIdenticalOnAllRanks) {
+  REQUIRE_RANKS(2);
+  for (auto algo : {MpiCommunicator::Algo::Mpi, MpiCommunicator::Algo::Ring}) {
+    std::vector<float> v(100003);
+    for (size_t i = 0; i < v.size(); ++i) v[i] = std::sin(float(i) * 0.37f + float(W().rank())) / 3.0f;
+    M().set_algorithm(algo);
+    W().allreduce(v.data(), int64_t(v.size()), DType::F32, ReduceOp::Mean);
+    M().set_algorithm(MpiCommunicator::Algo::Auto);
+    uint64_t h = 1469598103934665603ull;
+    const unsigned char* b = reinterpret_cast<const unsigned char*>(v.data());
+    for (size_t i = 0; i < v.size() * 4; ++i) h = (h ^ b[i]) * 1099511628211ull;
+    EXPECT_NO_THROW(verify_consistent(W(), h, "allreduce result"));
+  }
+}
+
+TEST(Mpi, F16ReductionIsARejectedNotAHang) {
+  REQUIRE_RANKS(2);
+  uint16_t h[4] = {};
+  EXPECT_THROW(W().allreduce(h, 4, DType::F16, ReduceOp::Sum), Error);
+  // Moving f16 bits is fine.
+  h[0] = uint16_t(W().rank() == 1 ? 0x3c00 : 0);
+  W().broadcast(h, 4, DType::F16, 1);
+  EXPECT_EQ(h[0], 0x3c00);
+}
+
+TEST(Mpi, BroadcastFromEveryRoot) {
+  REQUIRE_RANKS(2);
+  for (int root = 0; root < W().size(); ++root) {
+    Tensor t = Tensor::from<double>({3}, {double(W().rank()), 1.5, -2.0});
+    W().broadcast(t, root);
+    EXPECT_EQ(t.to_vector<double>(), (std::vector<double>{double(root), 1.5, -2.0}));
+  }
+}
+
+TEST(Mpi, AllgatherInRankOrder) {
+  REQUIRE_RANKS(2);
+  const int p = W().size(), r = W().rank();
+  Tensor t = Tensor::from<int32_t>({2, 1}, {r, 10 * r});
+  Tensor g = W().allgather(t);
+  EXPECT_EQ(g.shape(), (Shape{2 * p, 1}));
+  for (int q = 0; q < p; ++q) {
+    EXPECT_EQ(g.data<int32_t>()[2 * q], q);
+    EXPECT_EQ(g.data<int32_t>()[2 * q + 1], 10 * q);
+  }
+  std::vector<uint64_t> all = W().allgather_u64(uint64_t(r) << 40);
+  for (int q = 0; q < p; ++q) EXPECT_EQ(all[size_t(q)], uint64_t(q) << 40);
+}
+
+TEST(Mpi, ReduceScatterSumAndMean) {
+  REQUIRE_RANKS(2);
+  const int p = W().size(), r = W().rank();
+  std::vector<float> in(size_t(p) * 3);
+  for (size_t i = 0; i < in.size(); ++i) in[i] = float(i) + float(r) * 100;
+  Tensor t = Tensor::from<float>({int64_t(p) * 3}, in);
+  Tensor s = W().reduce_scatter(t, ReduceOp::Sum);
+  Tensor m = W().reduce_scatter(t, ReduceOp::Mean);
+  ASSERT_EQ(s.shape(), (Shape{3}));
+  const float rank_sum = 100.0f * float(p * (p - 1) / 2);
+  for (int j = 0; j < 3; ++j) {
+    float want = float(p) * float(r * 3 + j) + rank_sum;
+    EXPECT_EQ(s.data<float>()[j], want);
+    EXPECT_FLOAT_EQ(m.data<float>()[j], want / float(p));
+  }
+  Tensor bad = Tensor::zeros({Shape{int64_t(p) * 3 + 1}}, DType::F32);
+  EXPECT_THROW(W().reduce_scatter(bad), Error);
+}
+
+TEST(Mpi, SendRecvBlockingRing) {
+  REQUIRE_RANKS(2);
+  const int p = W().size(), r = W().rank();
+  const int right = (r + 1) % p, left = (r - 1 + p) % p;
+  std::vector<double> out(50000, double(r)), in(50000, -1);  // big enough for a rendezvous
+  if (r % 2 == 0) {
+    W().send(out.data(), out.size() * 8, right, 3);
+    W().recv(in.data(), in.size() * 8, left, 3);
+  } else {
+    W().recv(in.data(), in.size() * 8, left, 3);
+    W().send(out.data(), out.size() * 8, right, 3);
+  }
+  EXPECT_EQ(in, std::vector<double>(50000, double(left)));
+}
+
+TEST(Mpi, PendingReceiveDoesNotBlockCollectives) {
+  REQUIRE_RANKS(2);
+  const int r = W().rank();
+  std::atomic<bool> got{false};
+  int msg = -1;
+  if (r == 0) W().recv_async(&msg, sizeof msg, 1, 42, [&] { got = true; });
+  // A collective queued behind the pending receive still completes.
+  int64_t x = r + 1;
+  W().allreduce(&x, 1, DType::I64, ReduceOp::Sum);
+  EXPECT_EQ(x, int64_t(W().size()) * (W().size() + 1) / 2);
+  std::atomic<bool> sent{false};
+  int payload = 1234;
+  if (r == 1) W().send_async(&payload, sizeof payload, 0, 42, [&] { sent = true; });
+  auto wait = [](std::atomic<bool>& f) {
+    for (int i = 0; i < 20000 && !f; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  };
+  if (r == 0) {
+    wait(got);
+    EXPECT_TRUE(got.load());
+    EXPECT_EQ(msg, 1234);
+  }
+  if (r == 1) {
+    wait(sent);
+    EXPECT_TRUE(sent.load());
+  }
+  W().barrier();
+}
+
+TEST(Mpi, SplitIntoGrid) {
+  REQUIRE_RANKS(2);
+  if (W().size() % 2) GTEST_SKIP() << "needs an even world";
+  const int r = W().rank(), cols = 2;
+  const int row = r / cols, col = r % cols;
+  CommPtr row_comm = W().split(row, col);   // ranks of one row, ordered by column
+  CommPtr col_comm = W().split(col, row);   // ranks of one column, ordered by row
+  EXPECT_EQ(row_comm->size(), cols);
+  EXPECT_EQ(col_comm->size(), W().size() / cols);
+  EXPECT_EQ(row_comm->rank(), col);
+  EXPECT_EQ(col_comm->rank(), row);
+  int64_t v = r;
+  row_comm->allreduce(&v, 1, DType::I64, ReduceOp::Sum);
+  EXPECT_EQ(v, int64_t(row * cols) * 2 + 1);  // (row*2) + (row*2+1)
+  int64_t c = r;
+  col_comm->allreduce(&c, 1, DType::I64, ReduceOp::Sum);
+  int64_t want = 0;
+  for (int q = 0; q < W().size(); ++q)
+    if (q % cols == col) want += q;
+  EXPECT_EQ(c, want);
+  // Sub-communicators keep point-to-point apart from the world.
+  int token = r;
+  if (row_comm->rank() == 0) row_comm->send(&token, sizeof token, 1, 0);
+  else row_comm->recv(&token, sizeof token, 0, 0);
+  EXPECT_EQ(token, row * cols);
+  // Split again (2x2 -> singleton) and reduce on the large path.
+  CommPtr single = row_comm->split(row_comm->rank(), 0);
+  EXPECT_EQ(single->size(), 1);
+  std::vector<float> big(300000, 1.0f);
+  col_comm->allreduce(big.data(), int64_t(big.size()), DType::F32, ReduceOp::Sum);
+  EXPECT_EQ(big[12345], float(col_comm->size()));
+  W().barrier();
+}
+
+TEST(Mpi, MpiErrorNamesCallAndRank) {
+  REQUIRE_RANKS(2);
+  int x = 0;
+  try {
+    W().send(&x, sizeof x, W().size() + 5, 0);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("MPI_Send"), std::string::npos) << m;
+    EXPECT_NE(m.find("rank " + std::to_string(W().rank())), std::string::npos) << m;
+  }
+  // The same on the asynchronous path: kept, reported by check(), done() still called.
+  std::atomic<bool> done{false};
+  W().send_async(&x, sizeof x, W().size() + 5, 0, [&] { done = true; });
+  for (int i = 0; i < 20000 && !done; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_TRUE(done.load());
+  EXPECT_THROW(W().check(), Error);
+  W().barrier();  // the communicator still works
+}
+
+TEST(Mpi, LayoutMismatchThrowsOnEveryRank) {
+  REQUIRE_RANKS(2);
+  const int p = W().size();
+  GradientBucketer b(1 << 20);
+  b.add("fc1/w", {784, 512}, DType::F32);
+  b.add("fc1/b", {512}, DType::F32);
+  if (W().rank() == p - 1) b.add("extra/w", {10}, DType::F32);  // this rank's model differs
+  try {
+    verify_layout(W(), b);
+    FAIL() << "expected a layout error on rank " << W().rank();
+  } catch (const Error& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("differs across ranks"), std::string::npos) << m;
+    EXPECT_NE(m.find("rank " + std::to_string(p - 1) + " has"), std::string::npos) << m;
+  }
+  // And equal layouts pass; the world is still usable afterwards.
+  GradientBucketer same(1 << 20);
+  same.add("fc1/w", {784, 512}, DType::F32);
+  EXPECT_NO_THROW(verify_layout(W(), same));
+}
+
+// The async allreduce op inside an Executor, overlapping other nodes.
+TEST(Mpi, AllreduceBucketOpInExecutor) {
+  REQUIRE_RANKS(2);
+  const int p = W().size(), r = W().rank();
+  Graph g;
+  auto x = g.placeholder("x", {2, 4});
+  auto w = g.variable("w", {4, 4}, init::constant(0.5));
+  auto big = g.variable("big", {300000}, init::constant(1.0));  // ring-size bucket
+  auto a = x * 2.0;
+  auto h = matmul(x, w);                     // independent compute beside the allreduce
+  auto h2 = relu(matmul(h, w));
+  auto red = allreduce_bucketed(g, {a, x, big, w}, 64, ReduceOp::Mean);
+  auto red_sum = allreduce(g, {x}, 100, ReduceOp::Sum);
+  auto after = red[0] + h2;                  // consumer of a reduced value
+  Resources res;
+  add_to_resources(res, g_world);
+  RunOptions opt;
+  opt.resources = &res;
+  ThreadPool pool(2);
+  Executor ex(g, &pool);
+  for (int step = 0; step < 3; ++step) {  // repeated runs reuse the fusion buffers
+    std::vector<float> xv(8);
+    for (int i = 0; i < 8; ++i) xv[size_t(i)] = float(r * 8 + i + step);
+    Tensor xin = Tensor::from<float>({2, 4}, xv);
+    auto out = ex.run({{x, xin}}, {red[0], red[1], red[2], red[3], red_sum[0], after, h2}, opt);
+    W().check();
+    for (int i = 0; i < 8; ++i) {
+      float sum = 0;
+      for (int q = 0; q < p; ++q) sum += float(q * 8 + i + step);
+      EXPECT_FLOAT_EQ(out[1].data<float>()[i], sum / float(p));
+      EXPECT_FLOAT_EQ(out[0].data<float>()[i], 2 * sum / float(p));
+      EXPECT_FLOAT_EQ(out[4].data<float>()[i], sum);
+      EXPECT_FLOAT_EQ(out[5].data<float>()[i], 2 * sum / float(p) + out[6].data<float>()[i]);
+    }
+    EXPECT_EQ(out[2].data<float>()[299999], 1.0f);
+    EXPECT_EQ(out[3].data<float>()[5], 0.5f);
+  }
+}
+
+TEST(Mpi, SendRecvOpsInExecutor) {
+  REQUIRE_RANKS(2);
+  const int p = W().size(), r = W().rank();
+  const int right = (r + 1) % p, left = (r - 1 + p) % p;
+  Graph g;
+  auto x = g.variable("x", {3, 2}, init::constant(double(r)));
+  auto tok = send(x * 10.0, right, 7);
+  auto y = recv(g, {3, 2}, DType::F32, left, 7);
+  auto z = y + 1.0;
+  Resources res;
+  add_to_resources(res, g_world);
+  RunOptions opt;
+  opt.resources = &res;
+  ThreadPool pool(2);
+  Executor ex(g, &pool);
+  auto out = ex.run({}, {z, tok}, opt);
+  W().check();
+  EXPECT_EQ(out[0].to_vector<float>(), std::vector<float>(6, float(left) * 10 + 1));
+}
+
+// ---- main: MPI init, failures printed by every rank, one exit code for all.
+
+namespace {
+class RankPrinter : public ::testing::EmptyTestEventListener {
+ public:
+  explicit RankPrinter(int rank) : rank_(rank) {}
+  void OnTestPartResult(const ::testing::TestPartResult& r) override {
+    if (r.failed())
+      std::fprintf(stderr, "[rank %d] %s:%d: %s\n", rank_, r.file_name() ? r.file_name() : "?", r.line_number(),
+                   r.summary());
+  }
+
+ private:
+  int rank_;
+};
+}  // namespace
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  g_world = ft::comm::init(&argc, &argv);
+  if (g_world->size() < 2) {
+    std::printf("comm_mpi_test: world size %d; run under mpirun -np 2 or more\n", g_world->size());
+    return 0;
+  }
+  auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
+  if (g_world->rank() != 0) {
+    delete listeners.Release(listeners.default_result_printer());
+    listeners.Append(new RankPrinter(g_world->rank()));
+  }
+  int rc = RUN_ALL_TESTS();
+  int64_t bad = rc != 0;
+  g_world->allreduce(&bad, 1, DType::I64, ReduceOp::Max);
+  g_world.reset();
+  ft::comm::finalize();
+  return bad ? 1 : 0;
+}
