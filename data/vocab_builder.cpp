@@ -65,7 +65,7 @@ Vocab build_vocab(const std::string& corpus, int64_t vocab_size, const Tokenizer
   for (auto& t : ranked(inner_chars)) tokens.push_back(std::move(t));
   if (static_cast<int64_t>(tokens.size()) > vocab_size)
     throw Error("build_vocab: vocab_size " + std::to_string(vocab_size) + " cannot hold the 5 special tokens and the " +
-                std::to_string(tokens.size() - 5) + " characters and ##characters of the corpus");
+                std::to_string(tokens.size() - 5) + " characters (corpus and ASCII) and ##characters");
   for (auto& t : ranked(pieces)) {
     if (static_cast<int64_t>(tokens.size()) >= vocab_size) break;
     tokens.push_back(std::move(t));

@@ -131,8 +131,10 @@ TEST(Vocab, SaveLoadRoundTripInBertFormat) {
 TEST(Vocab, BuilderPutsSpecialsFirstAndCoversTheCorpus) {
   const std::string corpus =
       "The whale! The whales swam. A whaling ship, the Pequod, hunted whales.\n\nThe sea was calm; the whale was not.";
-  Vocab v = build_vocab(corpus, 80);
-  ASSERT_EQ(v.size(), 80);
+  Vocab v = build_vocab(corpus, 120);
+  ASSERT_EQ(v.size(), 120);
+  EXPECT_TRUE(v.contains("$"));   // printable ASCII even when the corpus lacks it
+  EXPECT_FALSE(v.contains("Q"));  // but no upper case when lower-casing
   for (int i = 0; i < 5; ++i) EXPECT_EQ(v.token(i), kSpecialTokens[i]);
   // Characters follow the specials: 'e' is the most frequent one here.
   EXPECT_EQ(v.token(5), "e");
@@ -144,7 +146,7 @@ TEST(Vocab, BuilderPutsSpecialsFirstAndCoversTheCorpus) {
   for (const std::string& t : tok.tokenize(corpus)) EXPECT_NE(t, "[UNK]");
   EXPECT_EQ(tok.tokenize("whales"), (Strs{"whales"}));
   // Deterministic, and too small a size is a clear error.
-  EXPECT_EQ(build_vocab(corpus, 80).tokens(), v.tokens());
+  EXPECT_EQ(build_vocab(corpus, 120).tokens(), v.tokens());
   EXPECT_NE(error_of([&] { build_vocab(corpus, 10); }).find("vocab_size 10 cannot hold"), std::string::npos);
   EXPECT_NE(error_of([&] { build_vocab("  \n ", 100); }).find("no words"), std::string::npos);
 }
