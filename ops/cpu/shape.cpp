@@ -150,7 +150,20 @@ void transpose_kernel(KernelCtx& c) {
       const int64_t a0 = tq * B, a1 = std::min(nq, a0 + B);
       for (int64_t b0 = 0; b0 < nl; b0 += B) {
         const int64_t b1 = std::min(nl, b0 + B);
-        for (int64_t a = a0; a < a1; ++a) {
+        int64_t a = a0;
+        for (; a + 8 <= a1; a += 8) {  // 8x8 blocks through a local buffer: both sides contiguous
+          int64_t b = b0;
+          for (; b + 8 <= b1; b += 8) {
+            T buf[8][8];
+            for (int i = 0; i < 8; ++i)
+              for (int j = 0; j < 8; ++j) buf[j][i] = x[xo + (b + i) * il + a + j];
+            for (int j = 0; j < 8; ++j)
+              for (int i = 0; i < 8; ++i) y[yo + (a + j) * oq + b + i] = buf[j][i];
+          }
+          for (int64_t j = a; j < a + 8; ++j)
+            for (int64_t bb = b; bb < b1; ++bb) y[yo + j * oq + bb] = x[xo + bb * il + j];
+        }
+        for (; a < a1; ++a) {
           T* yr = y + yo + a * oq;
           const T* xr = x + xo + a;
           for (int64_t b = b0; b < b1; ++b) yr[b] = xr[b * il];

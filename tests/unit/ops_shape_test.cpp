@@ -87,7 +87,7 @@ TEST(Transpose, LargeShapesMatchReference) {
   // tile) and size-1 dims, on a pool with several threads.
   struct Case { Shape s; std::vector<int64_t> perm; };
   std::vector<Case> cases = {{{3, 17, 4, 24}, {0, 2, 1, 3}}, {{67, 45}, {1, 0}}, {{5, 33, 1, 40}, {3, 0, 2, 1}},
-                             {{2, 3, 4, 5, 6}, {4, 2, 0, 3, 1}}, {{1, 1, 7}, {2, 1, 0}}, {{4, 5, 6}, {0, 1, 2}}};
+                             {{2, 3, 4, 5, 6}, {4, 2, 0, 3, 1}}, {{1, 1, 7}, {2, 1, 0}}, {{4, 5, 6}, {0, 1, 2}}, {{3, 4, 17, 24}, {0, 1, 3, 2}}};
   ThreadPool pool(3);
   for (const auto& cs : cases) {
     Graph g;
