@@ -301,3 +301,29 @@ TEST(Clip, GlobalNorm) {
   EXPECT_DOUBLE_EQ(clip_by_global_norm(std::vector<ParamRef>{{"w", w, f32({0, 6})}}, 3.0), 6.0);
   EXPECT_THROW(clip_by_global_norm({a}, 0.0), Error);
 }
+
+TEST(LossScale, UnscalesSkipsOnOverflowAndGrows) {
+  LossScaleOptions o;
+  o.init_scale = 4;
+  o.growth_interval = 2;
+  DynamicLossScaler s(o);
+  Tensor a = f32({2, 4});
+  EXPECT_TRUE(s.unscale({a}));
+  EXPECT_EQ(a.to_vector<float>(), (std::vector<float>{0.5f, 1}));
+  EXPECT_EQ(s.scale(), 4);
+  Tensor b = f32({1, INFINITY});
+  EXPECT_FALSE(s.unscale({a, b}));  // overflow: skip, back off, reset the clean-step count
+  EXPECT_EQ(s.scale(), 2);
+  EXPECT_EQ(s.skipped(), 1);
+  EXPECT_FALSE(s.unscale({f32({NAN})}));
+  EXPECT_EQ(s.scale(), 1);
+  EXPECT_FALSE(s.unscale({f32({NAN})}));
+  EXPECT_EQ(s.scale(), 1);  // min_scale
+  EXPECT_TRUE(s.unscale({f32({1})}));
+  EXPECT_EQ(s.scale(), 1);
+  EXPECT_TRUE(s.unscale({f32({1})}));
+  EXPECT_EQ(s.scale(), 2);  // grew after growth_interval clean steps
+  EXPECT_EQ(s.good_steps(), 0);
+  o.backoff_factor = 1.5;
+  EXPECT_THROW(DynamicLossScaler bad(o), Error);
+}
