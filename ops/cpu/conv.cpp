@@ -5,6 +5,7 @@
 //   forward      y[n] (O, P)  = w (O, K) x col(x[n]) (K, P)
 //   grad input   dx[n]        = col2im(w^T (K, O) x g[n] (O, P))
 //   grad filter  dw (O, K)   += g[n] (O, P) x col(x[n])^T (P, K)
+// Small images are grouped: m samples side by side make one GEMM of m*P columns.
 // im2col scratch is thread_local and only grows, so steady-state steps allocate
 // nothing; per-chunk filter-gradient partials come from a small free list.
 #include <cblas.h>
@@ -12,6 +13,7 @@
 #include <algorithm>
 #include <limits>
 #include <mutex>
+#include <type_traits>
 
 #include "ops/op_util.h"
 
@@ -94,13 +96,17 @@ inline void valid_range(int64_t kw, const ConvGeom& g, int64_t extent, int64_t o
   if (*hi < *lo) *hi = *lo;
 }
 
-// x (C, H, W) -> col (C*KH*KW, OH*OW)
+// Samples per GEMM: small images are grouped so one GEMM sees about kCols columns.
+constexpr int64_t kCols = 512;
+int64_t group_size(const ConvGeom& g) { return std::max<int64_t>(1, std::min<int64_t>(16, kCols / std::max<int64_t>(1, g.P()))); }
+
+// x (C, H, W) -> col (C*KH*KW, OH*OW), rows `ld` apart.
 template <class T>
-void im2col(const T* x, const ConvGeom& g, T* col) {
+void im2col(const T* x, const ConvGeom& g, T* col, int64_t ld) {
   for (int64_t c = 0; c < g.C; ++c)
     for (int64_t kh = 0; kh < g.KH; ++kh)
       for (int64_t kw = 0; kw < g.KW; ++kw) {
-        T* row = col + ((c * g.KH + kh) * g.KW + kw) * g.P();
+        T* row = col + ((c * g.KH + kh) * g.KW + kw) * ld;
         int64_t lo, hi;
         valid_range(kw, g, g.W, g.OW, &lo, &hi);
         for (int64_t oh = 0; oh < g.OH; ++oh) {
@@ -111,21 +117,22 @@ void im2col(const T* x, const ConvGeom& g, T* col) {
             continue;
           }
           const T* src = x + (c * g.H + ih) * g.W + (lo * g.s - g.p + kw);  // input of column lo
-          std::fill(dst, dst + lo, T(0));
-          if (g.s == 1) std::copy(src, src + (hi - lo), dst + lo);
+          // plain loops: rows are short (MNIST: 11..26), library calls would dominate
+          for (int64_t ow = 0; ow < lo; ++ow) dst[ow] = T(0);
+          if (g.s == 1) for (int64_t ow = lo; ow < hi; ++ow) dst[ow] = src[ow - lo];
           else for (int64_t ow = lo; ow < hi; ++ow) dst[ow] = src[(ow - lo) * g.s];
-          std::fill(dst + hi, dst + g.OW, T(0));
+          for (int64_t ow = hi; ow < g.OW; ++ow) dst[ow] = T(0);
         }
       }
 }
 
-// col (C*KH*KW, OH*OW) -> x (C, H, W), accumulated; x must be zeroed first.
+// col (C*KH*KW, OH*OW), rows `ld` apart -> x (C, H, W), accumulated; x must be zeroed first.
 template <class T>
-void col2im(const T* col, const ConvGeom& g, T* x) {
+void col2im(const T* col, const ConvGeom& g, T* x, int64_t ld) {
   for (int64_t c = 0; c < g.C; ++c)
     for (int64_t kh = 0; kh < g.KH; ++kh)
       for (int64_t kw = 0; kw < g.KW; ++kw) {
-        const T* row = col + ((c * g.KH + kh) * g.KW + kw) * g.P();
+        const T* row = col + ((c * g.KH + kh) * g.KW + kw) * ld;
         int64_t lo, hi;
         valid_range(kw, g, g.W, g.OW, &lo, &hi);
         for (int64_t oh = 0; oh < g.OH; ++oh) {
@@ -139,7 +146,20 @@ void col2im(const T* col, const ConvGeom& g, T* x) {
       }
 }
 
-// x (N, C, H, W), w (O, C, KH, KW) -> y (N, O, OH, OW)
+// m samples of (rows, P) each, `stride` apart -> cat (rows, m*P), and back.
+template <class T>
+void gather_cols(const T* src, int64_t stride, int64_t m, int64_t rows, int64_t P, T* cat) {
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t r = 0; r < rows; ++r) std::copy(src + i * stride + r * P, src + i * stride + (r + 1) * P, cat + r * m * P + i * P);
+}
+template <class T>
+void scatter_cols(const T* cat, int64_t m, int64_t rows, int64_t P, T* dst, int64_t stride) {
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t r = 0; r < rows; ++r) std::copy(cat + r * m * P + i * P, cat + r * m * P + (i + 1) * P, dst + i * stride + r * P);
+}
+
+// x (N, C, H, W), w (O, C, KH, KW) -> y (N, O, OH, OW). A group of m samples is
+// one GEMM: y_cat (O, m*P) = w (O, K) x col_cat (K, m*P).
 template <class T>
 void conv_fwd(KernelCtx& ctx) {
   const Tensor &X = ctx.in(0), &Wt = ctx.in(1);
@@ -148,25 +168,32 @@ void conv_fwd(KernelCtx& ctx) {
   const T* x = X.data<T>();
   const T* w = Wt.data<T>();
   T* y = Y.data<T>();
-  const int64_t xs = g.C * g.H * g.W, ys = g.O * g.P();
-  if (g.K() == 0) {
+  const int64_t xs = g.C * g.H * g.W, ys = g.O * g.P(), P = g.P(), K = g.K(), nb = group_size(g);
+  if (K == 0) {
     std::fill(y, y + Y.numel(), T(0));
     return;
   }
-  ctx.pool->parallel_for(g.N, 1, [&](int64_t n0, int64_t n1) {
-    T* col = g.is_pointwise() ? nullptr : thread_scratch<T>(size_t(g.K() * g.P()));
-    for (int64_t n = n0; n < n1; ++n) {
-      const T* cn = x + n * xs;
-      if (col) {
-        im2col(cn, g, col);
-        cn = col;
+  ctx.pool->parallel_for(g.N, nb, [&](int64_t n0, int64_t n1) {
+    for (int64_t b = n0; b < n1; b += nb) {
+      const int64_t m = std::min(nb, n1 - b), L = m * P;
+      if (m == 1 && g.is_pointwise()) {
+        gemm(false, false, g.O, P, K, w, K, x + b * xs, P, y + b * ys, P, T(0));
+        continue;
       }
-      gemm(false, false, g.O, g.P(), g.K(), w, g.K(), cn, g.P(), y + n * ys, g.P(), T(0));
+      T* col = thread_scratch<T>(size_t((K + g.O) * L));
+      for (int64_t i = 0; i < m; ++i) im2col(x + (b + i) * xs, g, col + i * P, L);
+      if (m == 1) {
+        gemm(false, false, g.O, P, K, w, K, col, P, y + b * ys, P, T(0));
+        continue;
+      }
+      T* ycat = col + K * L;
+      gemm(false, false, g.O, L, K, w, K, col, L, ycat, L, T(0));
+      scatter_cols(ycat, m, g.O, P, y + b * ys, ys);
     }
   });
 }
 
-// (g (N, O, OH, OW), w, x) -> dx (N, C, H, W)
+// (g (N, O, OH, OW), w, x) -> dx (N, C, H, W): dcol_cat (K, m*P) = w^T x g_cat, then col2im.
 template <class T>
 void conv_grad_input(KernelCtx& ctx) {
   const Tensor &G = ctx.in(0), &Wt = ctx.in(1), &X = ctx.in(2);
@@ -175,29 +202,36 @@ void conv_grad_input(KernelCtx& ctx) {
   const T* gy = G.data<T>();
   const T* w = Wt.data<T>();
   T* dx = DX.data<T>();
-  const int64_t xs = g.C * g.H * g.W, ys = g.O * g.P();
-  ctx.pool->parallel_for(g.N, 1, [&](int64_t n0, int64_t n1) {
-    T* dcol = g.is_pointwise() ? nullptr : thread_scratch<T>(size_t(g.K() * g.P()));
-    for (int64_t n = n0; n < n1; ++n) {
-      T* dxn = dx + n * xs;
-      if (g.O == 0) {
-        std::fill(dxn, dxn + xs, T(0));
+  const int64_t xs = g.C * g.H * g.W, ys = g.O * g.P(), P = g.P(), K = g.K(), nb = group_size(g);
+  if (g.O == 0 || P == 0) {
+    std::fill(dx, dx + DX.numel(), T(0));
+    return;
+  }
+  ctx.pool->parallel_for(g.N, nb, [&](int64_t n0, int64_t n1) {
+    for (int64_t b = n0; b < n1; b += nb) {
+      const int64_t m = std::min(nb, n1 - b), L = m * P;
+      if (m == 1 && g.is_pointwise()) {
+        gemm(true, false, K, P, g.O, w, K, gy + b * ys, P, dx + b * xs, P, T(0));
         continue;
       }
-      if (!dcol) {
-        gemm(true, false, g.K(), g.P(), g.O, w, g.K(), gy + n * ys, g.P(), dxn, g.P(), T(0));
-        continue;
+      T* dcol = thread_scratch<T>(size_t((K + g.O) * L));
+      const T* gcat = gy + b * ys;
+      if (m > 1) {
+        T* buf = dcol + K * L;
+        gather_cols(gy + b * ys, ys, m, g.O, P, buf);
+        gcat = buf;
       }
-      gemm(true, false, g.K(), g.P(), g.O, w, g.K(), gy + n * ys, g.P(), dcol, g.P(), T(0));
-      std::fill(dxn, dxn + xs, T(0));
-      col2im(dcol, g, dxn);
+      gemm(true, false, K, L, g.O, w, K, gcat, L, dcol, L, T(0));
+      std::fill(dx + b * xs, dx + (b + m) * xs, T(0));
+      for (int64_t i = 0; i < m; ++i) col2im(dcol + i * P, g, dx + (b + i) * xs, L);
     }
   });
 }
 
-// (g (N, O, OH, OW), x, w) -> dw (O, C, KH, KW). The batch is split into one
-// chunk per thread; chunk 0 accumulates into dw, the others into partials that
-// are added in chunk order (deterministic for a given thread count).
+// (g (N, O, OH, OW), x, w) -> dw (O, C, KH, KW) += g_cat (O, m*P) x col_cat^T.
+// The batch is split into one chunk per thread; chunk 0 accumulates into dw,
+// the others into partials added in chunk order (deterministic for a given
+// thread count).
 template <class T>
 void conv_grad_filter(KernelCtx& ctx) {
   const Tensor &G = ctx.in(0), &X = ctx.in(1), &Wt = ctx.in(2);
@@ -206,23 +240,31 @@ void conv_grad_filter(KernelCtx& ctx) {
   const T* gy = G.data<T>();
   const T* x = X.data<T>();
   T* dw = DW.data<T>();
-  const int64_t xs = g.C * g.H * g.W, ys = g.O * g.P(), wn = g.O * g.K();
+  const int64_t xs = g.C * g.H * g.W, ys = g.O * g.P(), P = g.P(), K = g.K(), wn = g.O * K, nb = group_size(g);
   std::fill(dw, dw + wn, T(0));
-  if (g.N == 0 || g.P() == 0 || wn == 0) return;
-  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(ctx.pool->threads(), g.N));
+  if (g.N == 0 || P == 0 || wn == 0) return;
+  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(ctx.pool->threads(), (g.N + nb - 1) / nb));
   std::vector<T> partial = BufferPool<T>::get().take(size_t((chunks - 1) * wn));
   ctx.pool->parallel_for(chunks, 1, [&](int64_t c0, int64_t c1) {
-    T* col = g.is_pointwise() ? nullptr : thread_scratch<T>(size_t(g.K() * g.P()));
     for (int64_t ch = c0; ch < c1; ++ch) {
       T* acc = ch == 0 ? dw : partial.data() + (ch - 1) * wn;
-      const int64_t b = ch * g.N / chunks, e = (ch + 1) * g.N / chunks;
-      for (int64_t n = b; n < e; ++n) {
-        const T* cn = x + n * xs;
-        if (col) {
-          im2col(cn, g, col);
-          cn = col;
+      const int64_t n0 = ch * g.N / chunks, n1 = (ch + 1) * g.N / chunks;
+      for (int64_t b = n0; b < n1; b += nb) {
+        const int64_t m = std::min(nb, n1 - b), L = m * P;
+        const T beta = b == n0 ? T(0) : T(1);
+        if (m == 1 && g.is_pointwise()) {
+          gemm(false, true, g.O, K, P, gy + b * ys, P, x + b * xs, P, acc, K, beta);
+          continue;
         }
-        gemm(false, true, g.O, g.K(), g.P(), gy + n * ys, g.P(), cn, g.P(), acc, g.K(), n == b ? T(0) : T(1));
+        T* col = thread_scratch<T>(size_t((K + g.O) * L));
+        for (int64_t i = 0; i < m; ++i) im2col(x + (b + i) * xs, g, col + i * P, L);
+        const T* gcat = gy + b * ys;
+        if (m > 1) {
+          T* buf = col + K * L;
+          gather_cols(gy + b * ys, ys, m, g.O, P, buf);
+          gcat = buf;
+        }
+        gemm(false, true, g.O, K, L, gcat, L, col, L, acc, K, beta);
       }
     }
   });
@@ -243,13 +285,17 @@ PoolGeom pool_geom(const Shape& x, const Shape& y, const AttrMap& a) {
 
 int64_t plane_grain(const PoolGeom& g) { return std::max<int64_t>(1, (1 << 14) / std::max<int64_t>(1, g.H * g.W)); }
 
+// Window loops with the window size K known at compile time (K = 0: g.k at run time).
+template <int K>
+int64_t window(const PoolGeom& g) { return K > 0 ? K : g.k; }
+
 // x (N, C, H, W) -> y (N, C, OH, OW), argmax (N, C, OH, OW) int32 within the plane
-template <class T>
-void max_pool_fwd(KernelCtx& ctx) {
-  const PoolGeom g = pool_geom(ctx.in(0).shape(), ctx.out(0).shape(), ctx.attrs());
+template <class T, int K>
+void max_pool_fwd(KernelCtx& ctx, const PoolGeom& g) {
   const T* x = ctx.in(0).data<T>();
   T* y = ctx.out(0).data<T>();
   int32_t* am = ctx.out(1).data<int32_t>();
+  const int64_t k = window<K>(g);
   ctx.pool->parallel_for(g.planes, plane_grain(g), [&](int64_t p0, int64_t p1) {
     for (int64_t pl = p0; pl < p1; ++pl) {
       const T* xp = x + pl * g.H * g.W;
@@ -257,17 +303,18 @@ void max_pool_fwd(KernelCtx& ctx) {
       int32_t* ap = am + pl * g.OH * g.OW;
       for (int64_t oh = 0; oh < g.OH; ++oh)
         for (int64_t ow = 0; ow < g.OW; ++ow) {
-          T best = -std::numeric_limits<T>::infinity();
           int64_t bi = (oh * g.s) * g.W + ow * g.s;
-          for (int64_t i = 0; i < g.k; ++i) {
+          T best = xp[bi];
+          for (int64_t i = 0; i < k; ++i) {
             const int64_t base = (oh * g.s + i) * g.W + ow * g.s;
-            for (int64_t j = 0; j < g.k; ++j)
-              if (xp[base + j] > best) {
-                best = xp[base + j];
-                bi = base + j;
-              }
+            for (int64_t j = 0; j < k; ++j) {
+              const T v = xp[base + j];
+              const bool more = v > best;
+              best = more ? v : best;
+              bi = more ? base + j : bi;
+            }
           }
-          yp[oh * g.OW + ow] = xp[bi];
+          yp[oh * g.OW + ow] = best;
           ap[oh * g.OW + ow] = int32_t(bi);
         }
     }
@@ -291,12 +338,12 @@ void max_pool_bwd(KernelCtx& ctx) {
   });
 }
 
-template <class T>
-void avg_pool_fwd(KernelCtx& ctx) {
-  const PoolGeom g = pool_geom(ctx.in(0).shape(), ctx.out(0).shape(), ctx.attrs());
+template <class T, int K>
+void avg_pool_fwd(KernelCtx& ctx, const PoolGeom& g) {
   const T* x = ctx.in(0).data<T>();
   T* y = ctx.out(0).data<T>();
-  const T inv = T(1) / T(g.k * g.k);
+  const int64_t k = window<K>(g);
+  const T inv = T(1) / T(k * k);
   ctx.pool->parallel_for(g.planes, plane_grain(g), [&](int64_t p0, int64_t p1) {
     for (int64_t pl = p0; pl < p1; ++pl) {
       const T* xp = x + pl * g.H * g.W;
@@ -304,9 +351,9 @@ void avg_pool_fwd(KernelCtx& ctx) {
       for (int64_t oh = 0; oh < g.OH; ++oh)
         for (int64_t ow = 0; ow < g.OW; ++ow) {
           T s = 0;
-          for (int64_t i = 0; i < g.k; ++i) {
+          for (int64_t i = 0; i < k; ++i) {
             const T* r = xp + (oh * g.s + i) * g.W + ow * g.s;
-            for (int64_t j = 0; j < g.k; ++j) s += r[j];
+            for (int64_t j = 0; j < k; ++j) s += r[j];
           }
           yp[oh * g.OW + ow] = s * inv;
         }
@@ -314,12 +361,12 @@ void avg_pool_fwd(KernelCtx& ctx) {
   });
 }
 
-template <class T>
-void avg_pool_bwd(KernelCtx& ctx) {
-  const PoolGeom g = pool_geom(ctx.in(1).shape(), ctx.in(0).shape(), ctx.attrs());
+template <class T, int K>
+void avg_pool_bwd(KernelCtx& ctx, const PoolGeom& g) {
   const T* gy = ctx.in(0).data<T>();
   T* dx = ctx.out(0).data<T>();
-  const T inv = T(1) / T(g.k * g.k);
+  const int64_t k = window<K>(g);
+  const T inv = T(1) / T(k * k);
   ctx.pool->parallel_for(g.planes, plane_grain(g), [&](int64_t p0, int64_t p1) {
     for (int64_t pl = p0; pl < p1; ++pl) {
       T* dp = dx + pl * g.H * g.W;
@@ -328,13 +375,67 @@ void avg_pool_bwd(KernelCtx& ctx) {
       for (int64_t oh = 0; oh < g.OH; ++oh)
         for (int64_t ow = 0; ow < g.OW; ++ow) {
           const T v = gp[oh * g.OW + ow] * inv;
-          for (int64_t i = 0; i < g.k; ++i) {
+          for (int64_t i = 0; i < k; ++i) {
             T* r = dp + (oh * g.s + i) * g.W + ow * g.s;
-            for (int64_t j = 0; j < g.k; ++j) r[j] += v;
+            for (int64_t j = 0; j < k; ++j) r[j] += v;
           }
         }
     }
   });
+}
+
+// Calls f<K>() with K = 2 or 3 for the common windows, else K = 0 (run time).
+template <class F>
+void by_window(int64_t k, F f) {
+  if (k == 2) f(std::integral_constant<int, 2>{});
+  else if (k == 3) f(std::integral_constant<int, 3>{});
+  else f(std::integral_constant<int, 0>{});
+}
+
+// The CNN case (k = stride = 2): two input rows per output row, branch-free.
+template <class T>
+void max_pool_fwd_2x2(KernelCtx& ctx, const PoolGeom& g) {
+  const T* x = ctx.in(0).data<T>();
+  T* y = ctx.out(0).data<T>();
+  int32_t* am = ctx.out(1).data<int32_t>();
+  const int64_t rows = g.planes * g.OH, W = g.W, OW = g.OW, H = g.H, OH = g.OH;
+  ctx.pool->parallel_for(rows, std::max<int64_t>(1, (1 << 14) / std::max<int64_t>(1, 2 * W)),
+                         [&](int64_t q0, int64_t q1) {
+    for (int64_t q = q0; q < q1; ++q) {
+      const int64_t pl = q / OH, oh = q % OH;
+      const T* r0 = x + pl * H * W + 2 * oh * W;
+      const T* r1 = r0 + W;
+      T* yr = y + q * OW;
+      int32_t* ar = am + q * OW;
+      const int32_t base = int32_t(2 * oh * W);
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        const T a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
+        const bool ab = b > a, cd = d > c;
+        const T m0 = ab ? b : a, m1 = cd ? d : c;
+        const int32_t i0 = int32_t(2 * ow) + (ab ? 1 : 0), i1 = int32_t(W + 2 * ow) + (cd ? 1 : 0);
+        const bool lower = m1 > m0;
+        yr[ow] = lower ? m1 : m0;
+        ar[ow] = base + (lower ? i1 : i0);
+      }
+    }
+  });
+}
+
+template <class T>
+void max_pool_fwd(KernelCtx& ctx) {
+  const PoolGeom g = pool_geom(ctx.in(0).shape(), ctx.out(0).shape(), ctx.attrs());
+  if (g.k == 2 && g.s == 2) return max_pool_fwd_2x2<T>(ctx, g);
+  by_window(g.k, [&](auto K) { max_pool_fwd<T, decltype(K)::value>(ctx, g); });
+}
+template <class T>
+void avg_pool_fwd(KernelCtx& ctx) {
+  const PoolGeom g = pool_geom(ctx.in(0).shape(), ctx.out(0).shape(), ctx.attrs());
+  by_window(g.k, [&](auto K) { avg_pool_fwd<T, decltype(K)::value>(ctx, g); });
+}
+template <class T>
+void avg_pool_bwd(KernelCtx& ctx) {
+  const PoolGeom g = pool_geom(ctx.in(1).shape(), ctx.in(0).shape(), ctx.attrs());
+  by_window(g.k, [&](auto K) { avg_pool_bwd<T, decltype(K)::value>(ctx, g); });
 }
 
 }  // namespace

@@ -44,7 +44,8 @@ struct ConvCase {
 TEST(Conv2d, ForwardMatchesNaiveLoop) {
   const std::vector<ConvCase> cases = {
       {{2, 3, 5, 5}, {4, 3, 3, 3}, 1, 0}, {{2, 3, 5, 5}, {4, 3, 3, 3}, 2, 1}, {{3, 2, 7, 6}, {5, 2, 3, 2}, 2, 2},
-      {{2, 4, 3, 3}, {3, 4, 1, 1}, 1, 0}, {{1, 1, 4, 4}, {1, 1, 4, 4}, 1, 0}, {{7, 2, 6, 6}, {3, 2, 3, 3}, 3, 1}};
+      {{2, 4, 3, 3}, {3, 4, 1, 1}, 1, 0}, {{1, 1, 4, 4}, {1, 1, 4, 4}, 1, 0}, {{7, 2, 6, 6}, {3, 2, 3, 3}, 3, 1},
+      {{3, 2, 33, 33}, {3, 2, 1, 1}, 1, 0}, {{3, 1, 34, 34}, {2, 1, 3, 3}, 1, 0}};  // last two: one sample per GEMM
   for (const auto& cs : cases) {
     Tensor xt = rand64(cs.x, 1), wt = rand64(cs.w, 2);
     Graph g;
@@ -102,6 +103,11 @@ TEST(Conv2d, GradientsStride1NoPaddingAndPointwise) {
                   {rand64({2, 2, 4, 5}, 7), rand64({3, 2, 2, 3}, 8)});
   check_gradients([](Graph&, const std::vector<Value>& v) { return conv2d(v[0], v[1]); },
                   {rand64({2, 3, 3, 3}, 9), rand64({2, 3, 1, 1}, 10)});
+  // large planes: one sample per GEMM (pointwise reads x directly)
+  check_gradients([](Graph&, const std::vector<Value>& v) { return conv2d(v[0], v[1]); },
+                  {rand64({2, 1, 33, 33}, 16), rand64({2, 1, 1, 1}, 17)});
+  check_gradients([](Graph&, const std::vector<Value>& v) { return conv2d(v[0], v[1], 1, 1); },
+                  {rand64({2, 1, 32, 32}, 18), rand64({2, 1, 3, 3}, 19)});
 }
 
 TEST(Conv2d, ChannelMismatchIsBuildError) {
@@ -136,11 +142,18 @@ TEST(MaxPool2d, HandValuesAndArgmax) {
   auto out = ft::testing::eval(g, {y, Value(&g, y.node(), 1)});
   EXPECT_EQ(out[0].to_vector<float>(), (std::vector<float>{12, 14, 15, 13}));
   EXPECT_EQ(out[1].to_vector<int32_t>(), (std::vector<int32_t>{4, 2, 9, 11}));
+  // the general path (k 3) agrees: one window over the top-left 3x3 block
+  auto y3 = max_pool2d(g.constant(Tensor::from<float>({1, 1, 4, 4}, v)), 3);
+  auto out3 = ft::testing::eval(g, {y3, Value(&g, y3.node(), 1)});
+  EXPECT_EQ(out3[0].to_vector<float>(), (std::vector<float>{15}));
+  EXPECT_EQ(out3[1].to_vector<int32_t>(), (std::vector<int32_t>{9}));
 }
 
 TEST(MaxPool2d, Gradients) {
   check_gradients([](Graph&, const std::vector<Value>& v) { return max_pool2d(v[0], 2); },
                   {rand64({2, 3, 4, 6}, 11)});
+  check_gradients([](Graph&, const std::vector<Value>& v) { return max_pool2d(v[0], 2); },
+                  {rand64({2, 1, 5, 7}, 20)});  // odd sizes: the last row/column is dropped
   // overlapping windows (k 3, stride 2) and a ragged edge
   check_gradients([](Graph&, const std::vector<Value>& v) { return max_pool2d(v[0], 3, 2); },
                   {rand64({1, 2, 7, 6}, 12)});
