@@ -2,6 +2,7 @@
 // MNIST (classification), each ending in a mean softmax cross-entropy.
 #include "train/model.h"
 
+#include "data/idx.h"
 #include "ops/ops.h"
 
 namespace ft {
@@ -58,7 +59,22 @@ Model classifier(Graph& g, const Config& c) {
 
 }  // namespace
 
-Model build_model(Graph& g, const Config& cfg) {
+TaskData load_task_data(const Config& cfg) {
+  const std::string t = cfg.s("model.type");
+  TaskData d;
+  if (t == "mlp" || t == "cnn") {
+    const std::string dir = cfg.s("data.dir");
+    data::Dataset train = data::load_mnist(dir, "train"), test = data::load_mnist(dir, "test");
+    d.train = {train.images, train.labels};
+    d.eval = {test.images, test.labels};
+    d.describe = "MNIST from " + dir + ": " + std::to_string(train.size()) + " train / " +
+                 std::to_string(test.size()) + " test digits";
+    return d;
+  }
+  throw Error(cfg.where("model.type") + ": key 'model.type' = " + t + " is not available in this build");
+}
+
+Model build_model(Graph& g, const Config& cfg, const TaskData&) {
   const std::string t = cfg.s("model.type");
   if (t == "mlp" || t == "cnn") return classifier(g, cfg);
   throw Error(cfg.where("model.type") + ": key 'model.type' = " + t + " is not available in this build");

@@ -18,8 +18,20 @@ struct Model {
   std::string task;           // "classify" (MNIST) or "mlm" (BERT)
 };
 
-// Builds the model named by cfg model.type into g. `vocab_size` is used by bert.
-Model build_model(Graph& g, const Config& cfg);
+// The dataset of a task as loader columns: the first dim of each column is the
+// example index; column i feeds Model::inputs[i].
+struct TaskData {
+  std::vector<Tensor> train;
+  std::vector<Tensor> eval;
+  int64_t vocab_size = 0;  // bert: size of the vocabulary the data was tokenized with
+  std::string describe;    // one line for the log
+};
+
+// Loads the data model.type needs from data.dir (clear errors on bad files).
+TaskData load_task_data(const Config& cfg);
+
+// Builds the model named by cfg model.type into g.
+Model build_model(Graph& g, const Config& cfg, const TaskData& data);
 
 }  // namespace train
 }  // namespace ft

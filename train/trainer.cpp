@@ -9,7 +9,6 @@
 #include <cstdio>
 #include <thread>
 
-#include "data/idx.h"
 #include "data/loader.h"
 #include "optim/clip.h"
 #include "train/checkpoint.h"
@@ -90,45 +89,40 @@ Trainer::Trainer(Config cfg, comm::CommPtr world) : cfg_(std::move(cfg)), world_
 TrainResult Trainer::run(const std::string& resume) {
   const Config& c = cfg_;
   const int rank = world_->rank(), size = world_->size();
-  const bool log = rank == 0;
-  const std::string mode = c.s("distributed.mode");
   if (c.s("device") == "cuda")
     throw Error(c.where("device") + ": key 'device' = cuda: this build's executor places nodes on the CPU only");
-  if (c.i("distributed.model_parallel") != 1 && size % c.i("distributed.model_parallel") != 0)
+  if (size % c.i("distributed.model_parallel") != 0)
     throw Error(c.where("distributed.model_parallel") + ": key 'distributed.model_parallel' = " +
                 std::to_string(c.i("distributed.model_parallel")) + " does not divide the world size " +
                 std::to_string(size));
 
   ThreadPool::set_global_threads(threads_for_rank(c));
   ThreadPool& pool = ThreadPool::global();
+  std::unique_ptr<Strategy> strategy = make_strategy(c, world_);
+  const bool chief = strategy->is_chief(rank), worker = strategy->is_worker(rank);
 
-  std::unique_ptr<Strategy> strategy;
-  if (mode == "allreduce-sync") strategy = make_allreduce_strategy(c);
-  else throw Error(c.where("distributed.mode") + ": key 'distributed.mode' = " + mode + " is not available in this build");
-
-  // Data: this rank's shard.
-  const std::string dir = c.s("data.dir");
-  data::Dataset train_set = data::load_mnist(dir, "train");
-  data::Dataset test_set = data::load_mnist(dir, "t10k");
-  data::LoaderOptions lo;
-  lo.batch_size = c.i("data.batch_size");
-  lo.rank = rank;
-  lo.world = size;
-  lo.seed = uint64_t(c.i("train.seed"));
-  lo.prefetch = c.b("data.prefetch");
-  data::BatchLoader loader(train_set, lo);
-  if (loader.steps_per_epoch() < 1)
-    throw Error(c.where("data.batch_size") + ": key 'data.batch_size' x ranks exceeds the " +
-                std::to_string(train_set.size()) + " training examples in " + dir);
-
+  TaskData data = load_task_data(c);
   Graph g(uint64_t(c.i("train.seed")));
-  Model model = build_model(g, c);
+  Model model = build_model(g, c, data);
   std::vector<Value> params = g.trainable();
   std::vector<Value> grads = gradients(model.loss, params);
   auto opt = make_opt(c);
   auto sched = make_schedule(c);
-  MetricsLog metrics(log ? c.s("train.metrics_file") : "", !resume.empty());
+  MetricsLog metrics(chief ? c.s("train.metrics_file") : "", !resume.empty());
   TrainContext ctx{c, world_, g, model, params, grads, *opt, pool, metrics};
+  if (chief) std::printf("%s; %s, %d rank(s), %d thread(s) per rank\n", data.describe.c_str(),
+                         strategy->name().c_str(), size, pool.threads());
+
+  data::LoaderOptions lo;
+  lo.batch_size = c.i("data.batch_size");
+  lo.rank = worker ? strategy->data_rank(rank) : 0;
+  lo.world = strategy->data_world(size);
+  lo.seed = uint64_t(c.i("train.seed"));
+  lo.prefetch = c.b("data.prefetch") && worker;
+  data::BatchLoader loader(data.train, lo);
+  if (loader.steps_per_epoch() < 1)
+    throw Error(c.where("data.batch_size") + ": key 'data.batch_size' x workers exceeds the " +
+                std::to_string(loader.size()) + " training examples");
 
   // Resume: parameters, optimizer state, step and data position.
   int64_t start = 0;
@@ -143,37 +137,53 @@ TrainResult Trainer::run(const std::string& resume) {
       g.value(v).copy_from(it->second);
     }
     optim::OptimizerState st;
-    auto j = nlohmann::json::parse(ck.state_json);
-    st.step = j.value("optimizer_step", int64_t(0));
+    try {
+      auto j = nlohmann::json::parse(ck.state_json);
+      st.step = j.value("optimizer_step", int64_t(0));
+      loader.set_position({j.at("data_epoch").get<int64_t>(), j.at("data_index").get<int64_t>()});
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(resume + "/state.json: corrupt: " + e.what());
+    }
     st.tensors = ck.optimizer;
     opt->load_state(st);
     start = ck.step;
-    loader.set_position({j.at("data_epoch").get<int64_t>(), j.at("data_index").get<int64_t>()});
-    if (log) std::printf("resumed from %s at step %lld\n", resume.c_str(), static_cast<long long>(start));
+    if (chief) std::printf("resumed from %s at step %lld\n", resume.c_str(), static_cast<long long>(start));
   }
   strategy->setup(ctx);
+  TrainResult res;
+  if (!worker) {
+    strategy->serve(ctx);
+    res.is_worker = false;
+    return res;
+  }
 
   Executor eval_ex(g, &pool);
   auto evaluate = [&](int64_t step) -> EvalAcc {
     strategy->sync_params(ctx);
     EvalAcc acc;
-    if (!log) return acc;
-    const int64_t eb = c.i("data.eval_batch_size");
-    int64_t n = test_set.size();
-    if (c.i("data.eval_examples") > 0) n = std::min(n, c.i("data.eval_examples"));
-    for (int64_t b = 0; b < n; b += eb) {
-      int64_t e = std::min(n, b + eb);
-      Tensor x = test_set.images.reshaped({test_set.size(), test_set.images.numel() / test_set.size()});
-      Tensor xs = Tensor::view(x.data<float>() + b * x.dim(1), {e - b, x.dim(1)}, DType::F32);
-      Tensor ys = Tensor::view(test_set.labels.data<int32_t>() + b, {e - b}, DType::I32);
-      auto out = eval_ex.run({{model.inputs[0], xs}, {model.inputs[1], ys}}, {model.logits, model.loss},
-                             {step, false, nullptr, nullptr, nullptr});
-      acc.add(out[0], ys, out[1].item<float>());
+    if (!chief) return acc;
+    std::vector<Tensor> cols = data.eval;
+    if (c.i("data.eval_examples") > 0 && c.i("data.eval_examples") < cols[0].dim(0))
+      for (auto& t : cols) {
+        Shape s = t.shape();
+        s[0] = c.i("data.eval_examples");
+        t = Tensor::view(t.raw(), s, t.dtype());
+      }
+    data::EvalIterator it(cols, c.i("data.eval_batch_size"));
+    data::Batch b;
+    while (it.next(b)) {
+      Executor::Feeds feeds;
+      for (size_t i = 0; i < model.inputs.size(); ++i) feeds.emplace_back(model.inputs[i], b[i]);
+      RunOptions ro;
+      ro.step = step;
+      ro.training = false;
+      auto out = eval_ex.run(feeds, {model.logits, model.loss, model.labels}, ro);
+      acc.add(out[0], out[2], out[1].item<float>());
     }
     nlohmann::json rec = {{"step", step}, {"eval", "test"}, {"loss", acc.loss_sum / std::max<int64_t>(1, acc.count)},
                           {"accuracy", double(acc.correct) / std::max<int64_t>(1, acc.count)}, {"examples", acc.count}};
     metrics.write(rec);
-    std::printf("eval step %lld: test loss %.4f accuracy %.4f (%lld examples)\n", static_cast<long long>(step),
+    std::printf("eval step %lld: test loss %.4f accuracy %.4f (%lld predictions)\n", static_cast<long long>(step),
                 rec["loss"].get<double>(), rec["accuracy"].get<double>(), static_cast<long long>(acc.count));
     std::fflush(stdout);
     return acc;
@@ -184,7 +194,7 @@ TrainResult Trainer::run(const std::string& resume) {
     ckpt = std::make_unique<CheckpointManager>(c.s("train.checkpoint.dir"), int(c.i("train.checkpoint.keep")));
   auto save = [&](int64_t step) {
     strategy->sync_params(ctx);
-    if (!ckpt || rank != 0) return;
+    if (!ckpt || !chief) return;
     Checkpoint ck;
     ck.step = step;
     for (const Value& v : g.variables()) ck.model[v.name()] = g.value(v);
@@ -192,7 +202,7 @@ TrainResult Trainer::run(const std::string& resume) {
     ck.optimizer = st.tensors;
     auto pos = loader.position();
     ck.state_json = nlohmann::json{{"step", step}, {"optimizer_step", st.step}, {"data_epoch", pos.epoch},
-                                   {"data_index", pos.index}, {"mode", mode}, {"world", size}}
+                                   {"data_index", pos.index}, {"mode", strategy->name()}, {"world", size}}
                         .dump();
     std::string where = ckpt->save(ck);
     std::printf("checkpoint step %lld -> %s\n", static_cast<long long>(step), where.c_str());
@@ -200,19 +210,21 @@ TrainResult Trainer::run(const std::string& resume) {
 
   const int64_t steps = c.i("train.steps"), log_every = c.i("train.log_every"), eval_every = c.i("train.eval_every");
   const int64_t ck_every = c.i("train.checkpoint.every");
-  const int64_t global_batch = c.i("data.batch_size") * size;
-  TrainResult res;
+  const int64_t global_batch = c.i("data.batch_size") * strategy->data_world(size);
   double t_start = now_s(), t_log = t_start, loss_acc = 0;
   int64_t loss_n = 0, since_log = 0;
+  Executor::Feeds feeds;
+  for (const Value& v : model.inputs) feeds.emplace_back(v, Tensor());
   for (int64_t step = start; step < steps; ++step) {
     const data::Batch& b = loader.next();
-    Executor::Feeds feeds = {{model.inputs[0], b[0]}, {model.inputs[1], b[1]}};
+    for (size_t i = 0; i < feeds.size(); ++i) feeds[i].second = b[i];
     double lr = sched->lr(step);
     if (c.i("debug.slow_rank") == rank && c.i("debug.slow_ms") > 0)
       std::this_thread::sleep_for(std::chrono::milliseconds(c.i("debug.slow_ms")));
     double loss = strategy->step(ctx, feeds, step, lr);
-    if (!std::isfinite(loss)) throw Error("step " + std::to_string(step) + ": loss is " + std::to_string(loss) +
-                                          " (lower optimizer.lr or enable train.clip_norm)");
+    if (!std::isfinite(loss))
+      throw Error("step " + std::to_string(step) + ": loss is " + std::to_string(loss) +
+                  " (lower optimizer.lr or set train.clip_norm)");
     loss_acc += loss;
     ++loss_n;
     ++since_log;
@@ -221,8 +233,8 @@ TrainResult Trainer::run(const std::string& resume) {
     if (done % log_every == 0 || done == steps) {
       double t = now_s();
       double sps = double(since_log * global_batch) / std::max(1e-9, t - t_log);
-      double eta = (steps - done) * (t - t_log) / double(since_log);
-      if (log) {
+      double eta = double(steps - done) * (t - t_log) / double(since_log);
+      if (chief) {
         nlohmann::json rec = {{"step", done}, {"loss", loss_acc / double(loss_n)}, {"samples_per_sec", sps},
                               {"lr", lr}, {"epoch", loader.position().epoch}, {"peak_rss_mb", peak_rss_kb() / 1024.0}};
         strategy->log_fields(rec);
@@ -246,9 +258,9 @@ TrainResult Trainer::run(const std::string& resume) {
   res.steps = steps;
   res.eval_loss = final_acc.loss_sum / std::max<int64_t>(1, final_acc.count);
   res.eval_accuracy = double(final_acc.correct) / std::max<int64_t>(1, final_acc.count);
-  if (log)
-    std::printf("done: %lld steps in %.1fs, peak RSS %.0f MB\n", static_cast<long long>(steps), now_s() - t_start,
-                peak_rss_kb() / 1024.0);
+  if (chief)
+    std::printf("done: %lld steps in %.1fs, peak RSS %.0f MB\n", static_cast<long long>(steps - start),
+                now_s() - t_start, peak_rss_kb() / 1024.0);
   return res;
 }
 

@@ -55,9 +55,19 @@ class Strategy {
   virtual void finish(TrainContext& ctx) {}
   // Extra numbers for the metrics record of a log step.
   virtual void log_fields(nlohmann::json& rec) {}
+  // Ranks that read data (workers), and this rank's place among them.
+  virtual bool is_worker(int rank) const { return true; }
+  virtual int data_rank(int rank) const { return rank; }
+  virtual int data_world(int size) const { return size; }
+  // The worker that logs, evaluates and writes checkpoints.
+  virtual bool is_chief(int rank) const { return rank == 0; }
+  // Non-worker ranks (parameter servers) run this instead of the loop.
+  virtual void serve(TrainContext& ctx) {}
 };
 
 std::unique_ptr<Strategy> make_allreduce_strategy(const Config& cfg);
+// The strategy for distributed.mode (train/strategy.cpp).
+std::unique_ptr<Strategy> make_strategy(const Config& cfg, const comm::CommPtr& world);
 
 class Trainer {
  public:

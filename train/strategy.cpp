@@ -1,0 +1,14 @@
+// strategy.cpp — picks the Strategy for distributed.mode.
+#include "train/trainer.h"
+
+namespace ft {
+namespace train {
+
+std::unique_ptr<Strategy> make_strategy(const Config& cfg, const comm::CommPtr& world) {
+  const std::string mode = cfg.s("distributed.mode");
+  if (mode == "allreduce-sync") return make_allreduce_strategy(cfg);
+  throw Error(cfg.where("distributed.mode") + ": key 'distributed.mode' = " + mode + " is not available in this build");
+}
+
+}  // namespace train
+}  // namespace ft
