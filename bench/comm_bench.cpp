@@ -1,0 +1,185 @@
+// comm_bench.cpp — allreduce benchmark in the style of nccl-tests: flowtrain's
+// allreduce next to raw MPI_Allreduce measured in the same run, plus the
+// algorithms flowtrain chooses between and a fusion (bucketing) test.
+//
+//   mpirun -np 4 comm_bench [-b 4K] [-e 64M] [-f 2] [-w 5] [-n 20]
+//
+// time_us is the mean per call over -n iterations after -w warm-up calls, the
+// slowest rank's; algbw = bytes / time; busbw = algbw * 2(n-1)/n. #wrong counts
+// wrong elements in a separate checked call. Exits 1 on any wrong result.
+#include <mpi.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "comm/comm.h"
+
+using namespace ft;
+using namespace ft::comm;
+
+namespace {
+
+size_t parse_size(const char* s) {
+  char* end = nullptr;
+  double v = std::strtod(s, &end);
+  switch (end && *end ? *end : ' ') {
+    case 'K': case 'k': v *= 1024; break;
+    case 'M': case 'm': v *= 1024 * 1024; break;
+    case 'G': case 'g': v *= 1024.0 * 1024 * 1024; break;
+    default: break;
+  }
+  return size_t(v);
+}
+
+struct Opts {
+  size_t begin = 4 << 10, end = 64 << 20, factor = 2;
+  int warmup = 5, iters = 20;
+};
+
+// Mean seconds per call of fn, the slowest rank's.
+template <class F>
+double time_it(MpiCommunicator& w, const Opts& o, F fn) {
+  for (int i = 0; i < o.warmup; ++i) fn();
+  MPI_Barrier(w.native());
+  double t0 = MPI_Wtime();
+  for (int i = 0; i < o.iters; ++i) fn();
+  double t = (MPI_Wtime() - t0) / o.iters;
+  MPI_Allreduce(MPI_IN_PLACE, &t, 1, MPI_DOUBLE, MPI_MAX, w.native());
+  return t;
+}
+
+// Integer-valued contributions: every sum is exact in f32.
+void fill(std::vector<float>& v, int rank) {
+  for (size_t i = 0; i < v.size(); ++i) v[i] = float((rank + 1) * int(i % 7 + 1));
+}
+int64_t count_wrong(const std::vector<float>& v, int p) {
+  int64_t wrong = 0;
+  for (size_t i = 0; i < v.size(); ++i)
+    if (v[i] != float(p * (p + 1) / 2 * int(i % 7 + 1))) ++wrong;
+  return wrong;
+}
+
+std::string human(size_t b) {
+  char s[32];
+  if (b >= (1 << 20)) std::snprintf(s, sizeof s, "%zuM", b >> 20);
+  else std::snprintf(s, sizeof s, "%zuK", b >> 10);
+  return s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CommPtr world = comm::init(&argc, &argv);
+  auto* w = dynamic_cast<MpiCommunicator*>(world.get());
+  if (!w) {
+    std::fprintf(stderr, "comm_bench: run under mpirun (world is %s)\n", world->backend().c_str());
+    return 2;
+  }
+  Opts o;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    if (a == "-b") o.begin = parse_size(argv[i + 1]);
+    else if (a == "-e") o.end = parse_size(argv[i + 1]);
+    else if (a == "-f") o.factor = size_t(std::atoi(argv[i + 1]));
+    else if (a == "-w") o.warmup = std::atoi(argv[i + 1]);
+    else if (a == "-n") o.iters = std::atoi(argv[i + 1]);
+  }
+  if (o.factor < 2 || o.begin < 4 || o.end < o.begin || o.iters < 1) {
+    std::fprintf(stderr, "comm_bench: bad options\n");
+    return 2;
+  }
+  const int p = w->size(), r = w->rank();
+  const double busf = 2.0 * (p - 1) / p;
+  bool root = r == 0;
+  if (root) {
+    std::printf("# flowtrain comm_bench: allreduce sum, float, %d ranks, warmup %d, iters %d\n", p, o.warmup, o.iters);
+    std::printf("# flowtrain = MpiCommunicator::allreduce (in place; auto: MPI_Allreduce(MPI_IN_PLACE) below "
+                "the ring threshold, ring on persistent buffers at and above it)\n");
+    std::printf("# mpi = raw MPI_Allreduce, separate send and receive buffers; ring / mpi-inplace = flowtrain "
+                "forced to one algorithm\n");
+    std::printf("#\n# %9s %10s %5s | %28s %6s | %28s %6s | %10s %12s\n", "", "", "", "flowtrain (auto)", "", "mpi",
+                "", "ring", "mpi-inplace");
+    std::printf("# %9s %10s %5s | %9s %8s %9s %6s | %9s %8s %9s %6s | %10s %12s\n", "size", "count", "type",
+                "time_us", "algbw", "busbw", "#wrong", "time_us", "algbw", "busbw", "#wrong", "time_us", "time_us");
+  }
+  int64_t total_wrong = 0;
+  for (size_t bytes = o.begin; bytes <= o.end; bytes *= o.factor) {
+    const size_t n = bytes / 4;
+    std::vector<float> a(n), send(n), recv(n);
+    // correctness: one checked call each
+    fill(a, r);
+    w->set_algorithm(MpiCommunicator::Algo::Auto);
+    w->allreduce(a.data(), int64_t(n), DType::F32, ReduceOp::Sum);
+    int64_t wrong_ft = count_wrong(a, p);
+    fill(a, r);
+    w->set_algorithm(MpiCommunicator::Algo::Ring);
+    w->allreduce(a.data(), int64_t(n), DType::F32, ReduceOp::Sum);
+    wrong_ft += count_wrong(a, p);
+    fill(a, r);
+    w->set_algorithm(MpiCommunicator::Algo::Mpi);
+    w->allreduce(a.data(), int64_t(n), DType::F32, ReduceOp::Sum);
+    wrong_ft += count_wrong(a, p);
+    fill(send, r);
+    MPI_Allreduce(send.data(), recv.data(), int(n), MPI_FLOAT, MPI_SUM, w->native());
+    int64_t wrong_mpi = count_wrong(recv, p);
+    int64_t wr[2] = {wrong_ft, wrong_mpi};
+    MPI_Allreduce(MPI_IN_PLACE, wr, 2, MPI_INT64_T, MPI_SUM, w->native());
+    total_wrong += wr[0] + wr[1];
+    // timing (sum in place keeps growing the values: fine for timing, 4^25 < f32 max)
+    std::fill(a.begin(), a.end(), 1.0f);
+    auto ft_call = [&] { w->allreduce(a.data(), int64_t(n), DType::F32, ReduceOp::Sum); };
+    w->set_algorithm(MpiCommunicator::Algo::Auto);
+    double t_ft = time_it(*w, o, ft_call);
+    double t_mpi = time_it(*w, o, [&] {
+      MPI_Allreduce(send.data(), recv.data(), int(n), MPI_FLOAT, MPI_SUM, w->native());
+    });
+    std::fill(a.begin(), a.end(), 1.0f);
+    w->set_algorithm(MpiCommunicator::Algo::Ring);
+    double t_ring = time_it(*w, o, ft_call);
+    std::fill(a.begin(), a.end(), 1.0f);
+    w->set_algorithm(MpiCommunicator::Algo::Mpi);
+    double t_inpl = time_it(*w, o, ft_call);
+    w->set_algorithm(MpiCommunicator::Algo::Auto);
+    if (root) {
+      double gb = double(bytes) / 1e9;
+      std::printf("  %9s %10zu %5s | %9.1f %8.2f %9.2f %6lld | %9.1f %8.2f %9.2f %6lld | %10.1f %12.1f\n",
+                  human(bytes).c_str(), n, "float", t_ft * 1e6, gb / t_ft, gb / t_ft * busf, (long long)wr[0],
+                  t_mpi * 1e6, gb / t_mpi, gb / t_mpi * busf, (long long)wr[1], t_ring * 1e6, t_inpl * 1e6);
+      std::fflush(stdout);
+    }
+  }
+
+  // Fusion: 100 tensors of 10 KiB, one allreduce each vs one fused bucket
+  // (copies into and out of the persistent fusion buffer included).
+  const int kT = 100;
+  const size_t kN = 10 * 1024 / 4;
+  std::vector<std::vector<float>> ts(kT, std::vector<float>(kN, 1.0f));
+  double t_each = time_it(*w, o, [&] {
+    for (auto& t : ts) w->allreduce(t.data(), int64_t(kN), DType::F32, ReduceOp::Mean);
+  });
+  double t_fused = time_it(*w, o, [&] {
+    float* buf = static_cast<float*>(w->fusion_buffer(0, kT * kN * 4));
+    for (int i = 0; i < kT; ++i) std::memcpy(buf + size_t(i) * kN, ts[size_t(i)].data(), kN * 4);
+    w->allreduce(buf, int64_t(kT * kN), DType::F32, ReduceOp::Mean);
+    for (int i = 0; i < kT; ++i) std::memcpy(ts[size_t(i)].data(), buf + size_t(i) * kN, kN * 4);
+  });
+  int64_t fwrong = 0;
+  for (auto& t : ts)
+    for (float v : t) fwrong += v != 1.0f;  // mean of equal ones stays 1
+  MPI_Allreduce(MPI_IN_PLACE, &fwrong, 1, MPI_INT64_T, MPI_SUM, w->native());
+  total_wrong += fwrong;
+  if (root) {
+    std::printf("\n# fusion: %d tensors x 10 KiB, allreduce mean\n", kT);
+    std::printf("  one by one : %9.1f us\n", t_each * 1e6);
+    std::printf("  fused      : %9.1f us (one %zu KiB bucket, copies included)\n", t_fused * 1e6, kT * kN * 4 / 1024);
+    std::printf("  speed-up   : %9.2fx   #wrong %lld\n", t_each / t_fused, (long long)fwrong);
+    std::printf("\n# total #wrong: %lld\n", (long long)total_wrong);
+  }
+  world.reset();
+  comm::finalize();
+  return total_wrong ? 1 : 0;
+}

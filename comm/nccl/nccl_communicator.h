@@ -1,0 +1,55 @@
+// nccl_communicator.h — Communicator over NCCL: buffers are CUDA device
+// pointers, collectives run on the communicator's own CUDA stream.
+// Built only when CUDA and NCCL are found (FT_HAVE_NCCL; comm/nccl/*.cpp).
+//
+// Bootstrap: rank 0 creates the ncclUniqueId and broadcasts it over the
+// bootstrap communicator (MPI), then every rank calls ncclCommInitRank.
+// Blocking calls synchronize the stream before returning; *_async calls record
+// an event and a completion thread calls done() once the event has fired.
+// send/recv ignore the tag: NCCL orders point-to-point messages per peer.
+#pragma once
+
+#include <memory>
+
+#include "comm/communicator.h"
+
+namespace ft {
+namespace comm {
+
+class NcclCommunicator : public Communicator {
+ public:
+  // device < 0: the node-local rank modulo the number of visible devices.
+  NcclCommunicator(CommPtr bootstrap, int device = -1);
+  ~NcclCommunicator() override;
+
+  int rank() const override;
+  int size() const override;
+  std::string backend() const override { return "nccl"; }
+  int device() const;
+  using Communicator::allgather;
+  using Communicator::allreduce;
+  using Communicator::broadcast;
+  using Communicator::reduce_scatter;
+
+  void allreduce(void* data, int64_t count, DType dtype, ReduceOp op) override;
+  void broadcast(void* data, int64_t count, DType dtype, int root) override;
+  void allgather(const void* send, void* recv, int64_t count, DType dtype) override;
+  void reduce_scatter(const void* send, void* recv, int64_t count, DType dtype, ReduceOp op) override;
+  void send(const void* data, size_t bytes, int peer, int tag) override;
+  void recv(void* data, size_t bytes, int peer, int tag) override;
+  void barrier() override;
+  std::shared_ptr<Communicator> split(int color, int key) override;
+
+  void allreduce_async(void* data, int64_t count, DType dtype, ReduceOp op, std::function<void()> done) override;
+  void send_async(const void* data, size_t bytes, int peer, int tag, std::function<void()> done) override;
+  void recv_async(void* data, size_t bytes, int peer, int tag, std::function<void()> done) override;
+
+  struct Impl;
+
+ private:
+  explicit NcclCommunicator(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace comm
+}  // namespace ft
