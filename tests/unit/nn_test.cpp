@@ -307,3 +307,87 @@ TEST(NN, MlpTrainsOnSeparableClassesWithAdam) {
   }
   EXPECT_LT(last, 0.1);
 }
+
+namespace {
+// Reference multi-head self-attention in f64 from the layer's variable values.
+// x (T, C) for one example; mask (T) or empty.
+std::vector<double> attention_ref(Graph& g, const std::string& l, const std::vector<float>& x, int64_t t, int64_t c,
+                                  int64_t h, const std::vector<float>& mask) {
+  auto proj = [&](const std::vector<double>& in, const std::string& n) {
+    Tensor w = g.value(l + "/" + n + "/w"), b = g.value(l + "/" + n + "/b");
+    std::vector<double> out(size_t(t * c));
+    for (int64_t i = 0; i < t; ++i)
+      for (int64_t o = 0; o < c; ++o) {
+        double s = b.at(o);
+        for (int64_t k = 0; k < c; ++k) s += in[size_t(i * c + k)] * w.at(k * c + o);
+        out[size_t(i * c + o)] = s;
+      }
+    return out;
+  };
+  std::vector<double> xd(x.begin(), x.end());
+  auto q = proj(xd, "query"), k = proj(xd, "key"), v = proj(xd, "value");
+  const int64_t d = c / h;
+  std::vector<double> ctx(size_t(t * c), 0.0);
+  for (int64_t hh = 0; hh < h; ++hh)
+    for (int64_t i = 0; i < t; ++i) {
+      std::vector<double> p(static_cast<size_t>(t));
+      double mx = -1e300, z = 0;
+      for (int64_t j = 0; j < t; ++j) {
+        double s = 0;
+        for (int64_t e = 0; e < d; ++e) s += q[size_t(i * c + hh * d + e)] * k[size_t(j * c + hh * d + e)];
+        p[size_t(j)] = s / std::sqrt(double(d));
+        if (mask.empty() || mask[size_t(j)] != 0) mx = std::max(mx, p[size_t(j)]);
+      }
+      for (int64_t j = 0; j < t; ++j) {
+        p[size_t(j)] = (mask.empty() || mask[size_t(j)] != 0) ? std::exp(p[size_t(j)] - mx) : 0.0;
+        z += p[size_t(j)];
+      }
+      for (int64_t j = 0; j < t; ++j)
+        for (int64_t e = 0; e < d; ++e) ctx[size_t(i * c + hh * d + e)] += p[size_t(j)] / z * v[size_t(j * c + hh * d + e)];
+    }
+  return proj(ctx, "output");
+}
+}  // namespace
+
+TEST(NN, MultiHeadAttentionShapesAndNames) {
+  Graph g;
+  auto x = g.placeholder("x", {-1, 5, 6});
+  nn::MultiHeadAttention att(2);
+  EXPECT_EQ(att(g, x).shape(), (Shape{-1, 5, 6}));
+  EXPECT_EQ(names(att.variables()),
+            (std::vector<std::string>{"attention_1/query/w", "attention_1/query/b", "attention_1/key/w",
+                                      "attention_1/key/b", "attention_1/value/w", "attention_1/value/b",
+                                      "attention_1/output/w", "attention_1/output/b"}));
+  EXPECT_THROW(nn::MultiHeadAttention(4)(g, x), Error);  // 6 not divisible by 4
+  EXPECT_THROW(nn::MultiHeadAttention(2)(g, g.placeholder("y", {-1, 6})), Error);
+}
+
+TEST(NN, MultiHeadAttentionMatchesReference) {
+  const int64_t n = 2, t = 3, c = 4, h = 2;
+  Graph g(3);
+  auto x = g.placeholder("x", {-1, t, c});
+  auto mask = g.placeholder("mask", {-1, t}, DType::I32);
+  nn::MultiHeadAttention att(h);
+  Value y = att(g, x, mask);
+  Value y_nomask = att(g, x);  // same variables
+  EXPECT_EQ(g.trainable().size(), 8u);
+  for (const char* p : {"query", "key", "value", "output"})  // non-zero biases
+    g.value(std::string("attention_1/") + p + "/b").copy_from(ft::testing::rand32({c}, 17));
+  Tensor xt = ft::testing::rand32({n, t, c}, 21);
+  Tensor mt = Tensor::from<int32_t>({n, t}, {1, 1, 1, 1, 0, 1});
+  auto out = ft::testing::eval(g, {y, y_nomask}, {{x, xt}, {mask, mt}});
+  for (int64_t b = 0; b < n; ++b) {
+    std::vector<float> xb(xt.data<float>() + b * t * c, xt.data<float>() + (b + 1) * t * c);
+    std::vector<float> mb = {float(mt.at(b * t)), float(mt.at(b * t + 1)), float(mt.at(b * t + 2))};
+    auto ref = attention_ref(g, "attention_1", xb, t, c, h, mb);
+    auto ref_nomask = attention_ref(g, "attention_1", xb, t, c, h, {});
+    for (int64_t i = 0; i < t * c; ++i) {
+      EXPECT_NEAR(out[0].at(b * t * c + i), ref[size_t(i)], 1e-5) << "b " << b << " i " << i;
+      EXPECT_NEAR(out[1].at(b * t * c + i), ref_nomask[size_t(i)], 1e-5) << "b " << b << " i " << i;
+    }
+  }
+  // Gradients flow to every variable.
+  auto grads = gradients(sum(y), g.trainable());
+  auto gv = ft::testing::eval(g, grads, {{x, xt}, {mask, mt}});
+  for (size_t i = 0; i < gv.size(); ++i) EXPECT_GT(optim::global_norm({gv[i]}), 0) << g.trainable()[i].name();
+}
