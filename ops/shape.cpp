@@ -167,7 +167,8 @@ void split_like_shape(ShapeCtx& c) {
 // Gradient of a multi-output split: concat of the output grads, zeros where none flows.
 std::vector<Value> split_grad(GradCtx& c) {
   std::vector<Value> gs;
-  for (size_t i = 0; i < c.grads.size(); ++i) gs.push_back(c.grads[i].defined() ? c.grads[i] : zeros_like(c.outputs[i]));
+  for (size_t i = 0; i < c.grads.size(); ++i)
+    gs.push_back(c.grads[i].defined() ? c.grads[i] : zeros_like(c.outputs[i]));
   std::vector<Value> out(c.inputs.size());
   out[0] = concat(gs, c.attrs().i("axis"));
   return out;
@@ -202,7 +203,8 @@ void slice_shape(ShapeCtx& c) {
 void gather_shape(ShapeCtx& c) {
   const Shape &p = c.in_shapes[0], &idx = c.in_shapes[1];
   if (p.empty()) c.fail("gather params must have rank >= 1");
-  if (!is_int(c.in_dtypes[1])) c.fail(std::string("gather indices must be i32 or i64, got ") + dtype_name(c.in_dtypes[1]));
+  if (!is_int(c.in_dtypes[1]))
+    c.fail(std::string("gather indices must be i32 or i64, got ") + dtype_name(c.in_dtypes[1]));
   Shape out = idx;
   out.insert(out.end(), p.begin() + 1, p.end());
   c.set(0, out, c.in_dtypes[0]);
@@ -213,7 +215,8 @@ void gather_grad_shape(ShapeCtx& c) { c.set(0, c.in_shapes[2], c.in_dtypes[0]); 
 
 // ---- one_hot(indices int (N...); depth) -> f32 (N..., depth)
 void one_hot_shape(ShapeCtx& c) {
-  if (!is_int(c.in_dtypes[0])) c.fail(std::string("one_hot indices must be i32 or i64, got ") + dtype_name(c.in_dtypes[0]));
+  if (!is_int(c.in_dtypes[0]))
+    c.fail(std::string("one_hot indices must be i32 or i64, got ") + dtype_name(c.in_dtypes[0]));
   const int64_t depth = c.attrs().i("depth");
   if (depth <= 0) c.fail("one_hot depth must be positive, got " + std::to_string(depth));
   Shape out = c.in_shapes[0];

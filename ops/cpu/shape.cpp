@@ -224,8 +224,8 @@ void slice_grad_kernel(KernelCtx& c) {  // (g, x) -> zeros of x's shape with g a
   Tensor& DX = c.out(0);
   std::fill(DX.data<T>(), DX.data<T>() + DX.numel(), T(0));
   const Strides ds = strides_of(DX.shape());
-  copy_block<T>(c.pool, G.shape(), G.data<T>(), strides_of(G.shape()), DX.data<T>() + begin_offset(c.attrs().ints("begin"), ds),
-                ds);
+  T* dst = DX.data<T>() + begin_offset(c.attrs().ints("begin"), ds);
+  copy_block<T>(c.pool, G.shape(), G.data<T>(), strides_of(G.shape()), dst, ds);
 }
 
 // ---- gather (embedding lookup) and its scatter-add gradient

@@ -86,8 +86,10 @@ TEST(Transpose, LargeShapesMatchReference) {
   // Exercise the contiguous-run path, the tiled path (sizes not multiples of the
   // tile) and size-1 dims, on a pool with several threads.
   struct Case { Shape s; std::vector<int64_t> perm; };
-  std::vector<Case> cases = {{{3, 17, 4, 24}, {0, 2, 1, 3}}, {{67, 45}, {1, 0}}, {{5, 33, 1, 40}, {3, 0, 2, 1}},
-                             {{2, 3, 4, 5, 6}, {4, 2, 0, 3, 1}}, {{1, 1, 7}, {2, 1, 0}}, {{4, 5, 6}, {0, 1, 2}}, {{3, 4, 17, 24}, {0, 1, 3, 2}}};
+  std::vector<Case> cases = {{{3, 17, 4, 24}, {0, 2, 1, 3}},  {{67, 45}, {1, 0}},
+                             {{5, 33, 1, 40}, {3, 0, 2, 1}}, {{2, 3, 4, 5, 6}, {4, 2, 0, 3, 1}},
+                             {{1, 1, 7}, {2, 1, 0}},          {{4, 5, 6}, {0, 1, 2}},
+                             {{3, 4, 17, 24}, {0, 1, 3, 2}}};
   ThreadPool pool(3);
   for (const auto& cs : cases) {
     Graph g;
@@ -118,7 +120,8 @@ TEST(Transpose, UnknownDims) {
 }
 
 TEST(Transpose, Gradients) {
-  check_gradients([](Graph&, const std::vector<Value>& v) { return transpose(v[0], {2, 0, 1}); }, {rand64({2, 3, 4}, 1)});
+  check_gradients([](Graph&, const std::vector<Value>& v) { return transpose(v[0], {2, 0, 1}); },
+                  {rand64({2, 3, 4}, 1)});
   check_gradients([](Graph&, const std::vector<Value>& v) { return transpose(v[0], {0, 2, 1, 3}); },
                   {rand64({2, 3, 2, 2}, 2)});
 }
