@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "data/rng.h"
 
@@ -162,6 +163,54 @@ MlmExamples create_mlm_examples(const std::string& text, const WordPieceTokenize
   std::vector<std::vector<int32_t>> sentences;
   for (const std::string& s : split_sentences(text)) sentences.push_back(tokenizer.encode(s));
   return create_mlm_examples(sentences, tokenizer.vocab(), opts);
+}
+
+MlmExamples slice_examples(const MlmExamples& ex, int64_t begin, int64_t end) {
+  if (begin < 0 || end > ex.size() || begin >= end)
+    throw Error("slice_examples: rows [" + std::to_string(begin) + ", " + std::to_string(end) + ") of " +
+                std::to_string(ex.size()) + " examples");
+  auto rows = [&](const Tensor& t) {
+    Shape s = t.shape();
+    s[0] = end - begin;
+    Tensor out = Tensor::empty(s, t.dtype());
+    const size_t row = t.bytes() / static_cast<size_t>(t.dim(0));
+    std::memcpy(out.raw(), static_cast<const char*>(t.raw()) + static_cast<size_t>(begin) * row, out.bytes());
+    return out;
+  };
+  MlmExamples o;
+  o.input_ids = rows(ex.input_ids);
+  o.segment_ids = rows(ex.segment_ids);
+  o.attention_mask = rows(ex.attention_mask);
+  o.masked_positions = rows(ex.masked_positions);
+  o.masked_labels = rows(ex.masked_labels);
+  o.masked_weights = rows(ex.masked_weights);
+  return o;
+}
+
+MlmCorpus load_mlm_corpus(const std::string& corpus_path, const std::string& vocab_path, int64_t vocab_size,
+                          const MlmOptions& opts, double eval_fraction) {
+  if (!(eval_fraction >= 0.0 && eval_fraction < 1.0))
+    throw Error("load_mlm_corpus: eval_fraction must be in [0, 1), got " + std::to_string(eval_fraction));
+  const std::string text = read_text_file(corpus_path);
+  MlmCorpus c;
+  c.vocab = vocab_path.empty() ? build_vocab(text, vocab_size) : Vocab::load(vocab_path);
+  WordPieceTokenizer tok(c.vocab);
+  MlmExamples all;
+  try {
+    all = create_mlm_examples(text, tok, opts);
+  } catch (const Error& e) {
+    throw Error(corpus_path + ": " + e.what());
+  }
+  const int64_t n = all.size();
+  if (n < 2) throw Error(corpus_path + ": only " + std::to_string(n) + " sequence(s); need 2 to split train/eval");
+  const int64_t n_eval = std::min<int64_t>(n - 1, std::max<int64_t>(1, std::llround(n * eval_fraction)));
+  c.train = slice_examples(all, 0, n - n_eval);
+  c.eval = slice_examples(all, n - n_eval, n);
+  c.describe = "corpus " + corpus_path + ": " + std::to_string(c.train.size()) + " train / " +
+               std::to_string(c.eval.size()) + " eval sequences of " + std::to_string(opts.seq_len) +
+               " tokens, vocab " + std::to_string(c.vocab.size()) +
+               (vocab_path.empty() ? " (built from the corpus)" : " from " + vocab_path);
+  return c;
 }
 
 }  // namespace data

@@ -59,5 +59,21 @@ MlmExamples create_mlm_examples(const std::vector<std::vector<int32_t>>& sentenc
 // Steps 1-3 from corpus text. Throws ft::Error when the text has no tokens.
 MlmExamples create_mlm_examples(const std::string& text, const WordPieceTokenizer& tokenizer, const MlmOptions& opts);
 
+// Rows [begin, end) of every tensor, copied.
+MlmExamples slice_examples(const MlmExamples& ex, int64_t begin, int64_t end);
+
+// Everything a BERT run needs from a corpus file.
+struct MlmCorpus {
+  Vocab vocab;
+  MlmExamples train, eval;   // eval = the last eval_fraction of the sequences (at least 1)
+  std::string describe;      // one line for logs
+};
+
+// Reads corpus_path (UTF-8 text), loads vocab_path (BERT vocab.txt) or, when it
+// is empty, builds a vocab of vocab_size tokens from the corpus (deterministic),
+// then creates the masked examples and splits off the last eval_fraction of them.
+MlmCorpus load_mlm_corpus(const std::string& corpus_path, const std::string& vocab_path, int64_t vocab_size,
+                          const MlmOptions& opts, double eval_fraction = 0.05);
+
 }  // namespace data
 }  // namespace ft

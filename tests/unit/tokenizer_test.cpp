@@ -2,6 +2,7 @@
 // files and the vocab builder, sentence splitting, and masked-LM example creation.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <functional>
@@ -325,4 +326,42 @@ TEST(Mlm, MobyDickCorpus) {
   o.seq_len = 128;
   MlmExamples ex = create_mlm_examples(text.substr(0, 100000), tok, o);
   EXPECT_GT(ex.size(), 100);
+
+  MlmCorpus c = load_mlm_corpus("data/text/corpus.txt", "", 3000, o, 0.1);
+  EXPECT_EQ(c.vocab.size(), 3000);
+  EXPECT_GT(c.train.size(), 1000);
+  EXPECT_NEAR(static_cast<double>(c.eval.size()) / (c.train.size() + c.eval.size()), 0.1, 0.01);
+  EXPECT_EQ(c.eval.input_ids.shape(), (Shape{c.eval.size(), 128}));
+}
+
+TEST(Mlm, SliceAndCorpusErrors) {
+  const std::string p = ::testing::TempDir() + "ft_corpus_test.txt";
+  {
+    std::ofstream f(p);
+    for (int i = 0; i < 50; ++i) f << "The dogs run. Hello, unaffable dog!\n";
+  }
+  const std::string vp = ::testing::TempDir() + "ft_corpus_vocab.txt";
+  small_vocab().save(vp);
+  MlmOptions o;
+  o.seq_len = 16;
+  o.max_predictions = 4;
+  MlmCorpus c = load_mlm_corpus(p, vp, 0, o, 0.25);
+  const int64_t n = c.train.size() + c.eval.size();
+  EXPECT_EQ(c.eval.size(), std::llround(n * 0.25));
+  MlmExamples all = create_mlm_examples(read_text_file(p), WordPieceTokenizer(small_vocab()), o);
+  MlmExamples tail = slice_examples(all, n - c.eval.size(), n);
+  EXPECT_EQ(tail.input_ids.to_vector<int32_t>(), c.eval.input_ids.to_vector<int32_t>());
+  EXPECT_EQ(tail.masked_labels.to_vector<int32_t>(), c.eval.masked_labels.to_vector<int32_t>());
+  EXPECT_NE(error_of([&] { slice_examples(all, 3, 2); }).find("rows [3, 2)"), std::string::npos);
+  {
+    std::ofstream f(p);
+    f << "   \n\n";
+  }
+  std::string m = error_of([&] { load_mlm_corpus(p, vp, 0, o); });
+  EXPECT_NE(m.find(p), std::string::npos) << m;
+  EXPECT_NE(m.find("no tokens"), std::string::npos) << m;
+  EXPECT_NE(error_of([&] { load_mlm_corpus("/nonexistent/corpus.txt", vp, 0, o); }).find("/nonexistent/corpus.txt"),
+            std::string::npos);
+  std::remove(p.c_str());
+  std::remove(vp.c_str());
 }
