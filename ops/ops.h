@@ -21,7 +21,6 @@ Value sub(Value a, Value b);
 Value mul(Value a, Value b);
 Value div(Value a, Value b);
 Value pow(Value a, Value b);
-Value maximum(Value a, Value b);
 Value add_n(const std::vector<Value>& xs);   // same shapes
 Value neg(Value x);
 Value exp(Value x);

@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""check.py — assertions on training runs (standard library only).
+
+  check.py accuracy METRICS.jsonl MIN          final eval record's accuracy >= MIN
+  check.py loss-below METRICS.jsonl MAX        last train record's loss < MAX
+  check.py same CKPT_A CKPT_B [--rtol R]       model.safetensors tensors equal (bit-exact
+                                               without --rtol, else |a-b| <= R*max(|a|,|b|,1e-12))
+"""
+import json
+import math
+import struct
+import sys
+from array import array
+
+
+def fail(msg):
+    print("check.py: FAIL: " + msg)
+    sys.exit(1)
+
+
+def records(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def load_safetensors(path):
+    with open(path, "rb") as f:
+        raw = f.read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    base = 8 + n
+    out = {}
+    for name, e in header.items():
+        if name == "__metadata__":
+            continue
+        code = {"F32": "f", "F64": "d", "I32": "i", "I64": "q"}[e["dtype"]]
+        b, end = e["data_offsets"]
+        a = array(code)
+        a.frombytes(raw[base + b:base + end])
+        out[name] = (e["shape"], a)
+    return out
+
+
+def model_file(p):
+    import os
+    if os.path.isdir(p):
+        if os.path.exists(os.path.join(p, "latest")):
+            p = os.path.join(p, open(os.path.join(p, "latest")).read().strip())
+        p = os.path.join(p, "model.safetensors")
+    return p
+
+
+def main(argv):
+    if len(argv) < 2:
+        fail(__doc__)
+    cmd = argv[1]
+    if cmd == "accuracy":
+        evals = [r for r in records(argv[2]) if "eval" in r]
+        if not evals:
+            fail("no eval record in " + argv[2])
+        acc = evals[-1]["accuracy"]
+        print("final accuracy %.4f (min %s) at step %d" % (acc, argv[3], evals[-1]["step"]))
+        if not acc >= float(argv[3]):
+            fail("accuracy %.4f below %s" % (acc, argv[3]))
+    elif cmd == "loss-below":
+        train = [r for r in records(argv[2]) if "eval" not in r and "loss" in r]
+        if not train:
+            fail("no training record in " + argv[2])
+        loss = train[-1]["loss"]
+        print("last loss %.4f (max %s)" % (loss, argv[3]))
+        if not loss < float(argv[3]):
+            fail("loss %.4f not below %s" % (loss, argv[3]))
+    elif cmd == "same":
+        a, b = load_safetensors(model_file(argv[2])), load_safetensors(model_file(argv[3]))
+        rtol = float(argv[5]) if len(argv) > 5 and argv[4] == "--rtol" else None
+        if sorted(a) != sorted(b):
+            fail("tensor names differ: %s vs %s" % (sorted(a), sorted(b)))
+        worst = 0.0
+        for name in sorted(a):
+            (sa, va), (sb, vb) = a[name], b[name]
+            if sa != sb:
+                fail("%s: shape %s vs %s" % (name, sa, sb))
+            for i, (x, y) in enumerate(zip(va, vb)):
+                if rtol is None:
+                    if x != y and not (math.isnan(x) and math.isnan(y)):
+                        fail("%s[%d]: %r vs %r (bit-exact expected)" % (name, i, x, y))
+                else:
+                    rel = abs(x - y) / max(abs(x), abs(y), 1e-12)
+                    if abs(x - y) > 1e-7:
+                        worst = max(worst, rel)
+                    if rel > rtol and abs(x - y) > 1e-7:
+                        fail("%s[%d]: %r vs %r (relative %.3g > %g)" % (name, i, x, y, rel, rtol))
+        print("%d tensors equal (%s; worst relative difference %.3g)" %
+              (len(a), "bit-exact" if rtol is None else "rtol %g" % rtol, worst))
+    else:
+        fail("unknown command " + cmd)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
