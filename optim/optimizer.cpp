@@ -70,12 +70,12 @@ void Optimizer::step(const std::vector<ParamRef>& params) {
       throw Error(type() + " optimizer: parameter '" + p.name + "' has " + shape_str(p.value.shape()) +
                   " but its gradient has " + shape_str(p.grad.shape()));
   }
-  const double wd = weight_decay_;
+  const double wd = weight_decay_, lr = lr_.load();
   for (const ParamRef& p : params) {
     Slots& s = slots_for(p);
     ++s.t;
     Tensor w = p.value;
-    update(s, w.data<float>(), p.grad.data<float>(), p.value.numel(), lr_, decays(p.name) ? wd : 0.0);
+    update(s, w.data<float>(), p.grad.data<float>(), p.value.numel(), lr, decays(p.name) ? wd : 0.0);
   }
   ++steps_;
 }

@@ -61,7 +61,7 @@ class Optimizer {
   void step(const std::vector<ParamRef>& params);
 
   void set_lr(double lr) { lr_ = lr; }
-  double lr() const { return lr_; }
+  double lr() const { return lr_.load(); }
   double weight_decay() const { return weight_decay_; }
   void set_decay_filter(DecayFilter f) { decays_ = std::move(f); }
   bool decays(const std::string& name) const { return weight_decay_ != 0 && (!decays_ || decays_(name)); }
@@ -86,7 +86,7 @@ class Optimizer {
 
  private:
   Slots& slots_for(const ParamRef& p);
-  double lr_;
+  std::atomic<double> lr_;
   double weight_decay_;
   DecayFilter decays_ = default_decays;
   std::atomic<int64_t> steps_{0};

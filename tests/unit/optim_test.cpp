@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <thread>
 
 #include "optim/optim.h"
 
@@ -326,4 +327,29 @@ TEST(LossScale, UnscalesSkipsOnOverflowAndGrows) {
   EXPECT_EQ(s.good_steps(), 0);
   o.backoff_factor = 1.5;
   EXPECT_THROW(DynamicLossScaler bad(o), Error);
+}
+
+TEST(Optim, ConcurrentStepsOnDisjointChunks) {
+  // A server applying pushes for different chunks from two threads gets the same
+  // result as applying them one after the other.
+  AdamConfig c{0.01, 0.9, 0.999, 1e-8, 0.0};
+  Adam par(c), seq(c);
+  std::vector<Tensor> wp, ws;
+  for (int k = 0; k < 8; ++k) {
+    wp.push_back(Tensor::from<float>({64}, std::vector<float>(64, float(k))));
+    ws.push_back(wp.back().clone());
+  }
+  auto grad = [](int k, int s) { return Tensor::from<float>({64}, std::vector<float>(64, 0.1f * float(k - s))); };
+  auto work = [&](Adam& opt, std::vector<Tensor>& w, int first) {
+    for (int s = 0; s < 50; ++s)
+      for (int k = first; k < 8; k += 2) opt.step({{"p:" + std::to_string(k), w[size_t(k)], grad(k, s)}});
+  };
+  std::thread t0([&] { work(par, wp, 0); }), t1([&] { work(par, wp, 1); });
+  t0.join();
+  t1.join();
+  work(seq, ws, 0);
+  work(seq, ws, 1);
+  for (int k = 0; k < 8; ++k) EXPECT_EQ(wp[size_t(k)].to_vector<float>(), ws[size_t(k)].to_vector<float>()) << k;
+  EXPECT_EQ(par.steps(), 400);  // one per step() call
+  EXPECT_EQ(par.state().tensors.size(), 8u * 3);
 }
