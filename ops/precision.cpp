@@ -1,0 +1,161 @@
+// precision.cpp — round-to-nearest-even f32 -> f16 / bf16 conversions (bit
+// manipulation, no FPU mode changes except the subnormal-half path, which adds a
+// magic constant under the default round-to-nearest mode), tensor conversion and
+// the dynamic loss scaler.
+#include "ops/precision.h"
+
+#include <cmath>
+#include <cstring>
+
+namespace ft {
+namespace precision {
+
+namespace {
+uint32_t bits_of(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  return u;
+}
+float float_of(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+}  // namespace
+
+uint16_t f32_to_f16_bits(float f) {
+  const uint32_t f32_inf = 255u << 23;
+  const uint32_t f16_limit = (127u + 16u) << 23;                 // 2^16: at or above is inf (or nan)
+  const uint32_t denorm_magic = ((127u - 15u) + (23u - 10u) + 1u) << 23;  // 0.5 in f16-subnormal units
+  uint32_t u = bits_of(f);
+  const uint32_t sign = u & 0x80000000u;
+  u ^= sign;
+  uint16_t o;
+  if (u >= f16_limit) {
+    o = u > f32_inf ? uint16_t(0x7e00u | ((u >> 13) & 0x3ffu)) : uint16_t(0x7c00u);  // nan (quiet) or inf
+  } else if (u < (113u << 23)) {
+    // |f| < 2^-14: f16 subnormal or zero. Adding the magic constant makes the FPU
+    // round the mantissa to the subnormal grid (nearest even).
+    o = uint16_t(bits_of(float_of(u) + float_of(denorm_magic)) - denorm_magic);
+  } else {
+    const uint32_t mant_odd = (u >> 13) & 1u;
+    u += (uint32_t(15 - 127) << 23) + 0xfffu;  // rebias the exponent, add half an ulp - 1
+    u += mant_odd;                              // ties go to even
+    o = uint16_t(u >> 13);                      // a carry into the exponent yields inf correctly
+  }
+  return uint16_t(o | (sign >> 16));
+}
+
+float f16_bits_to_f32(uint16_t h) {
+  const uint32_t sign = uint32_t(h & 0x8000u) << 16;
+  const uint32_t exp = (h >> 10) & 0x1fu;
+  const uint32_t mant = h & 0x3ffu;
+  if (exp == 0) {
+    const float v = std::ldexp(float(mant), -24);  // zero or subnormal, exact
+    return sign ? -v : v;
+  }
+  if (exp == 31) return float_of(sign | 0x7f800000u | (mant << 13));
+  return float_of(sign | ((exp + 112u) << 23) | (mant << 13));
+}
+
+uint16_t f32_to_bf16_bits(float f) {
+  const uint32_t u = bits_of(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return uint16_t((u >> 16) | 0x40u);  // nan stays nan (quiet)
+  const uint32_t lsb = (u >> 16) & 1u;
+  return uint16_t((u + 0x7fffu + lsb) >> 16);
+}
+
+float bf16_bits_to_f32(uint16_t h) { return float_of(uint32_t(h) << 16); }
+
+namespace {
+double load(const Tensor& x, int64_t i) {
+  switch (x.dtype()) {
+    case DType::F32: return double(x.data<float>()[i]);
+    case DType::F64: return x.data<double>()[i];
+    case DType::F16: return double(f16_bits_to_f32(static_cast<const uint16_t*>(x.raw())[i]));
+    case DType::BF16: return double(bf16_bits_to_f32(static_cast<const uint16_t*>(x.raw())[i]));
+    default: throw Error(std::string("precision::convert: unsupported input dtype ") + dtype_name(x.dtype()));
+  }
+}
+}  // namespace
+
+Tensor convert(const Tensor& x, DType to) {
+  Tensor y = Tensor::empty(x.shape(), to);
+  const int64_t n = x.numel();
+  for (int64_t i = 0; i < n; ++i) {
+    const double v = load(x, i);
+    switch (to) {
+      case DType::F32: y.data<float>()[i] = float(v); break;
+      case DType::F64: y.data<double>()[i] = v; break;
+      // From f64 the value is first rounded to f32 (double rounding; exact for f32/f16/bf16 inputs).
+      case DType::F16: static_cast<uint16_t*>(y.raw())[i] = f32_to_f16_bits(float(v)); break;
+      case DType::BF16: static_cast<uint16_t*>(y.raw())[i] = f32_to_bf16_bits(float(v)); break;
+      default: throw Error(std::string("precision::convert: unsupported output dtype ") + dtype_name(to));
+    }
+  }
+  return y;
+}
+
+bool all_finite(const Tensor& x) {
+  for (int64_t i = 0; i < x.numel(); ++i)
+    if (!std::isfinite(load(x, i))) return false;
+  return true;
+}
+
+LossScaler::LossScaler(const LossScalerConfig& c) : c_(c), scale_(c.init_scale) {
+  if (!(c.init_scale > 0)) throw Error("LossScaler: init_scale must be > 0, got " + std::to_string(c.init_scale));
+  if (!(c.growth > 1)) throw Error("LossScaler: growth must be > 1, got " + std::to_string(c.growth));
+  if (!(c.backoff > 0 && c.backoff < 1))
+    throw Error("LossScaler: backoff must be in (0, 1), got " + std::to_string(c.backoff));
+  if (c.growth_interval < 1)
+    throw Error("LossScaler: growth_interval must be >= 1, got " + std::to_string(c.growth_interval));
+  if (!(c.min_scale > 0 && c.min_scale <= c.max_scale))
+    throw Error("LossScaler: need 0 < min_scale <= max_scale");
+}
+
+bool LossScaler::update(bool found_inf) {
+  if (found_inf) {
+    scale_ = std::max(c_.min_scale, scale_ * c_.backoff);
+    clean_ = 0;
+    ++skipped_;
+    return false;
+  }
+  if (++clean_ >= c_.growth_interval) {
+    scale_ = std::min(c_.max_scale, scale_ * c_.growth);
+    clean_ = 0;
+  }
+  return true;
+}
+
+bool LossScaler::unscale(const std::vector<Tensor*>& grads) const {
+  const double inv = 1.0 / scale_;
+  bool finite = true;
+  for (Tensor* g : grads) {
+    if (g->dtype() == DType::F32) {
+      float* p = g->data<float>();
+      for (int64_t i = 0; i < g->numel(); ++i) {
+        p[i] = float(double(p[i]) * inv);
+        finite = finite && std::isfinite(p[i]);
+      }
+    } else if (g->dtype() == DType::F64) {
+      double* p = g->data<double>();
+      for (int64_t i = 0; i < g->numel(); ++i) {
+        p[i] *= inv;
+        finite = finite && std::isfinite(p[i]);
+      }
+    } else {
+      throw Error(std::string("LossScaler::unscale: gradients must be f32 or f64, got ") + dtype_name(g->dtype()));
+    }
+  }
+  return finite;
+}
+
+void LossScaler::restore(double scale, int64_t clean_steps, int64_t skipped_steps) {
+  if (!(scale > 0)) throw Error("LossScaler::restore: scale must be > 0, got " + std::to_string(scale));
+  scale_ = scale;
+  clean_ = clean_steps;
+  skipped_ = skipped_steps;
+}
+
+}  // namespace precision
+}  // namespace ft
