@@ -26,6 +26,7 @@ const std::vector<KeySpec>& schema() {
       {"data.seq_len", K::Int, "128", "", 8, 1e6, "bert: tokens per sequence"},
       {"data.max_predictions", K::Int, "20", "", 1, 1e6, "bert: masked positions per sequence"},
       {"data.mask_prob", K::Float, "0.15", "", 0.0, 1.0, "bert: share of tokens chosen for prediction"},
+      {"data.eval_fraction", K::Float, "0.05", "", 0.0, 0.5, "bert: share of the corpus's sequences held out for evaluation"},
       {"data.vocab", K::String, "", "", -1e300, 1e300, "bert: vocab.txt (BERT format); empty = build one from the corpus"},
       {"data.prefetch", K::Bool, "true", "", -1e300, 1e300, "load the next batch on a background thread"},
       {"train.steps", K::Int, "2000", "", 1, 1e12, "optimizer steps"},

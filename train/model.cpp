@@ -1,5 +1,6 @@
 // model.cpp — the model zoo as the train program builds it: MLP and CNN for
-// MNIST (classification), each ending in a mean softmax cross-entropy.
+// MNIST (classification), each ending in a mean softmax cross-entropy; BERT
+// masked-LM (train/bert_task.cpp).
 #include "train/model.h"
 
 #include "data/idx.h"
@@ -7,6 +8,11 @@
 
 namespace ft {
 namespace train {
+
+// train/bert_task.cpp
+TaskData load_bert_data(const Config& cfg);
+Model build_bert(Graph& g, const Config& cfg, const TaskData& data);
+
 namespace {
 
 Value dense(Graph& g, const std::string& name, Value x, int64_t in, int64_t out) {
@@ -71,12 +77,14 @@ TaskData load_task_data(const Config& cfg) {
                  std::to_string(test.size()) + " test digits";
     return d;
   }
+  if (t == "bert") return load_bert_data(cfg);
   throw Error(cfg.where("model.type") + ": key 'model.type' = " + t + " is not available in this build");
 }
 
-Model build_model(Graph& g, const Config& cfg, const TaskData&) {
+Model build_model(Graph& g, const Config& cfg, const TaskData& data) {
   const std::string t = cfg.s("model.type");
   if (t == "mlp" || t == "cnn") return classifier(g, cfg);
+  if (t == "bert") return build_bert(g, cfg, data);
   throw Error(cfg.where("model.type") + ": key 'model.type' = " + t + " is not available in this build");
 }
 
