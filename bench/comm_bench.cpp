@@ -3,6 +3,7 @@
 // algorithms flowtrain chooses between and a fusion (bucketing) test.
 //
 //   mpirun -np 4 comm_bench [-b 4K] [-e 64M] [-f 2] [-w 5] [-n 20]
+//                           [-s ring segment] [-t ring threshold]
 //
 // time_us is the mean per call over -n iterations after -w warm-up calls, the
 // slowest rank's; algbw = bytes / time; busbw = algbw * 2(n-1)/n. #wrong counts
@@ -87,6 +88,8 @@ int main(int argc, char** argv) {
     else if (a == "-f") o.factor = size_t(std::atoi(argv[i + 1]));
     else if (a == "-w") o.warmup = std::atoi(argv[i + 1]);
     else if (a == "-n") o.iters = std::atoi(argv[i + 1]);
+    else if (a == "-s") w->set_ring_segment(parse_size(argv[i + 1]));
+    else if (a == "-t") w->set_ring_threshold(parse_size(argv[i + 1]));
   }
   if (o.factor < 2 || o.begin < 4 || o.end < o.begin || o.iters < 1) {
     std::fprintf(stderr, "comm_bench: bad options\n");

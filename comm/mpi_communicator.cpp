@@ -131,18 +131,27 @@ void MpiCommunicator::ring_allreduce(void* data, int64_t count, DType dtype, Red
   const int64_t base = count / p, rem = count % p;
   auto start = [&](int c) { return int64_t(c) * base + std::min<int64_t>(c, rem); };
   auto len = [&](int c) { return base + (c < rem ? 1 : 0); };
-  size_t need = size_t(base + 1) * esz;
+  // Reduce-scatter steps move a chunk in segments of at most seg bytes, so a
+  // received segment is still in cache when it is added (seg 0 = whole chunk).
+  const int64_t seg = ring_segment_ ? std::max<int64_t>(1, int64_t(ring_segment_ / esz)) : base + 1;
+  size_t need = size_t(std::min<int64_t>(seg, base + 1)) * esz;
   if (scratch_.size() < need) scratch_.resize(need);
   char* d = static_cast<char*>(data);
   const int right = (r + 1) % p, left = (r - 1 + p) % p;
   auto mod = [p](int x) { return ((x % p) + p) % p; };
+  const int64_t maxlen = std::max<int64_t>(len(0), 1);
   for (int s = 0; s < p - 1; ++s) {
-    int sc = mod(r - s), rc = mod(r - s - 1);
-    check_mpi(MPI_Sendrecv(d + start(sc) * int64_t(esz), to_int(len(sc) * int64_t(esz), "ring"), MPI_BYTE, right,
-                           kRingTag, scratch_.data(), to_int(len(rc) * int64_t(esz), "ring"), MPI_BYTE, left,
-                           kRingTag, ring_comm_, MPI_STATUS_IGNORE),
-              "MPI_Sendrecv (ring reduce-scatter)");
-    reduce_into(d + start(rc) * int64_t(esz), scratch_.data(), len(rc), dtype, op);
+    const int sc = mod(r - s), rc = mod(r - s - 1);
+    const int64_t sn = len(sc), rn = len(rc);
+    for (int64_t off = 0; off < maxlen; off += seg) {  // same segment count on every rank
+      const int64_t so = std::min(off, sn), sl = std::min(seg, sn - so);
+      const int64_t ro = std::min(off, rn), rl = std::min(seg, rn - ro);
+      check_mpi(MPI_Sendrecv(d + (start(sc) + so) * int64_t(esz), to_int(sl * int64_t(esz), "ring"), MPI_BYTE,
+                             right, kRingTag, scratch_.data(), to_int(rl * int64_t(esz), "ring"), MPI_BYTE, left,
+                             kRingTag, ring_comm_, MPI_STATUS_IGNORE),
+                "MPI_Sendrecv (ring reduce-scatter)");
+      reduce_into(d + (start(rc) + ro) * int64_t(esz), scratch_.data(), rl, dtype, op);
+    }
   }
   int own = mod(r + 1);
   if (op == ReduceOp::Mean) divide_by(d + start(own) * int64_t(esz), len(own), dtype, p);
@@ -213,6 +222,7 @@ std::shared_ptr<Communicator> MpiCommunicator::split(int color, int key) {
   auto c = std::make_shared<MpiCommunicator>(sub, true);
   c->set_algorithm(algo_);
   c->set_ring_threshold(ring_threshold_);
+  c->set_ring_segment(ring_segment_);
   return c;
 }
 

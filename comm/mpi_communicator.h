@@ -50,6 +50,8 @@ class MpiCommunicator : public Communicator {
   // Allreduce algorithm (default Auto: ring at and above ring_threshold bytes).
   void set_algorithm(Algo a) { algo_ = a; }
   void set_ring_threshold(size_t bytes) { ring_threshold_ = bytes; }
+  // Ring reduce-scatter segment (0 = one segment per chunk).
+  void set_ring_segment(size_t bytes) { ring_segment_ = bytes; }
   MPI_Comm native() const { return comm_; }
 
  private:
@@ -62,6 +64,7 @@ class MpiCommunicator : public Communicator {
   int rank_ = 0, size_ = 1;
   Algo algo_ = Algo::Auto;
   size_t ring_threshold_ = size_t(1) << 20;
+  size_t ring_segment_ = 0;
   std::vector<char> scratch_;  // ring receive chunk, grown once and kept
 };
 
