@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "comm/comm.h"
@@ -100,8 +101,16 @@ int main(int argc, char** argv) {
   bool root = r == 0;
   if (root) {
     std::printf("# flowtrain comm_bench: allreduce sum, float, %d ranks, warmup %d, iters %d\n", p, o.warmup, o.iters);
+    double load[3] = {0, 0, 0};
+    if (FILE* f = std::fopen("/proc/loadavg", "r")) {
+      if (std::fscanf(f, "%lf %lf %lf", &load[0], &load[1], &load[2]) != 3) load[0] = -1;
+      std::fclose(f);
+    }
+    std::printf("# host: %u hardware threads, load average %.2f %.2f %.2f at start\n",
+                std::thread::hardware_concurrency(), load[0], load[1], load[2]);
     std::printf("# flowtrain = MpiCommunicator::allreduce (in place; auto: MPI_Allreduce(MPI_IN_PLACE) below "
-                "the ring threshold, ring on persistent buffers at and above it)\n");
+                "%zu KiB, at and above it a ring on persistent buffers, reduce-scatter in %zu KiB segments)\n",
+                w->ring_threshold() >> 10, w->ring_segment() >> 10);
     std::printf("# mpi = raw MPI_Allreduce, separate send and receive buffers; ring / mpi-inplace = flowtrain "
                 "forced to one algorithm\n");
     std::printf("#\n# %9s %10s %5s | %28s %6s | %28s %6s | %10s %12s\n", "", "", "", "flowtrain (auto)", "", "mpi",

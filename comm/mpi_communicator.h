@@ -47,11 +47,13 @@ class MpiCommunicator : public Communicator {
   void send_async(const void* data, size_t bytes, int peer, int tag, std::function<void()> done) override;
   void recv_async(void* data, size_t bytes, int peer, int tag, std::function<void()> done) override;
 
-  // Allreduce algorithm (default Auto: ring at and above ring_threshold bytes).
+  // Allreduce algorithm (default Auto: ring at and above ring_threshold bytes, default 512 KiB).
   void set_algorithm(Algo a) { algo_ = a; }
   void set_ring_threshold(size_t bytes) { ring_threshold_ = bytes; }
-  // Ring reduce-scatter segment (0 = one segment per chunk).
+  // Ring reduce-scatter segment (0 = one segment per chunk; default 256 KiB).
   void set_ring_segment(size_t bytes) { ring_segment_ = bytes; }
+  size_t ring_segment() const { return ring_segment_; }
+  size_t ring_threshold() const { return ring_threshold_; }
   MPI_Comm native() const { return comm_; }
 
  private:
@@ -63,8 +65,8 @@ class MpiCommunicator : public Communicator {
   bool owns_;
   int rank_ = 0, size_ = 1;
   Algo algo_ = Algo::Auto;
-  size_t ring_threshold_ = size_t(1) << 20;
-  size_t ring_segment_ = 0;
+  size_t ring_threshold_ = size_t(512) << 10;  // from comm_bench on a 2-core host
+  size_t ring_segment_ = size_t(256) << 10;    // received segment + its target fit in L2
   std::vector<char> scratch_;  // ring receive chunk, grown once and kept
 };
 

@@ -74,7 +74,8 @@ TEST(Mpi, AllreduceSumMeanMaxSizesDtypesAlgorithms) {
 
 TEST(Mpi, SegmentedRingAllreduce) {
   REQUIRE_RANKS(2);
-  for (size_t seg : {size_t(4), size_t(4096), size_t(12)}) {
+  const size_t saved = M().ring_segment();
+  for (size_t seg : {size_t(0), size_t(4), size_t(4096), size_t(12)}) {
     M().set_ring_segment(seg);
     for (int64_t n : {int64_t(1), int64_t(5), int64_t(4099), int64_t(100003)})
       for (ReduceOp op : {ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Max}) {
@@ -82,7 +83,7 @@ TEST(Mpi, SegmentedRingAllreduce) {
         check_allreduce<int64_t>(n, op, MpiCommunicator::Algo::Ring);
       }
   }
-  M().set_ring_segment(0);
+  M().set_ring_segment(saved);
 }
 
 TEST(Mpi, AllreduceResultIsBitIdenticalOnAllRanks) {
