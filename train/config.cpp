@@ -167,6 +167,7 @@ void Config::validate_cross() const {
     if (i("model.hidden_size") % i("model.heads") != 0) fail("model.heads", "must divide model.hidden_size");
     if (i("data.seq_len") > i("model.max_seq")) fail("data.seq_len", "must not exceed model.max_seq");
   }
+}
 
 namespace {
 [[noreturn]] void no_key(const std::string& key) { throw Error("internal: no config key '" + key + "'"); }
