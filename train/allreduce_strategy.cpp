@@ -154,6 +154,7 @@ class AllreduceStrategy : public Strategy {
     ro.step = step;
     ro.resources = &res_;
     ro.trace = trace_;
+    ro.profile = ctx.profile;
     std::vector<Tensor> grads;
     double loss;
     if (deterministic_) {
@@ -196,6 +197,7 @@ class AllreduceStrategy : public Strategy {
       }
       RunOptions ro;
       ro.step = (step * w.size() + w.rank()) * k + m;  // unique per global micro-batch
+      ro.profile = ctx.profile;
       auto out = ex_->run(f, fetch_, ro);
       loss += out[0].item<float>();
       std::vector<float> flat;

@@ -4,9 +4,11 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <mutex>
 #include <thread>
 
 #include "data/loader.h"
@@ -73,6 +75,21 @@ struct EvalAcc {
   }
 };
 
+// The executor's kernel time per op type over the training steps, largest first.
+void print_profile(Profile& p) {
+  std::lock_guard<std::mutex> lock(p.mu);
+  std::vector<std::pair<std::string, std::pair<int64_t, int64_t>>> rows(p.by_op.begin(), p.by_op.end());
+  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
+  double total = 0;
+  for (const auto& r : rows) total += double(r.second.first);
+  std::printf("profile: kernel time per op type (training steps, summed over threads)\n");
+  std::printf("  %-40s %10s %7s %10s\n", "op", "ms", "share", "calls");
+  for (const auto& r : rows)
+    std::printf("  %-40s %10.1f %6.1f%% %10lld\n", r.first.c_str(), double(r.second.first) / 1e6,
+                100.0 * double(r.second.first) / std::max(1.0, total), static_cast<long long>(r.second.second));
+  std::printf("  %-40s %10.1f\n", "total", total / 1e6);
+}
+
 }  // namespace
 
 int threads_for_rank(const Config& cfg) {
@@ -110,6 +127,8 @@ TrainResult Trainer::run(const std::string& resume) {
   auto sched = make_schedule(c);
   MetricsLog metrics(chief ? c.s("train.metrics_file") : "", !resume.empty());
   TrainContext ctx{c, world_, g, model, params, grads, *opt, pool, metrics};
+  Profile profile;
+  if (c.b("train.profile")) ctx.profile = &profile;
   if (chief) std::printf("%s; %s, %d rank(s), %d thread(s) per rank\n", data.describe.c_str(),
                          strategy->name().c_str(), size, pool.threads());
 
@@ -258,6 +277,7 @@ TrainResult Trainer::run(const std::string& resume) {
   res.steps = steps;
   res.eval_loss = final_acc.loss_sum / std::max<int64_t>(1, final_acc.count);
   res.eval_accuracy = double(final_acc.correct) / std::max<int64_t>(1, final_acc.count);
+  if (chief && ctx.profile) print_profile(profile);
   if (chief)
     std::printf("done: %lld steps in %.1fs, peak RSS %.0f MB\n", static_cast<long long>(steps - start),
                 now_s() - t_start, peak_rss_kb() / 1024.0);

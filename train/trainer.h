@@ -38,6 +38,7 @@ struct TrainContext {
   optim::Optimizer& opt;
   ThreadPool& pool;
   MetricsLog& metrics;
+  Profile* profile = nullptr;  // set when train.profile: strategies pass it in RunOptions
 };
 
 // How gradients become updates. allreduce-sync: average over ranks, update
