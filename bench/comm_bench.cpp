@@ -6,7 +6,7 @@
 //                           [-s ring segment] [-t ring threshold]
 //
 // time_us is the mean per call over -n iterations after -w warm-up calls, the
-// slowest rank's; algbw = bytes / time; busbw = algbw * 2(n-1)/n. #wrong counts
+// slowest rank's, with all variants interleaved call by call; algbw = bytes / time; busbw = algbw * 2(n-1)/n. #wrong counts
 // wrong elements in a separate checked call. Exits 1 on any wrong result.
 #include <mpi.h>
 
@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -42,16 +43,21 @@ struct Opts {
   int warmup = 5, iters = 20;
 };
 
-// Mean seconds per call of fn, the slowest rank's.
-template <class F>
-double time_it(MpiCommunicator& w, const Opts& o, F fn) {
-  for (int i = 0; i < o.warmup; ++i) fn();
-  MPI_Barrier(w.native());
-  double t0 = MPI_Wtime();
-  for (int i = 0; i < o.iters; ++i) fn();
-  double t = (MPI_Wtime() - t0) / o.iters;
-  MPI_Allreduce(MPI_IN_PLACE, &t, 1, MPI_DOUBLE, MPI_MAX, w.native());
-  return t;
+// Mean seconds per call of each variant, the slowest rank's. The variants
+// are interleaved call by call (each call after a barrier), so on a shared,
+// noisy host every variant sees the same background load.
+std::vector<double> time_variants(MpiCommunicator& w, const Opts& o, const std::vector<std::function<void()>>& fns) {
+  std::vector<double> total(fns.size(), 0.0);
+  for (int i = 0; i < o.warmup + o.iters; ++i)
+    for (size_t v = 0; v < fns.size(); ++v) {
+      MPI_Barrier(w.native());
+      double t0 = MPI_Wtime();
+      fns[v]();
+      if (i >= o.warmup) total[v] += MPI_Wtime() - t0;
+    }
+  MPI_Allreduce(MPI_IN_PLACE, total.data(), int(total.size()), MPI_DOUBLE, MPI_MAX, w.native());
+  for (double& t : total) t /= o.iters;
+  return total;
 }
 
 // Integer-valued contributions: every sum is exact in f32.
@@ -109,8 +115,8 @@ int main(int argc, char** argv) {
     std::printf("# host: %u hardware threads, load average %.2f %.2f %.2f at start\n",
                 std::thread::hardware_concurrency(), load[0], load[1], load[2]);
     std::printf("# flowtrain = MpiCommunicator::allreduce (in place; auto: MPI_Allreduce(MPI_IN_PLACE) below "
-                "%zu KiB, at and above it a ring on persistent buffers, reduce-scatter in %zu KiB segments)\n",
-                w->ring_threshold() >> 10, w->ring_segment() >> 10);
+                "%zu KiB, at and above it a ring on persistent buffers, reduce-scatter segment %s)\n",
+                w->ring_threshold() >> 10, w->ring_segment() ? human(w->ring_segment()).c_str() : "whole chunk");
     std::printf("# mpi = raw MPI_Allreduce, separate send and receive buffers; ring / mpi-inplace = flowtrain "
                 "forced to one algorithm\n");
     std::printf("#\n# %9s %10s %5s | %28s %6s | %28s %6s | %10s %12s\n", "", "", "", "flowtrain (auto)", "", "mpi",
@@ -141,21 +147,20 @@ int main(int argc, char** argv) {
     int64_t wr[2] = {wrong_ft, wrong_mpi};
     MPI_Allreduce(MPI_IN_PLACE, wr, 2, MPI_INT64_T, MPI_SUM, w->native());
     total_wrong += wr[0] + wr[1];
-    // timing (sum in place keeps growing the values: fine for timing, 4^25 < f32 max)
-    std::fill(a.begin(), a.end(), 1.0f);
-    auto ft_call = [&] { w->allreduce(a.data(), int64_t(n), DType::F32, ReduceOp::Sum); };
-    w->set_algorithm(MpiCommunicator::Algo::Auto);
-    double t_ft = time_it(*w, o, ft_call);
-    double t_mpi = time_it(*w, o, [&] {
+    // timing: zeros keep the in-place sums finite whatever the call count
+    std::fill(a.begin(), a.end(), 0.0f);
+    using A = MpiCommunicator::Algo;
+    auto ft_call = [&](A algo) {
+      return [&, algo] {
+        w->set_algorithm(algo);
+        w->allreduce(a.data(), int64_t(n), DType::F32, ReduceOp::Sum);
+      };
+    };
+    std::vector<double> t = time_variants(*w, o, {ft_call(A::Auto), [&] {
       MPI_Allreduce(send.data(), recv.data(), int(n), MPI_FLOAT, MPI_SUM, w->native());
-    });
-    std::fill(a.begin(), a.end(), 1.0f);
-    w->set_algorithm(MpiCommunicator::Algo::Ring);
-    double t_ring = time_it(*w, o, ft_call);
-    std::fill(a.begin(), a.end(), 1.0f);
-    w->set_algorithm(MpiCommunicator::Algo::Mpi);
-    double t_inpl = time_it(*w, o, ft_call);
-    w->set_algorithm(MpiCommunicator::Algo::Auto);
+    }, ft_call(A::Ring), ft_call(A::Mpi)});
+    w->set_algorithm(A::Auto);
+    const double t_ft = t[0], t_mpi = t[1], t_ring = t[2], t_inpl = t[3];
     if (root) {
       double gb = double(bytes) / 1e9;
       std::printf("  %9s %10zu %5s | %9.1f %8.2f %9.2f %6lld | %9.1f %8.2f %9.2f %6lld | %10.1f %12.1f\n",
@@ -170,15 +175,15 @@ int main(int argc, char** argv) {
   const int kT = 100;
   const size_t kN = 10 * 1024 / 4;
   std::vector<std::vector<float>> ts(kT, std::vector<float>(kN, 1.0f));
-  double t_each = time_it(*w, o, [&] {
+  std::vector<double> tf = time_variants(*w, o, {[&] {
     for (auto& t : ts) w->allreduce(t.data(), int64_t(kN), DType::F32, ReduceOp::Mean);
-  });
-  double t_fused = time_it(*w, o, [&] {
+  }, [&] {
     float* buf = static_cast<float*>(w->fusion_buffer(0, kT * kN * 4));
     for (int i = 0; i < kT; ++i) std::memcpy(buf + size_t(i) * kN, ts[size_t(i)].data(), kN * 4);
     w->allreduce(buf, int64_t(kT * kN), DType::F32, ReduceOp::Mean);
     for (int i = 0; i < kT; ++i) std::memcpy(ts[size_t(i)].data(), buf + size_t(i) * kN, kN * 4);
-  });
+  }});
+  const double t_each = tf[0], t_fused = tf[1];
   int64_t fwrong = 0;
   for (auto& t : ts)
     for (float v : t) fwrong += v != 1.0f;  // mean of equal ones stays 1

@@ -9,7 +9,9 @@
 //   recv              () -> (attr "shape") of attr "dtype", from "peer" / "tag".
 //
 // The kernels find the communicator in RunOptions::resources under "comm"
-// (comm::add_to_resources). A fusion buffer is per (communicator, bucket id):
+// (comm::add_to_resources). A communication error inside a run cannot fail
+// the run (done() carries no status): it is kept by the communicator, so call
+// comm->check() after Executor::run to rethrow it. A fusion buffer is per (communicator, bucket id):
 // two graphs running at the same time on one communicator need distinct ids.
 #pragma once
 

@@ -50,7 +50,9 @@ class MpiCommunicator : public Communicator {
   // Allreduce algorithm (default Auto: ring at and above ring_threshold bytes, default 512 KiB).
   void set_algorithm(Algo a) { algo_ = a; }
   void set_ring_threshold(size_t bytes) { ring_threshold_ = bytes; }
-  // Ring reduce-scatter segment (0 = one segment per chunk; default 256 KiB).
+  // Ring reduce-scatter segment (default 0 = one segment per chunk). Small
+  // segments keep the received data in cache but add a synchronization each:
+  // on a host where ranks share cores with other work that costs more.
   void set_ring_segment(size_t bytes) { ring_segment_ = bytes; }
   size_t ring_segment() const { return ring_segment_; }
   size_t ring_threshold() const { return ring_threshold_; }
@@ -66,7 +68,7 @@ class MpiCommunicator : public Communicator {
   int rank_ = 0, size_ = 1;
   Algo algo_ = Algo::Auto;
   size_t ring_threshold_ = size_t(512) << 10;  // from comm_bench on a 2-core host
-  size_t ring_segment_ = size_t(256) << 10;    // received segment + its target fit in L2
+  size_t ring_segment_ = 0;  // few rounds: robust when ranks share cores with other work
   std::vector<char> scratch_;  // ring receive chunk, grown once and kept
 };
 
