@@ -1,0 +1,193 @@
+// ps_strategy.cpp — ps-async and ps-sync: ranks 0..S-1 are parameter servers
+// (ps/server.h), ranks S..N-1 workers (ps/client.h). Variables are sharded by
+// ps::ShardPlan; servers own the optimizer state and apply updates; workers
+// pull parameters before forward and push gradients after backward. A push
+// also asks for the next step's parameters, so the servers' update and the
+// pull overlap the worker's time between steps (batch preparation, logging).
+//
+// The chief worker (rank S) gathers every shard and the servers' optimizer
+// state for evaluation and checkpoints, reassembled per whole variable, so
+// checkpoints are the same as a single process's and resume across modes. On
+// resume the servers take their shards of the loaded parameters and state.
+//
+// train.clip_norm clips each worker's own gradient by its global norm before
+// the push (servers never see a whole gradient).
+#include <cmath>
+#include <cstdio>
+
+#include "ps/client.h"
+#include "ps/plan.h"
+#include "ps/server.h"
+#include "train/optim_config.h"
+#include "optim/clip.h"
+#include "train/trainer.h"
+
+namespace ft {
+namespace train {
+namespace {
+
+nlohmann::json hist_json(const int64_t* h) {
+  int last = ps::kHistBins - 1;
+  while (last > 0 && h[last] == 0) --last;
+  return std::vector<int64_t>(h, h + last + 1);
+}
+
+class PsStrategy : public Strategy {
+ public:
+  PsStrategy(const Config& c, const comm::CommPtr& world, bool sync)
+      : sync_(sync), servers_(int(c.i("distributed.ps.servers"))) {
+    if (c.i("distributed.model_parallel") > 1)
+      throw Error(c.where("distributed.model_parallel") + ": key 'distributed.model_parallel' = " +
+                  std::to_string(c.i("distributed.model_parallel")) + " cannot be combined with distributed.mode " +
+                  c.s("distributed.mode") + " (parameter servers hold whole layers; use 1)");
+    if (servers_ >= world->size())
+      throw Error(c.where("distributed.ps.servers") + ": key 'distributed.ps.servers' = " + std::to_string(servers_) +
+                  " leaves no worker among " + std::to_string(world->size()) + " rank(s) (" + c.s("distributed.mode") +
+                  " needs fewer servers than ranks)");
+  }
+
+  std::string name() const override { return sync_ ? "ps-sync" : "ps-async"; }
+  bool is_worker(int rank) const override { return rank >= servers_; }
+  int data_rank(int rank) const override { return rank - servers_; }
+  int data_world(int size) const override { return size - servers_; }
+  bool is_chief(int rank) const override { return rank == servers_; }
+
+  void setup(TrainContext& ctx) override {
+    comm::Communicator& w = *ctx.world;
+    std::vector<ps::VarSpec> vars;
+    for (const Value& p : ctx.params) {
+      const Tensor& t = ctx.g.value(p);
+      if (t.dtype() != DType::F32)
+        throw Error("distributed.mode " + name() + ": variable '" + p.name() + "' is " + dtype_name(t.dtype()) +
+                    "; parameter servers hold f32 variables");
+      vars.push_back({p.name(), t.numel()});
+    }
+    const double chunk_mb = ctx.cfg.f("distributed.ps.chunk_mb");
+    plan_ = ps::ShardPlan::make(vars, servers_, std::max<int64_t>(4, int64_t(chunk_mb * 1024 * 1024)));
+    comm::verify_consistent(w, plan_.hash(), "parameter-server sharding plan");
+    staleness_ = sync_ ? 0 : ctx.cfg.i("distributed.ps.staleness");
+    stall_s_ = ctx.cfg.f("distributed.stall_warning_s");
+    if (is_chief(w.rank()))
+      std::printf("%s: %s, %d worker(s), staleness bound %lld\n", name().c_str(), plan_.describe().c_str(),
+                  w.size() - servers_, static_cast<long long>(staleness_));
+    if (!is_worker(w.rank())) {
+      sched_ = schedule_from_config(ctx.cfg);
+      ps::ServerOptions o;
+      o.sync = sync_;
+      o.staleness = staleness_;
+      o.stall_s = stall_s_;
+      o.lr = [s = sched_.get()](int64_t step) { return s->lr(step); };
+      std::vector<int> workers;
+      for (int r = servers_; r < w.size(); ++r) workers.push_back(r);
+      server_ = std::make_unique<ps::ParameterServer>(w, plan_, w.rank(), workers, ctx.opt, o);
+      std::vector<const float*> data;
+      for (const Value& p : ctx.params) data.push_back(ctx.g.value(p).data<float>());
+      server_->set_values(data);
+      // ctx.opt holds the checkpoint's whole-variable state on resume (empty otherwise).
+      server_->load_state(ctx.opt.state());
+      return;
+    }
+    std::vector<int> server_ranks;
+    for (int s = 0; s < servers_; ++s) server_ranks.push_back(s);
+    client_ = std::make_unique<ps::WorkerClient>(w, plan_, server_ranks, 2 * stall_s_ + 5);
+    for (const Value& p : ctx.params) vars_.push_back(ctx.g.value(p).data<float>());
+    fetch_ = {ctx.model.loss};
+    fetch_.insert(fetch_.end(), ctx.grads.begin(), ctx.grads.end());
+    ex_ = std::make_unique<Executor>(ctx.g, &ctx.pool);
+    checkpoints_ = !ctx.cfg.s("train.checkpoint.dir").empty();
+  }
+
+  double step(TrainContext& ctx, const Executor::Feeds& feeds, int64_t step, double lr) override {
+    if (!started_) {
+      client_->pull(step);
+      started_ = true;
+    }
+    if (client_->pending()) client_->wait(vars_);
+    RunOptions ro;
+    ro.step = step;
+    auto out = ex_->run(feeds, fetch_, ro);
+    const double loss = out[0].item<float>();
+    std::vector<Tensor> grads(out.begin() + 1, out.end());
+    if (ctx.cfg.f("train.clip_norm") > 0) optim::clip_by_global_norm(grads, ctx.cfg.f("train.clip_norm"));
+    std::vector<const float*> g;
+    for (size_t i = 0; i < grads.size(); ++i) {
+      if (ctx.cfg.b("debug.check_numerics"))
+        for (int64_t k = 0; k < grads[i].numel(); ++k)
+          if (!std::isfinite(grads[i].data<float>()[k]))
+            throw Error("step " + std::to_string(step) + ": gradient of '" + ctx.params[i].name() + "' is not finite");
+      g.push_back(grads[i].data<float>());
+    }
+    client_->push(step, g);
+    return loss;
+  }
+
+  void sync_params(TrainContext& ctx) override {
+    if (!client_ || !started_) return;
+    if (client_->pending()) client_->wait(vars_);
+    if (!is_chief(ctx.world->rank())) return;
+    // The chief takes every shard as the servers hold it now, and their optimizer state for checkpoints.
+    optim::OptimizerState st;
+    client_->snapshot(vars_, checkpoints_ ? &st : nullptr);
+    if (checkpoints_) ctx.opt.load_state(st);
+  }
+
+  void finish(TrainContext& ctx) override {
+    if (!client_) return;
+    if (client_->pending()) client_->wait(vars_);
+    client_->done();
+  }
+
+  void serve(TrainContext& ctx) override {
+    server_->run();
+    const ps::ServerStats& s = server_->stats();
+    std::printf("%s server rank %d: %lld updates, %.1f MB in, %.1f MB out, max staleness %lld\n", name().c_str(),
+                ctx.world->rank(), static_cast<long long>(s.applied), double(s.bytes_in) / 1e6,
+                double(s.bytes_out) / 1e6, static_cast<long long>(s.max_staleness));
+    std::fflush(stdout);
+  }
+
+  void log_fields(nlohmann::json& rec) override {
+    if (!client_) return;
+    int64_t stale[ps::kHistBins] = {}, delay[ps::kHistBins] = {}, max_stale = 0;
+    std::vector<int64_t> in, out, applied;
+    for (int s = 0; s < client_->servers(); ++s) {
+      const ps::ServerStats& st = client_->server_stats(s);
+      for (int b = 0; b < ps::kHistBins; ++b) {
+        stale[b] += st.staleness[b];
+        delay[b] += st.delay[b];
+      }
+      max_stale = std::max(max_stale, st.max_staleness);
+      in.push_back(st.bytes_in);
+      out.push_back(st.bytes_out);
+      applied.push_back(st.applied);
+    }
+    rec["ps_staleness"] = {{"bound", staleness_}, {"max", max_stale}, {"hist", hist_json(stale)}};
+    rec["ps_update_delay"] = {{"hist", hist_json(delay)}};
+    rec["ps_server_bytes_in"] = in;
+    rec["ps_server_bytes_out"] = out;
+    rec["ps_server_updates"] = applied;
+  }
+
+ private:
+  bool sync_;
+  int servers_;
+  int64_t staleness_ = 0;
+  double stall_s_ = 60;
+  bool started_ = false, checkpoints_ = false;
+  ps::ShardPlan plan_;
+  std::unique_ptr<optim::LRSchedule> sched_;
+  std::unique_ptr<ps::ParameterServer> server_;
+  std::unique_ptr<ps::WorkerClient> client_;
+  std::vector<float*> vars_;
+  std::vector<Value> fetch_;
+  std::unique_ptr<Executor> ex_;
+};
+
+}  // namespace
+
+std::unique_ptr<Strategy> make_ps_strategy(const Config& cfg, const comm::CommPtr& world) {
+  return std::make_unique<PsStrategy>(cfg, world, cfg.s("distributed.mode") == "ps-sync");
+}
+
+}  // namespace train
+}  // namespace ft
