@@ -167,6 +167,8 @@ void Config::validate_cross() const {
     if (i("model.hidden_size") % i("model.heads") != 0) fail("model.heads", "must divide model.hidden_size");
     if (i("data.seq_len") > i("model.max_seq")) fail("data.seq_len", "must not exceed model.max_seq");
   }
+  if (s("optimizer.schedule.type").rfind("warmup", 0) == 0 && i("optimizer.schedule.warmup") >= i("train.steps"))
+    fail("optimizer.schedule.warmup", "must be below train.steps (" + std::to_string(i("train.steps")) + ")");
 }
 
 namespace {

@@ -64,6 +64,8 @@ TEST(Config, BadYamlMissingFileAndBadSet) {
 TEST(Config, CrossKeyChecks) {
   std::string e = error_of("", {"model.type=bert", "model.hidden_size=100", "model.heads=3"});
   EXPECT_NE(e.find("model.heads"), std::string::npos) << e;
+  e = error_of("", {"train.steps=10", "optimizer.schedule.type=warmup_linear", "optimizer.schedule.warmup=10"});
+  EXPECT_NE(e.find("'optimizer.schedule.warmup' must be below train.steps"), std::string::npos) << e;
 }
 
 TEST(Config, DocsMatchSchema) {
