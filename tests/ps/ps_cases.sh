@@ -51,7 +51,7 @@ case "$case_name" in
     "$CHECK" compare "$RUNS/whole/ckpt" "$RUNS/chunked/ckpt" 0 ;;
   async_mnist_np3)
     CFG=configs/mnist_mlp_ps_async.yaml
-    train 3 async --set train.steps=600 --set train.eval_every=300 --set train.log_every=50 \
+    train 3 async --set train.eval_every=400 --set train.log_every=50 \
       --set train.checkpoint.every=0 --set distributed.ps.staleness=4
     "$CHECK" metrics "$RUNS/async/metrics.jsonl" --min-accuracy 0.94 --staleness-bound 4 ;;
   async_staleness_np4)
