@@ -79,6 +79,25 @@ case "$case_name" in
   silent_worker_np3)
     expect_failure 3 silent "worker rank 2 sent nothing" "${SHORT[@]}" --set distributed.mode=ps-async \
       --set distributed.stall_warning_s=1 --set debug.slow_rank=2 --set debug.slow_ms=30000 ;;
+  dead_worker_np3)
+    # Kill worker rank 2 mid-training: the job must end within seconds, naming rank 2.
+    "${MPIRUN[@]}" -np 3 "$TRAIN" --config configs/mnist_mlp_ps_async.yaml --set train.steps=1000000 \
+      --set train.log_every=20 --set train.metrics_file= --set train.checkpoint.dir= --set train.threads=1 \
+      >"$RUNS/dead.log" 2>&1 &
+    launcher=$!
+    for _ in $(seq 1 600); do grep -q "^step" "$RUNS/dead.log" && break; sleep 0.1; done
+    victim=""
+    for p in $(pgrep -P "$launcher"); do
+      tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=2' && victim=$p
+    done
+    [ -n "$victim" ] || { echo "rank 2 not found among the launcher's children"; kill "$launcher"; exit 1; }
+    kill -9 "$victim"
+    t0=$SECONDS
+    for _ in $(seq 1 300); do kill -0 "$launcher" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$launcher" 2>/dev/null; then echo "job still running 30 s after rank 2 died"; kill "$launcher"; exit 1; fi
+    wait "$launcher" && { echo "job exited 0 after a worker died"; exit 1; }
+    grep -E "rank 2" "$RUNS/dead.log"
+    echo "job ended $((SECONDS - t0)) s after rank 2 died" ;;
   config_errors)
     expect_failure 2 no_workers "key 'distributed.ps.servers' = 2 leaves no worker" "${SHORT[@]}" \
       --set distributed.mode=ps-sync --set distributed.ps.servers=2
