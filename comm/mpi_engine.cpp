@@ -71,8 +71,13 @@ void MpiEngine::run(const std::function<void()>& fn) {
     struct Release {
       MpiEngine* e;
       ~Release() {
-        { std::lock_guard<std::mutex> g(e->mu_); e->busy_ = false; }
-        e->cv_.notify_all();
+        bool wake;
+        {
+          std::lock_guard<std::mutex> g(e->mu_);
+          e->busy_ = false;
+          wake = !e->q_.empty();  // a task queued behind this call; else let the comm thread sleep
+        }
+        if (wake) e->cv_.notify_all();
       }
     } release{this};
     fn();
