@@ -176,6 +176,32 @@ class AllreduceStrategy : public Strategy {
   }
 
   void log_fields(nlohmann::json& rec) override { rec["buckets"] = buckets_; }
+
+  // Replicas must end bit-identical: compare a hash of every variable across ranks.
+  void finish(TrainContext& ctx) override {
+    comm::Communicator& w = *ctx.world;
+    auto vars = ctx.g.variables();
+    auto hash_of = [&](const Value& v) {
+      const Tensor& t = ctx.g.value(v);
+      return fnv(std::string(static_cast<const char*>(t.raw()), t.bytes()));
+    };
+    uint64_t all = 0;
+    for (const Value& v : vars) all = all * 1099511628211ull ^ hash_of(v);
+    auto h = w.allgather_u64(all);
+    for (size_t r = 1; r < h.size(); ++r) {
+      if (h[r] == h[0]) continue;
+      for (const Value& v : vars) {
+        auto hv = w.allgather_u64(hash_of(v));
+        for (size_t q = 1; q < hv.size(); ++q)
+          if (hv[q] != hv[0])
+            throw Error("replicas diverged: variable '" + v.name() + "' differs between rank 0 and rank " +
+                        std::to_string(q));
+      }
+    }
+    if (w.rank() == 0 && w.size() > 1)
+      std::printf("parameters bit-identical on all %d ranks (hash %016llx)\n", w.size(),
+                  static_cast<unsigned long long>(all));
+  }
   void set_trace(std::vector<TraceEvent>* t) { trace_ = t; }
 
  private:

@@ -4,7 +4,7 @@
   check.py accuracy METRICS.jsonl MIN          final eval record's accuracy >= MIN
   check.py loss-below METRICS.jsonl MAX        last train record's loss < MAX
   check.py same CKPT_A CKPT_B [--rtol R]       model.safetensors tensors equal (bit-exact
-                                               without --rtol, else |a-b| <= R*max(|a|,|b|,1e-12))
+                                               without --rtol, else ||a-b|| <= R*||a|| per tensor)
 """
 import json
 import math
@@ -80,16 +80,17 @@ def main(argv):
             (sa, va), (sb, vb) = a[name], b[name]
             if sa != sb:
                 fail("%s: shape %s vs %s" % (name, sa, sb))
-            for i, (x, y) in enumerate(zip(va, vb)):
-                if rtol is None:
+            if rtol is None:
+                for i, (x, y) in enumerate(zip(va, vb)):
                     if x != y and not (math.isnan(x) and math.isnan(y)):
                         fail("%s[%d]: %r vs %r (bit-exact expected)" % (name, i, x, y))
-                else:
-                    rel = abs(x - y) / max(abs(x), abs(y), 1e-12)
-                    if abs(x - y) > 1e-7:
-                        worst = max(worst, rel)
-                    if rel > rtol and abs(x - y) > 1e-7:
-                        fail("%s[%d]: %r vs %r (relative %.3g > %g)" % (name, i, x, y, rel, rtol))
+            else:
+                # relative difference of the tensor: ||a - b|| / ||a||
+                diff = math.sqrt(sum((x - y) ** 2 for x, y in zip(va, vb)))
+                norm = math.sqrt(sum(x * x for x in va)) or 1e-30
+                worst = max(worst, diff / norm)
+                if diff / norm > rtol:
+                    fail("%s: relative difference %.3g > %g" % (name, diff / norm, rtol))
         print("%d tensors equal (%s; worst relative difference %.3g)" %
               (len(a), "bit-exact" if rtol is None else "rtol %g" % rtol, worst))
     else:
