@@ -34,6 +34,30 @@ void binary_same(KernelCtx& c, F f) {
   });
 }
 
+// When `b` (right-aligned against `out`) is 1 everywhere except one contiguous
+// block of dims equal to out's, out can be viewed as (outer, mid, inner) with b
+// indexed by mid: a bias over features (N, C) + (C) or channels (N, C, H, W) + (C, 1, 1).
+bool block_broadcast(const Shape& out, const Shape& b, int64_t& outer, int64_t& mid, int64_t& inner) {
+  if (b.size() > out.size()) return false;
+  const size_t off = out.size() - b.size();
+  int first = -1, last = -1;
+  for (size_t i = 0; i < b.size(); ++i) {
+    if (b[i] == 1) continue;
+    if (b[i] != out[off + i]) return false;
+    if (first < 0) first = int(off + i);
+    else if (last != int(off + i) - 1) return false;
+    last = int(off + i);
+  }
+  if (first < 0) return false;
+  outer = mid = inner = 1;
+  for (int i = 0; i < int(out.size()); ++i) {
+    if (i < first) outer *= out[size_t(i)];
+    else if (i <= last) mid *= out[size_t(i)];
+    else inner *= out[size_t(i)];
+  }
+  return true;
+}
+
 template <class T, class F>
 void binary_bcast(KernelCtx& c, F f) {
   const Tensor &A = c.in(0), &B = c.in(1);
@@ -48,13 +72,15 @@ void binary_bcast(KernelCtx& c, F f) {
   } else if (B.numel() == 1) {
     const T bv = b[0];
     for (int64_t i = 0; i < Y.numel(); ++i) y[i] = f(a[i], bv);
-  } else if (A.shape() == Y.shape() && B.rank() >= 1 && Y.numel() % B.numel() == 0 &&
-             std::equal(B.shape().begin(), B.shape().end(), Y.shape().end() - B.rank())) {
-    // b broadcasts along the leading dims (bias add): rows of a against b.
-    const int64_t n = B.numel(), rows = Y.numel() / n;
-    c.pool->parallel_for(rows, std::max<int64_t>(1, kGrain / n), [&](int64_t s, int64_t e) {
-      for (int64_t r = s; r < e; ++r)
-        for (int64_t j = 0; j < n; ++j) y[r * n + j] = f(a[r * n + j], b[j]);
+  } else if (int64_t outer, mid, inner; A.shape() == Y.shape() && block_broadcast(Y.shape(), B.shape(), outer, mid, inner)) {
+    // bias-style broadcast: y[o, m, i] = f(a[o, m, i], b[m])
+    c.pool->parallel_for(outer * mid, std::max<int64_t>(1, kGrain / inner), [&](int64_t s, int64_t e) {
+      for (int64_t r = s; r < e; ++r) {
+        const T bv = b[r % mid];
+        const T* ar = a + r * inner;
+        T* yr = y + r * inner;
+        for (int64_t j = 0; j < inner; ++j) yr[j] = f(ar[j], bv);
+      }
     });
   } else {
     broadcast_loop(Y.shape(), A.shape(), B.shape(), [&](int64_t o, int64_t i, int64_t j) { y[o] = f(a[i], b[j]); });
@@ -182,12 +208,15 @@ void register_math_cpu() {
     std::fill(y, y + Y.numel(), T(0));
     if (Y.numel() == G.numel()) {
       std::copy(g, g + G.numel(), y);
-    } else if (Y.rank() >= 1 && G.numel() % Y.numel() == 0 &&
-               std::equal(Y.shape().begin(), Y.shape().end(), G.shape().end() - Y.rank()) &&
-               std::all_of(Y.shape().begin(), Y.shape().end(), [](int64_t d) { return d != 1; })) {
-      const int64_t n = Y.numel(), rows = G.numel() / n;  // bias gradient: column sums
-      Vec<T> ys(y, n);
-      for (int64_t r = 0; r < rows; ++r) ys += CVec<T>(g + r * n, n);
+    } else if (int64_t outer, mid, inner; block_broadcast(G.shape(), Y.shape(), outer, mid, inner)) {
+      // bias gradient: y[m] = sum over (o, i) of g[o, m, i], in a fixed order
+      for (int64_t o = 0; o < outer; ++o)
+        for (int64_t m = 0; m < mid; ++m) {
+          const T* gr = g + (o * mid + m) * inner;
+          T acc = T(0);
+          for (int64_t j = 0; j < inner; ++j) acc += gr[j];
+          y[m] += acc;
+        }
     } else {
       broadcast_loop(G.shape(), Y.shape(), Shape{}, [&](int64_t o, int64_t i, int64_t) { y[i] += g[o]; });
     }
