@@ -49,11 +49,12 @@ void WorkerClient::wait_all(InFlight& f, const char* what) {
               std::to_string(int(timeout_s_)) + " s");
 }
 
-void WorkerClient::send_request(int s, int64_t kind, int64_t step, size_t payload_bytes) {
+void WorkerClient::send_request(int s, int64_t kind, int64_t step, size_t payload_bytes, int64_t flags) {
   Link& l = *links_[size_t(s)];
   Request r;
   r.kind = kind;
   r.step = step;
+  r.flags = flags;
   std::memcpy(l.out.data(), &r, sizeof(r));
   sends_.add();
   world_.send_async(l.out.data(), sizeof(Request) + payload_bytes, l.rank, kTagRequest, [this] { sends_.done(); });
@@ -117,13 +118,19 @@ void WorkerClient::snapshot(const std::vector<float*>& vars, optim::OptimizerSta
   InFlight got_len;
   for (int s = 0; s < servers(); ++s) {
     post_reply(s);
-    got_len.add();
-    world_.recv_async(&lens[size_t(s)], 8, links_[size_t(s)]->rank, kTagStateLen, [&got_len] { got_len.done(); });
-    send_request(s, kSnapshot, -1, 0);
+    if (state) {
+      got_len.add();
+      world_.recv_async(&lens[size_t(s)], 8, links_[size_t(s)]->rank, kTagStateLen, [&got_len] { got_len.done(); });
+    }
+    send_request(s, kSnapshot, -1, 0, state ? kWithState : 0);
   }
   wait_all(replies_, "snapshot");
-  wait_all(got_len, "optimizer state size");
   unpack_replies(vars);
+  if (!state) {
+    wait_all(sends_, "completion of the snapshot request");
+    return;
+  }
+  wait_all(got_len, "optimizer state size");
   std::vector<std::vector<char>> bufs(links_.size());
   InFlight got_state;
   for (int s = 0; s < servers(); ++s) {
@@ -133,10 +140,8 @@ void WorkerClient::snapshot(const std::vector<float*>& vars, optim::OptimizerSta
                       [&got_state] { got_state.done(); });
   }
   wait_all(got_state, "optimizer state");
-  if (state) {
-    *state = optim::OptimizerState();
-    for (int s = 0; s < servers(); ++s) merge_state(plan_, s, decode_state(bufs[size_t(s)]), state);
-  }
+  *state = optim::OptimizerState();
+  for (int s = 0; s < servers(); ++s) merge_state(plan_, s, decode_state(bufs[size_t(s)]), state);
   wait_all(sends_, "completion of the snapshot request");
 }
 

@@ -34,7 +34,8 @@ class WorkerClient {
   bool pending() const { return pending_; }
   // Returns the step the parameters are for.
   int64_t wait(const std::vector<float*>& vars);
-  // Completes any outstanding pull first. state may be null (parameters only).
+  // Completes any outstanding pull first. state may be null (parameters only);
+  // otherwise it receives every server's optimizer state, reassembled per whole variable.
   void snapshot(const std::vector<float*>& vars, optim::OptimizerState* state);
   void done();
   // The counters each server sent with its latest reply.
@@ -43,7 +44,7 @@ class WorkerClient {
 
  private:
   struct Link;
-  void send_request(int s, int64_t kind, int64_t step, size_t payload_bytes);
+  void send_request(int s, int64_t kind, int64_t step, size_t payload_bytes, int64_t flags = 0);
   void post_reply(int s);
   void wait_all(InFlight& f, const char* what);
   int64_t unpack_replies(const std::vector<float*>& vars);

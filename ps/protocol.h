@@ -19,14 +19,17 @@ constexpr int kTagRequest = 3100, kTagReply = 3101, kTagStateLen = 3102, kTagSta
 enum Kind : int64_t {
   kPull = 1,      // send me the parameters for `step` (once the staleness bound allows)
   kPush = 2,      // gradient computed at `step`; then send me the parameters for step+1
-  kSnapshot = 3,  // send me the current parameters and optimizer state now
+  kSnapshot = 3,  // send me the current parameters now (and the optimizer state if flags & kWithState)
   kDone = 4,      // this worker is finished
 };
+
+constexpr int64_t kWithState = 1;
 
 struct Request {
   int64_t kind = 0;
   int64_t step = 0;
-  int64_t reserved[2] = {0, 0};
+  int64_t flags = 0;
+  int64_t reserved = 0;
 };
 
 // Histogram bins: bin i counts value i; the last bin counts everything larger.

@@ -138,7 +138,7 @@ void ParameterServer::handle(int wi) {
     case kSnapshot:
       stats_.bytes_in += int64_t(sizeof(Request));
       reply(wi, -1);
-      send_state(wi);
+      if (r.flags & kWithState) send_state(wi);
       post_recv(wi);
       break;
     case kDone:

@@ -1,7 +1,5 @@
-// optim_config.cpp — config -> optimizer and schedule.
+// optim_config.cpp — config -> learning-rate schedule.
 #include "train/optim_config.h"
-
-#include "optim/factory.h"
 
 namespace ft {
 namespace train {
@@ -15,19 +13,6 @@ std::unique_ptr<optim::LRSchedule> schedule_from_config(const Config& c) {
   auto d = t == "warmup_linear" ? optim::WarmupDecayLR::Decay::Linear : optim::WarmupDecayLR::Decay::Cosine;
   return std::make_unique<optim::WarmupDecayLR>(d, lr, c.i("optimizer.schedule.warmup"), c.i("train.steps"),
                                                 c.f("optimizer.schedule.min_lr"));
-}
-
-std::unique_ptr<optim::Optimizer> optimizer_from_config(const Config& c) {
-  optim::OptimizerOptions o;
-  o.type = c.s("optimizer.type");
-  o.lr = c.f("optimizer.lr");
-  o.beta1 = c.f("optimizer.beta1");
-  o.beta2 = c.f("optimizer.beta2");
-  o.eps = c.f("optimizer.eps");
-  o.weight_decay = c.f("optimizer.weight_decay");
-  o.momentum = c.f("optimizer.momentum");
-  o.nesterov = c.b("optimizer.nesterov");
-  return optim::make_optimizer(o);
 }
 
 }  // namespace train

@@ -10,8 +10,13 @@
 // checkpoints are the same as a single process's and resume across modes. On
 // resume the servers take their shards of the loaded parameters and state.
 //
-// train.clip_norm clips each worker's own gradient by its global norm before
-// the push (servers never see a whole gradient).
+// A server applies updates with the optimizer the trainer built from the config
+// on its rank (ctx.opt), keyed by piece names, and the learning rate of the
+// pushing worker's step from the config's schedule.
+//
+// Differences from allreduce-sync: the logged loss is the chief's own (not the
+// mean over workers); train.clip_norm clips each worker's own gradient by its
+// global norm before the push (servers never see a whole gradient).
 #include <cmath>
 #include <cstdio>
 
