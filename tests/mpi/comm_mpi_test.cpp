@@ -291,6 +291,8 @@ TEST(Mpi, AllreduceBucketOpInExecutor) {
   opt.resources = &res;
   ThreadPool pool(2);
   Executor ex(g, &pool);
+  const size_t saved = M().ring_threshold();
+  M().set_ring_threshold(size_t(1) << 20);  // the 1.2 MB bucket takes the ring path
   for (int step = 0; step < 3; ++step) {  // repeated runs reuse the fusion buffers
     std::vector<float> xv(8);
     for (int i = 0; i < 8; ++i) xv[size_t(i)] = float(r * 8 + i + step);
@@ -308,6 +310,7 @@ TEST(Mpi, AllreduceBucketOpInExecutor) {
     EXPECT_EQ(out[2].data<float>()[299999], 1.0f);
     EXPECT_EQ(out[3].data<float>()[5], 0.5f);
   }
+  M().set_ring_threshold(saved);
 }
 
 TEST(Mpi, SendRecvOpsInExecutor) {
