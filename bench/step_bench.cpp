@@ -1,0 +1,145 @@
+// step_bench.cpp — one training step (forward, backward, SGD-momentum update) of
+// the MNIST MLP 784-512-512-10 and CNN at batch 128, on 1 and 2 threads:
+// samples/s, minor page faults per step after warm-up, peak RSS, and the
+// GEMM-bound limit of the step — the same matmuls (shapes, transposes) timed
+// with OpenBLAS cblas_sgemm in this run — with the share of it reached.
+//
+//   build/bin/step_bench [--steps 50] [--threads 1,2] [--models mlp,cnn]
+#include <cblas.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <sstream>
+
+#include "optim/optim.h"
+#include "train/config.h"
+#include "train/model.h"
+
+using namespace ft;
+
+namespace {
+
+double seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+rusage usage() {
+  rusage r{};
+  getrusage(RUSAGE_SELF, &r);
+  return r;
+}
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> v;
+  std::stringstream ss(s);
+  std::string x;
+  while (std::getline(ss, x, ',')) v.push_back(x);
+  return v;
+}
+
+struct Gemm {
+  int64_t m, n, k;
+  bool ta, tb;
+};
+
+// The matmuls a plan runs, with the batch dimension resolved.
+std::vector<Gemm> gemms_of(Graph& g, const std::vector<int>& order, int64_t batch) {
+  std::vector<Gemm> v;
+  for (int id : order) {
+    const Node& n = g.node(id);
+    if (n.op != "matmul") continue;
+    auto fix = [&](Shape s) {
+      for (auto& d : s) if (d < 0) d = batch;
+      return s;
+    };
+    Shape a = fix(g.node(n.inputs[0].node).out_shapes[size_t(n.inputs[0].index)]);
+    Shape out = fix(n.out_shapes[0]);
+    bool ta = n.attrs.b("transpose_a", false), tb = n.attrs.b("transpose_b", false);
+    int64_t k = ta ? a[a.size() - 2] : a.back();
+    int64_t batchdims = numel(out) / (out[out.size() - 2] * out.back());
+    v.push_back({out[out.size() - 2] * batchdims, out.back(), k, ta, tb});
+  }
+  return v;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int steps = 50;
+  std::vector<std::string> models = {"mlp", "cnn"};
+  std::vector<int> threads = {1, 2};
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--steps")) steps = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--models")) models = split(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--threads")) {
+      threads.clear();
+      for (auto& t : split(argv[i + 1])) threads.push_back(std::stoi(t));
+    } else {
+      std::fprintf(stderr, "step_bench: unknown option %s\n", argv[i]);
+      return 2;
+    }
+  }
+  const int64_t batch = 128;
+  std::printf("%-5s %7s %9s %11s %12s %9s %12s %10s\n", "model", "threads", "step_ms", "samples/s", "gemm_bound_ms",
+              "%limit", "faults/step", "rss_MB");
+  for (const auto& model : models) {
+    for (int t : threads) {
+      ThreadPool pool(t);
+      train::Config cfg = train::Config::load("", {"model.type=" + model, "model.dropout=0"});
+      Graph g(1);
+      train::TaskData none;
+      train::Model m = train::build_model(g, cfg, none);
+      auto params = g.trainable();
+      auto grads = gradients(m.loss, params);
+      optim::OptimizerOptions oo;
+      oo.type = "momentum";
+      oo.lr = 0.01;
+      auto opt = optim::make_optimizer(oo);
+      Tensor x = Tensor::empty({batch, 784}, DType::F32), y = Tensor::empty({batch}, DType::I32);
+      for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = float((i * 37) % 255) / 255.f;
+      for (int64_t i = 0; i < batch; ++i) y.data<int32_t>()[i] = int32_t(i % 10);
+      Executor ex(g, &pool);
+      Executor::Feeds feeds = {{m.inputs[0], x}, {m.inputs[1], y}};
+      std::vector<Value> fetch = {m.loss};
+      fetch.insert(fetch.end(), grads.begin(), grads.end());
+      auto step = [&] {
+        auto out = ex.run(feeds, fetch);
+        opt->step(optim::bind(g, params, std::vector<Tensor>(out.begin() + 1, out.end())));
+      };
+      for (int i = 0; i < 5; ++i) step();
+      rusage r0 = usage();
+      double t0 = seconds();
+      for (int i = 0; i < steps; ++i) step();
+      double dt = (seconds() - t0) / steps;
+      rusage r1 = usage();
+      double faults = double(r1.ru_minflt - r0.ru_minflt) / steps;
+      // GEMM-bound limit: the step's matmuls through cblas_sgemm at t threads.
+      auto gs = gemms_of(g, ex.order(feeds, fetch), batch);
+      openblas_set_num_threads(t);
+      std::vector<float> A, B, C;
+      double gemm_s = 0;
+      for (const Gemm& q : gs) {
+        A.assign(size_t(q.m * q.k), 0.5f);
+        B.assign(size_t(q.k * q.n), 0.25f);
+        C.assign(size_t(q.m * q.n), 0.f);
+        auto call = [&] {
+          cblas_sgemm(CblasRowMajor, q.ta ? CblasTrans : CblasNoTrans, q.tb ? CblasTrans : CblasNoTrans, int(q.m),
+                      int(q.n), int(q.k), 1.f, A.data(), int(q.ta ? q.m : q.k), B.data(), int(q.tb ? q.k : q.n), 0.f,
+                      C.data(), int(q.n));
+        };
+        call();
+        const int reps = 20;
+        double a = seconds();
+        for (int r = 0; r < reps; ++r) call();
+        gemm_s += (seconds() - a) / reps;
+      }
+      openblas_set_num_threads(1);
+      std::printf("%-5s %7d %9.2f %11.0f %12.2f %8.1f%% %12.1f %10.0f\n", model.c_str(), t, dt * 1e3, batch / dt,
+                  gemm_s * 1e3, 100 * gemm_s / dt, faults, usage().ru_maxrss / 1024.0);
+    }
+  }
+  return 0;
+}
