@@ -258,7 +258,7 @@ TrainResult Trainer::run(const std::string& resume) {
                               {"lr", lr}, {"epoch", loader.position().epoch}, {"peak_rss_mb", peak_rss_kb() / 1024.0}};
         strategy->log_fields(rec);
         metrics.write(rec);
-        std::printf("step %6lld/%lld  loss %.4f  %.0f samples/s  lr %.4g  eta %.0fs\n", static_cast<long long>(done),
+        std::printf("step %6lld/%lld  loss %.4f  %.4g samples/s  lr %.4g  eta %.0fs\n", static_cast<long long>(done),
                     static_cast<long long>(steps), loss_acc / double(loss_n), sps, lr, eta);
         std::fflush(stdout);
       }
