@@ -233,9 +233,20 @@ void ParameterServer::send_state(int wi) {
 }
 
 void ParameterServer::check_stall() {
+  // Only a worker that holds others up counts: in sync mode one whose gradient for the
+  // step is missing while a pull waits; in async mode one below the clock that the
+  // lowest held pull needs. A worker that is merely busy (the chief evaluating) while
+  // nobody waits for it is left alone.
+  int64_t lowest_want = INT64_MAX;
+  for (auto& w : workers_)
+    if (w->active && w->want >= 0) lowest_want = std::min(lowest_want, w->want);
+  if (lowest_want == INT64_MAX) return;
   const double t = now_s();
   for (auto& w : workers_) {
     if (!w->active || w->want >= 0) continue;  // done, or waiting for us
+    // (clock -1: not heard from yet, which holds every async pull back.)
+    const bool blocking = o_.sync ? w->grad_step != sync_step_ : w->clock < 0 || w->clock < lowest_want - o_.staleness;
+    if (!blocking) continue;
     if (t - w->last_heard > o_.stall_s) {
       char buf[96];
       std::snprintf(buf, sizeof(buf), "%.1f", t - w->last_heard);

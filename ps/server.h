@@ -15,8 +15,9 @@
 //   step, sums them in worker-rank order, divides by their number and applies
 //   once; pulls for step t+1 are answered after that.
 // Workers that sent Done no longer count. A worker that has not been heard from
-// for stall_s seconds while the server is not holding its pull ends run() with
-// an ft::Error naming the worker's rank.
+// for stall_s seconds while others wait for it (their pulls held for its
+// gradient) ends run() with an ft::Error naming the worker's rank; the train
+// program then aborts the job.
 #pragma once
 
 #include <functional>
