@@ -31,6 +31,7 @@ struct Builder {
 
   // One encoder layer: (B, T, C) -> (B, T, C).
   Value layer(Value x, Value mask) {
+    if (o.tp.enabled()) return parallel_layer(x, mask);
     const int64_t c = o.hidden;
     Value a;
     {
@@ -59,7 +60,43 @@ struct Builder {
     auto s = g.name_scope("output");
     return layer_norm("LayerNorm", drop(dense("dense", h, c)) + a);
   }
+  Value parallel_layer(Value x, Value mask);
 };
+
+// The layer split over o.tp (same names, and slices of the same initial values).
+Value Builder::parallel_layer(Value x, Value mask) {
+  const TensorParallel& tp = o.tp;
+  const int64_t c = o.hidden;
+  const Initializer w_init = init::truncated_normal(o.init_std);
+  Value a;
+  {
+    auto s = g.name_scope("attention");
+    AttentionWeights w;
+    {
+      auto s2 = g.name_scope("self");
+      auto proj = [&](const char* name, Value& wt, Value& bias) {
+        auto s3 = g.name_scope(name);
+        wt = split_variable(g, "w", {c, c}, 1, w_init, tp, o.dtype);  // (C, C/k): heads r·H/k ...
+        bias = split_variable(g, "b", {c}, 0, init::zeros(), tp, o.dtype);
+      };
+      proj("query", w.wq, w.bq);
+      proj("key", w.wk, w.bk);
+      proj("value", w.wv, w.bv);
+    }
+    const int64_t heads = tp.part(o.heads, "bert: attention heads");
+    const int64_t sd = o.dropout > 0 ? seed() + 1000003 * tp.rank : 0;
+    Value ctx = multi_head_attention(copy_to_parallel(x, tp), mask, w, heads, o.dropout, sd);  // (B, T, C/k)
+    auto s2 = g.name_scope("output");
+    a = layer_norm("LayerNorm", drop(row_parallel_dense(g, "dense", ctx, c, c, tp, w_init, o.dtype)) + x);
+  }
+  Value h;
+  {
+    auto s = g.name_scope("intermediate");
+    h = gelu(column_parallel_dense(g, "dense", a, o.ffn, tp, false, w_init, o.dtype));  // (B, T, FFN/k)
+  }
+  auto s = g.name_scope("output");
+  return layer_norm("LayerNorm", drop(row_parallel_dense(g, "dense", h, o.ffn, c, tp, w_init, o.dtype)) + a);
+}
 
 void check_options(const BertOptions& o) {
   auto bad = [](const std::string& what) { throw Error("bert: " + what); };
@@ -87,7 +124,8 @@ BertInputs bert_placeholders(Graph& g, int64_t seq_len, int64_t max_predictions,
 
 Value multi_head_attention(Value x, Value mask, const AttentionWeights& w, int64_t heads, double p, int64_t seed) {
   if (x.rank() != 3) throw Error("multi_head_attention: x must be (B, T, C), got " + shape_str(x.shape()));
-  const int64_t t = x.shape()[1], c = x.shape()[2];
+  // c: the projections' width (x's C, or C/k for a tensor-parallel part).
+  const int64_t t = x.shape()[1], c = w.wq.rank() == 2 ? w.wq.shape()[1] : x.shape()[2];
   if (t < 0 || c < 0) throw Error("multi_head_attention: T and C must be known, got " + shape_str(x.shape()));
   if (c % heads != 0)
     throw Error("multi_head_attention: C = " + std::to_string(c) + " is not divisible by " + std::to_string(heads) +

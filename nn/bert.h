@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <string>
 
+#include "nn/parallel.h"
 #include "ops/ops.h"
 
 namespace ft {
@@ -30,6 +31,11 @@ struct BertOptions {
   double init_std = 0.02;   // truncated normal init of weights and tables
   double ln_eps = 1e-12;
   DType dtype = DType::F32; // of variables (F64 for gradient tests)
+  // Tensor parallelism (nn/parallel.h): with tp.size > 1 each layer's heads and
+  // FFN columns are split over the group Megatron-style (q/k/v and the
+  // intermediate dense column-parallel, the attention output and FFN output
+  // dense row-parallel: one allreduce per block forward, one backward).
+  TensorParallel tp;
 };
 
 // The six loader columns of data::MlmExamples as placeholders (batch dim -1).
@@ -62,7 +68,8 @@ Value bert_encoder(Graph& g, Value ids, Value segments, Value mask, const BertOp
 struct AttentionWeights {
   Value wq, bq, wk, bk, wv, bv;  // (C, C), (C)
 };
-// x (B, T, C), mask (B, T) 1/0 → context (B, T, C) before the output projection:
+// x (B, T, C), mask (B, T) 1/0 → context (B, T, C') before the output projection,
+// C' = the projections' width (C, or C/k for a tensor-parallel part with heads/k heads):
 // softmax_masked(q kᵀ / sqrt(Dh)) v per head, probabilities dropped out with
 // rate `dropout` (seeded by `seed`) while training.
 Value multi_head_attention(Value x, Value mask, const AttentionWeights& w, int64_t heads, double dropout = 0,

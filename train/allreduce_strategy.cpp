@@ -7,6 +7,15 @@
 // chains bucket nodes by control edges so every rank launches them in order. The
 // step's loss rides in the last bucket, so the logged loss is the global mean.
 //
+// Model parallel (distributed.model_parallel = k > 1, train/mp.h): gradients are
+// averaged over the data-parallel group (ctx.dp_comm) only: each of the k
+// model-parallel ranks reduces its own parameter slices with the ranks holding
+// the same slices, and replicated parameters (whose gradients are already equal
+// within a model-parallel group) the same way. The buckets are ordered after
+// the graph's model-parallel collectives (comm/mp_ops.h) so that ranks of
+// different groups never wait on each other in a cycle. The k ranks of a group
+// read the same batch (data rank = dp index).
+//
 // Deterministic mode: the global batch is cut into micro-batches of a fixed
 // size; each micro-batch's gradient is computed alone, summed in a fixed
 // pairwise tree (locally over this rank's contiguous micro-batches, then over
@@ -19,6 +28,7 @@
 #include "comm/bucketing.h"
 #include "comm/comm_ops.h"
 #include "comm/communicator.h"
+#include "comm/mp_ops.h"
 #include "optim/clip.h"
 #include "train/trainer.h"
 
@@ -96,12 +106,21 @@ void check_same_layout(comm::Communicator& w, const comm::GradientBucketer& b) {
 
 class AllreduceStrategy : public Strategy {
  public:
-  explicit AllreduceStrategy(const Config& c) : deterministic_(c.b("distributed.deterministic")) {}
+  explicit AllreduceStrategy(const Config& c)
+      : deterministic_(c.b("distributed.deterministic")), mp_(int(c.i("distributed.model_parallel"))) {
+    if (deterministic_ && mp_ > 1)
+      throw Error(c.where("distributed.model_parallel") + ": key 'distributed.model_parallel' = " +
+                  std::to_string(mp_) + " cannot be combined with distributed.deterministic (use 1)");
+  }
   std::string name() const override { return "allreduce-sync"; }
+  int data_rank(int rank) const override { return rank / mp_; }
+  int data_world(int size) const override { return size / mp_; }
 
   void setup(TrainContext& ctx) override {
-    comm::Communicator& w = *ctx.world;
-    comm::add_to_resources(res_, ctx.world);
+    comm::CommPtr dp = ctx.dp_comm ? ctx.dp_comm : ctx.world;
+    comm::Communicator& w = *dp;
+    comm::add_to_resources(res_, dp);
+    if (ctx.mp_comm) comm::add_mp_to_resources(res_, ctx.mp_comm);
     // Order of production: backward builds the last layer's gradients first,
     // so ascending gradient node id is the order they become ready.
     order_.resize(ctx.grads.size());
@@ -138,6 +157,7 @@ class AllreduceStrategy : public Strategy {
         const bool last = bi + 1 == buckets.size();
         if (last) in.push_back(ctx.model.loss);
         auto out = comm::allreduce(ctx.g, in, int64_t(bi), comm::ReduceOp::Mean);
+        if (bi == 0) comm::order_after_mp_collectives(ctx.g, out[0].node());
         for (size_t k = 0; k < buckets[bi].members.size(); ++k)
           reduced[size_t(order_[size_t(buckets[bi].members[k])])] = out[k];
         if (last) reduced_loss = out.back();
@@ -179,7 +199,7 @@ class AllreduceStrategy : public Strategy {
 
   // Replicas must end bit-identical: compare a hash of every variable across ranks.
   void finish(TrainContext& ctx) override {
-    comm::Communicator& w = *ctx.world;
+    comm::Communicator& w = ctx.dp_comm ? *ctx.dp_comm : *ctx.world;
     auto vars = ctx.g.variables();
     auto hash_of = [&](const Value& v) {
       const Tensor& t = ctx.g.value(v);
@@ -198,9 +218,9 @@ class AllreduceStrategy : public Strategy {
                         std::to_string(q));
       }
     }
-    if (w.rank() == 0 && w.size() > 1)
-      std::printf("parameters bit-identical on all %d ranks (hash %016llx)\n", w.size(),
-                  static_cast<unsigned long long>(all));
+    if (ctx.world->rank() == 0 && w.size() > 1)
+      std::printf("parameters bit-identical on all %d ranks%s (hash %016llx)\n", w.size(),
+                  mp_ > 1 ? " of the data-parallel group" : "", static_cast<unsigned long long>(all));
   }
   void set_trace(std::vector<TraceEvent>* t) { trace_ = t; }
 
@@ -252,6 +272,7 @@ class AllreduceStrategy : public Strategy {
   }
 
   bool deterministic_;
+  int mp_ = 1;
   int64_t micro_ = 0;
   int buckets_ = 0;
   Resources res_;

@@ -33,7 +33,7 @@ TaskData load_bert_data(const Config& c) {
   return d;
 }
 
-Model build_bert(Graph& g, const Config& c, const TaskData& data) {
+Model build_bert(Graph& g, const Config& c, const TaskData& data, const nn::TensorParallel& tp) {
   nn::BertOptions o;
   o.layers = c.i("model.layers");
   o.hidden = c.i("model.hidden_size");
@@ -43,6 +43,7 @@ Model build_bert(Graph& g, const Config& c, const TaskData& data) {
   o.max_seq = c.i("model.max_seq");
   o.dropout = c.f("model.dropout");
   o.init_std = c.f("model.init_std");
+  o.tp = tp;  // model_parallel > 1: heads and FFN split over the group (nn/parallel.h)
   if (o.hidden % o.heads != 0)
     throw Error(c.where("model.heads") + ": key 'model.heads' = " + std::to_string(o.heads) +
                 " does not divide model.hidden_size = " + std::to_string(o.hidden));

@@ -4,6 +4,7 @@
 #include "train/model.h"
 
 #include "data/idx.h"
+#include "nn/parallel.h"
 #include "ops/ops.h"
 
 namespace ft {
@@ -11,7 +12,7 @@ namespace train {
 
 // train/bert_task.cpp
 TaskData load_bert_data(const Config& cfg);
-Model build_bert(Graph& g, const Config& cfg, const TaskData& data);
+Model build_bert(Graph& g, const Config& cfg, const TaskData& data, const nn::TensorParallel& tp);
 
 namespace {
 
@@ -29,7 +30,41 @@ Value conv(Graph& g, const std::string& name, Value x, int64_t in, int64_t out, 
   return conv2d(x, w) + b;
 }
 
-Model classifier(Graph& g, const Config& c) {
+// Tensor-parallel MLP (tp.size > 1): a hidden layer whose input is replicated is
+// column-parallel (its output stays split), the next one row-parallel (its
+// partial sums are allreduced), and so on; the output layer is row-parallel
+// after a split layer, else column-parallel with an allgather when the group
+// size divides the 10 classes, else replicated. Names and initial values are
+// the unsplit model's. Dropout on a split activation is seeded per rank.
+Value parallel_mlp(Graph& g, const Config& c, Value x, const nn::TensorParallel& tp) {
+  const double p = c.f("model.dropout");
+  const int64_t seed = c.i("train.seed");
+  Value h = x;
+  bool split = false;
+  int64_t in = 784, i = 0;
+  for (int64_t units : c.ints("model.hidden")) {
+    const std::string name = "fc" + std::to_string(++i);
+    int64_t drop_seed = seed + i;
+    if (split) {
+      h = relu(nn::row_parallel_dense(g, name, h, in, units, tp, init::glorot()));
+      split = false;
+    } else if (units % tp.size == 0) {
+      h = relu(nn::column_parallel_dense(g, name, h, units, tp, false, init::glorot()));
+      split = true;
+      drop_seed += 1000003 * tp.rank;
+    } else {
+      h = relu(dense(g, name, h, in, units));
+    }
+    if (p > 0) h = dropout(h, p, drop_seed);
+    in = units;
+  }
+  const std::string out = "fc" + std::to_string(i + 1);
+  if (split) return nn::row_parallel_dense(g, out, h, in, 10, tp, init::glorot());
+  if (10 % tp.size == 0) return nn::column_parallel_dense(g, out, h, 10, tp, true, init::glorot());
+  return dense(g, out, h, in, 10);
+}
+
+Model classifier(Graph& g, const Config& c, const nn::TensorParallel& tp) {
   Model m;
   m.task = "classify";
   Value x = g.placeholder("images", {-1, 784});
@@ -39,7 +74,9 @@ Model classifier(Graph& g, const Config& c) {
   const double p = c.f("model.dropout");
   const int64_t seed = c.i("train.seed");
   Value h;
-  if (c.s("model.type") == "mlp") {
+  if (c.s("model.type") == "mlp" && tp.enabled()) {
+    m.logits = parallel_mlp(g, c, x, tp);
+  } else if (c.s("model.type") == "mlp") {
     // (N, 784) -> hidden... -> (N, 10)
     h = x;
     int64_t in = 784, i = 0;
@@ -50,6 +87,9 @@ Model classifier(Graph& g, const Config& c) {
     }
     m.logits = dense(g, "fc" + std::to_string(i + 1), h, in, 10);
   } else {
+    if (tp.enabled())
+      throw Error(c.where("distributed.model_parallel") + ": key 'distributed.model_parallel' = " +
+                  std::to_string(tp.size) + ": model.type cnn has no tensor-parallel layers (use mlp or bert)");
     // (N, 1, 28, 28) -conv3-> (N, 32, 26, 26) -pool-> 13 -conv3-> (N, 64, 11, 11) -pool-> 5 -> 1600 -> 128 -> 10
     h = reshape(x, {-1, 1, 28, 28});
     h = max_pool2d(relu(conv(g, "conv1", h, 1, 32, 3)), 2);
@@ -81,10 +121,10 @@ TaskData load_task_data(const Config& cfg) {
   throw Error(cfg.where("model.type") + ": key 'model.type' = " + t + " is not available in this build");
 }
 
-Model build_model(Graph& g, const Config& cfg, const TaskData& data) {
+Model build_model(Graph& g, const Config& cfg, const TaskData& data, const nn::TensorParallel& tp) {
   const std::string t = cfg.s("model.type");
-  if (t == "mlp" || t == "cnn") return classifier(g, cfg);
-  if (t == "bert") return build_bert(g, cfg, data);
+  if (t == "mlp" || t == "cnn") return classifier(g, cfg, tp);
+  if (t == "bert") return build_bert(g, cfg, data, tp);
   throw Error(cfg.where("model.type") + ": key 'model.type' = " + t + " is not available in this build");
 }
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/core.h"
+#include "nn/parallel.h"
 #include "train/config.h"
 
 namespace ft {
@@ -30,8 +31,10 @@ struct TaskData {
 // Loads the data model.type needs from data.dir (clear errors on bad files).
 TaskData load_task_data(const Config& cfg);
 
-// Builds the model named by cfg model.type into g.
-Model build_model(Graph& g, const Config& cfg, const TaskData& data);
+// Builds the model named by cfg model.type into g. With tp.size > 1 this rank's
+// part of a tensor-parallel model (nn/parallel.h): MLP hidden layers alternate
+// column- and row-parallel; BERT splits attention heads and the FFN.
+Model build_model(Graph& g, const Config& cfg, const TaskData& data, const nn::TensorParallel& tp = {});
 
 }  // namespace train
 }  // namespace ft

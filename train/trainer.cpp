@@ -14,6 +14,8 @@
 #include "data/loader.h"
 #include "optim/clip.h"
 #include "train/checkpoint.h"
+#include "train/mp.h"
+#include "comm/mp_ops.h"
 
 namespace ft {
 namespace train {
@@ -117,16 +119,26 @@ TrainResult Trainer::run(const std::string& resume) {
   ThreadPool& pool = ThreadPool::global();
   std::unique_ptr<Strategy> strategy = make_strategy(c, world_);
   const bool chief = strategy->is_chief(rank), worker = strategy->is_worker(rank);
+  // dp x mp grid (train/mp.h); model_parallel > 1 is rejected by the ps strategies above.
+  const Grid grid = make_grid(world_, int(c.i("distributed.model_parallel")));
+  // With model parallelism the first replica's k ranks evaluate and checkpoint together.
+  const bool replica0 = chief || (grid.mp > 1 && grid.dp_index == 0);
+  std::string resume_dir = resume;
+  if (grid.mp > 1 && !resume_dir.empty()) resume_dir += "/mp" + std::to_string(grid.mp_index);
 
   TaskData data = load_task_data(c);
   Graph g(uint64_t(c.i("train.seed")));
-  Model model = build_model(g, c, data);
+  Model model = build_model(g, c, data, grid.tp());
   std::vector<Value> params = g.trainable();
   std::vector<Value> grads = gradients(model.loss, params);
   auto opt = make_opt(c);
   auto sched = make_schedule(c);
   MetricsLog metrics(chief ? c.s("train.metrics_file") : "", !resume.empty());
   TrainContext ctx{c, world_, g, model, params, grads, *opt, pool, metrics};
+  ctx.dp_comm = grid.dp_comm;
+  ctx.mp_comm = grid.mp_comm;
+  Resources eval_res;
+  if (grid.mp_comm) comm::add_mp_to_resources(eval_res, grid.mp_comm);
   Profile profile;
   if (c.b("train.profile")) ctx.profile = &profile;
   if (chief) std::printf("%s; %s, %d rank(s), %d thread(s) per rank\n", data.describe.c_str(),
@@ -146,12 +158,12 @@ TrainResult Trainer::run(const std::string& resume) {
   // Resume: parameters, optimizer state, step and data position.
   int64_t start = 0;
   if (!resume.empty()) {
-    Checkpoint ck = CheckpointManager::load(resume);
+    Checkpoint ck = CheckpointManager::load(resume_dir);
     for (const Value& v : g.variables()) {
       auto it = ck.model.find(v.name());
-      if (it == ck.model.end()) throw Error(resume + ": checkpoint has no tensor '" + v.name() + "'");
+      if (it == ck.model.end()) throw Error(resume_dir + ": checkpoint has no tensor '" + v.name() + "'");
       if (it->second.shape() != g.value(v).shape() || it->second.dtype() != g.value(v).dtype())
-        throw Error(resume + ": tensor '" + v.name() + "' has shape " + shape_str(it->second.shape()) +
+        throw Error(resume_dir + ": tensor '" + v.name() + "' has shape " + shape_str(it->second.shape()) +
                     ", the model needs " + shape_str(g.value(v).shape()));
       g.value(v).copy_from(it->second);
     }
@@ -161,7 +173,7 @@ TrainResult Trainer::run(const std::string& resume) {
       st.step = j.value("optimizer_step", int64_t(0));
       loader.set_position({j.at("data_epoch").get<int64_t>(), j.at("data_index").get<int64_t>()});
     } catch (const nlohmann::json::exception& e) {
-      throw Error(resume + "/state.json: corrupt: " + e.what());
+      throw Error(resume_dir + "/state.json: corrupt: " + e.what());
     }
     st.tensors = ck.optimizer;
     opt->load_state(st);
@@ -180,7 +192,7 @@ TrainResult Trainer::run(const std::string& resume) {
   auto evaluate = [&](int64_t step) -> EvalAcc {
     strategy->sync_params(ctx);
     EvalAcc acc;
-    if (!chief) return acc;
+    if (!replica0) return acc;
     std::vector<Tensor> cols = data.eval;
     if (c.i("data.eval_examples") > 0 && c.i("data.eval_examples") < cols[0].dim(0))
       for (auto& t : cols) {
@@ -196,11 +208,13 @@ TrainResult Trainer::run(const std::string& resume) {
       RunOptions ro;
       ro.step = step;
       ro.training = false;
+      ro.resources = &eval_res;
       auto out = eval_ex.run(feeds, {model.logits, model.loss, model.labels}, ro);
       acc.add(out[0], out[2], out[1].item<float>());
     }
     nlohmann::json rec = {{"step", step}, {"eval", "test"}, {"loss", acc.loss_sum / std::max<int64_t>(1, acc.count)},
                           {"accuracy", double(acc.correct) / std::max<int64_t>(1, acc.count)}, {"examples", acc.count}};
+    if (!chief) return acc;
     metrics.write(rec);
     std::printf("eval step %lld: test loss %.4f accuracy %.4f (%lld predictions)\n", static_cast<long long>(step),
                 rec["loss"].get<double>(), rec["accuracy"].get<double>(), static_cast<long long>(acc.count));
@@ -210,10 +224,12 @@ TrainResult Trainer::run(const std::string& resume) {
 
   std::unique_ptr<CheckpointManager> ckpt;
   if (!c.s("train.checkpoint.dir").empty())
-    ckpt = std::make_unique<CheckpointManager>(c.s("train.checkpoint.dir"), int(c.i("train.checkpoint.keep")));
+    ckpt = std::make_unique<CheckpointManager>(
+        c.s("train.checkpoint.dir") + (grid.mp > 1 ? "/mp" + std::to_string(grid.mp_index) : std::string()),
+        int(c.i("train.checkpoint.keep")));
   auto save = [&](int64_t step) {
     strategy->sync_params(ctx);
-    if (!ckpt || !chief) return;
+    if (!ckpt || !replica0) return;
     Checkpoint ck;
     ck.step = step;
     for (const Value& v : g.variables()) ck.model[v.name()] = g.value(v);

@@ -39,6 +39,10 @@ struct TrainContext {
   ThreadPool& pool;
   MetricsLog& metrics;
   Profile* profile = nullptr;  // set when train.profile: strategies pass it in RunOptions
+  // distributed.model_parallel (train/mp.h): the data-parallel group gradients are
+  // averaged over (the world when model_parallel = 1) and the model-parallel group
+  // (null when model_parallel = 1).
+  comm::CommPtr dp_comm = nullptr, mp_comm = nullptr;
 };
 
 // How gradients become updates. allreduce-sync: average over ranks, update
