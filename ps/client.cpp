@@ -2,6 +2,7 @@
 #include "ps/client.h"
 
 #include <cstring>
+#include <exception>
 
 #include "ps/state.h"
 
@@ -31,7 +32,12 @@ WorkerClient::WorkerClient(comm::Communicator& world, const ShardPlan& plan, std
 }
 
 WorkerClient::~WorkerClient() {
-  // Never free a buffer MPI may still use.
+  // Never free a buffer MPI may still use. On an error the job is about to be
+  // aborted: keep the buffers (posted receives may still land) and do not wait.
+  if (std::uncaught_exceptions() > 0) {
+    for (auto& l : links_) l.release();
+    return;
+  }
   sends_.wait(timeout_s_);
   replies_.wait(timeout_s_);
 }

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 
 #include "ps/state.h"
 
@@ -51,7 +52,12 @@ ParameterServer::ParameterServer(comm::Communicator& world, const ShardPlan& pla
 }
 
 ParameterServer::~ParameterServer() {
-  // Never free a buffer MPI may still read.
+  // Never free a buffer MPI may still use. On an error the job is about to be
+  // aborted: keep the buffers (posted receives may still land) and do not wait.
+  if (std::uncaught_exceptions() > 0) {
+    for (auto& w : workers_) w.release();
+    return;
+  }
   for (auto& w : workers_) w->sending.wait(o_.stall_s);
 }
 

@@ -19,6 +19,7 @@
 // global norm before the push (servers never see a whole gradient).
 #include <cmath>
 #include <cstdio>
+#include <exception>
 
 #include "ps/client.h"
 #include "ps/plan.h"
@@ -49,6 +50,15 @@ class PsStrategy : public Strategy {
       throw Error(c.where("distributed.ps.servers") + ": key 'distributed.ps.servers' = " + std::to_string(servers_) +
                   " leaves no worker among " + std::to_string(world->size()) + " rank(s) (" + c.s("distributed.mode") +
                   " needs fewer servers than ranks)");
+  }
+
+  ~PsStrategy() override {
+    // On an error the job is being aborted while transfers may still be posted:
+    // keep the server/client (their buffers and completion counters) alive.
+    if (std::uncaught_exceptions() > 0) {
+      server_.release();
+      client_.release();
+    }
   }
 
   std::string name() const override { return sync_ ? "ps-sync" : "ps-async"; }
