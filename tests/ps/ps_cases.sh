@@ -57,7 +57,11 @@ case "$case_name" in
   async_staleness_np4)
     train 4 slow "${SHORT[@]}" --set distributed.mode=ps-async --set distributed.ps.servers=2 \
       --set distributed.ps.staleness=2 --set debug.slow_rank=3 --set debug.slow_ms=40 --set train.log_every=5
-    "$CHECK" metrics "$RUNS/slow/metrics.jsonl" --staleness-bound 2 --expect-stale ;;
+    "$CHECK" metrics "$RUNS/slow/metrics.jsonl" --staleness-bound 2 --expect-stale
+    # k = 0: lock step, every update has staleness 0 although one worker is slow.
+    train 3 lockstep "${SHORT[@]}" --set distributed.mode=ps-async --set distributed.ps.staleness=0 \
+      --set debug.slow_rank=2 --set debug.slow_ms=40 --set train.log_every=5
+    "$CHECK" metrics "$RUNS/lockstep/metrics.jsonl" --staleness-bound 0 ;;
   async_early_finish_np3)
     # Rank 2 is 60 ms slower per step; with a loose bound rank 1 (the chief) finishes,
     # evaluates and checkpoints while rank 2 is still training; the servers wait for it.
