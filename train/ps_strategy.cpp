@@ -14,6 +14,15 @@
 // on its rank (ctx.opt), keyed by piece names, and the learning rate of the
 // pushing worker's step from the config's schedule.
 //
+// Metrics records (chief, every train.log_every steps) carry the servers'
+// cumulative counters from their latest replies, summed over servers:
+//   ps_staleness     {bound, max, hist}: hist[i] = updates applied while their
+//                    worker was i steps ahead of the slowest active worker
+//   ps_update_delay  {hist}: hist[i] = updates applied i updates after the pull
+//                    their gradient was computed from
+//   ps_server_bytes_in / _out / ps_server_updates: per server
+// (the last histogram bin counts everything at or above it).
+//
 // Differences from allreduce-sync: the logged loss is the chief's own (not the
 // mean over workers); train.clip_norm clips each worker's own gradient by its
 // global norm before the push (servers never see a whole gradient).
