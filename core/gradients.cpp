@@ -2,6 +2,7 @@
 #include "core/gradients.h"
 
 #include <map>
+#include <optional>
 
 #include "core/op_registry.h"
 
@@ -38,6 +39,9 @@ std::vector<Value> gradients(const Value& y, const std::vector<Value>& xs) {
     if (!to_y[size_t(id)] || !from_x[size_t(id)]) continue;
     const Node node = g.node(id);  // a copy: grad rules add nodes (and may reallocate)
     if (node.inputs.empty()) continue;
+    // Backward nodes run where their forward op was placed (partitioning, devices).
+    std::optional<Graph::Scope> place;
+    if (!node.device.empty()) place.emplace(g.device_scope(node.device));
     GradCtx ctx{g, node, {}, {}, {}};
     bool any = false;
     for (size_t i = 0; i < node.out_shapes.size(); ++i) {

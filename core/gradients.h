@@ -4,7 +4,8 @@
 // d sum(y) / d x for each x (same shape as x). It walks nodes that lie on a
 // path from some x to y in reverse id order, asks each op's gradient rule for
 // its input gradients and sums contributions with add_n. An x that y does not
-// depend on gets zeros_like(x). The backward nodes are named "grad/...".
+// depend on gets zeros_like(x). The backward nodes are named "grad/..." and
+// placed on their forward node's device (Node::device), if it has one.
 #pragma once
 
 #include <vector>
