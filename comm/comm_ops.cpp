@@ -1,6 +1,7 @@
 // comm_ops.cpp — definitions, async CPU kernels and builders of allreduce_bucket,
 // send and recv.
 #include "comm/comm_ops.h"
+#include "comm/stall.h"
 
 #include <cstring>
 #include <mutex>
@@ -31,8 +32,15 @@ void allreduce_shape(ShapeCtx& c) {
 
 // Copies the inputs into the bucket's persistent fusion buffer, allreduces it
 // on the comm thread, copies the result out to the outputs, then done().
-void allreduce_kernel(KernelCtx& c, std::function<void()> done) {
+void allreduce_kernel(KernelCtx& c, std::function<void()> done_in) {
   Communicator& comm = comm_of(c);
+  // Stall detection: the collective is noted as in flight until it completes.
+  const int64_t key = c.attrs().i("bucket");
+  Inflight::get().begin(key, "allreduce bucket " + std::to_string(key) + " of step " + std::to_string(c.step));
+  std::function<void()> done = [key, d = std::move(done_in)] {
+    Inflight::get().end(key);
+    d();
+  };
   ReduceOp op = parse_reduce_op(c.attrs().s("op"));
   const DType dt = c.in(0).dtype();
   if (c.inputs.size() == 1) {  // one tensor: reduce in the output buffer itself

@@ -28,6 +28,7 @@
 #include "comm/bucketing.h"
 #include "comm/comm_ops.h"
 #include "comm/communicator.h"
+#include "comm/stall.h"
 #include "comm/mp_ops.h"
 #include "optim/clip.h"
 #include "train/trainer.h"
@@ -165,6 +166,23 @@ class AllreduceStrategy : public Strategy {
       fetch_ = {reduced_loss};
       fetch_.insert(fetch_.end(), reduced.begin(), reduced.end());
       buckets_ = int(buckets.size());
+      // Stall detection: name the bucket's tensors when a collective waits too long.
+      std::vector<std::string> names;
+      for (const auto& b : buckets) {
+        std::string n;
+        for (size_t k = 0; k < b.members.size(); ++k) {
+          if (k == 3) { n += ", ... (" + std::to_string(b.members.size()) + " tensors)"; break; }
+          n += (k ? ", " : "") + bucketer.tensors()[size_t(b.members[k])].name;
+        }
+        names.push_back(n);
+      }
+      watch_ = std::make_unique<comm::StallWatch>(
+          w.rank(), ctx.cfg.f("distributed.stall_warning_s"),
+          [names](int64_t key) { return key >= 0 && size_t(key) < names.size() ? names[size_t(key)] : "?"; },
+          [](const std::string& line) {
+            std::fprintf(stderr, "%s\n", line.c_str());
+            std::fflush(stderr);
+          });
     }
     ex_ = std::make_unique<Executor>(ctx.g, &ctx.pool);
   }
@@ -280,6 +298,7 @@ class AllreduceStrategy : public Strategy {
   std::vector<Value> fetch_;
   std::unique_ptr<Executor> ex_;
   std::vector<TraceEvent>* trace_ = nullptr;
+  std::unique_ptr<comm::StallWatch> watch_;
 };
 
 }  // namespace

@@ -1,0 +1,66 @@
+// stall.h — stall detection for collectives. Graph communication kernels note
+// each collective when it is issued and clear it on completion; a StallWatch
+// thread reports any collective that has waited longer than a threshold,
+// naming the bucket and its tensors, once per collective (then again at every
+// further multiple of the threshold). Every rank that waits prints the line,
+// so the ranks that have not arrived are the ones whose line is missing.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace ft {
+namespace comm {
+
+// Process-wide table of collectives in flight: key -> (start time, description).
+class Inflight {
+ public:
+  static Inflight& get();
+  void begin(int64_t key, const std::string& what);
+  void end(int64_t key);
+  struct Entry {
+    double start_s;
+    std::string what;
+    int warned = 0;
+  };
+  // Calls f for entries older than `after_s` seconds (updates their warned count).
+  void overdue(double after_s, const std::function<void(int64_t, const Entry&, double)>& f);
+
+ private:
+  std::mutex mu_;
+  std::map<int64_t, Entry> m_;
+};
+
+double monotonic_s();
+
+class StallWatch {
+ public:
+  // describe(key) names the bucket's tensors; log(line) prints it.
+  StallWatch(int rank, double threshold_s, std::function<std::string(int64_t)> describe,
+             std::function<void(const std::string&)> log);
+  ~StallWatch();
+  StallWatch(const StallWatch&) = delete;
+  StallWatch& operator=(const StallWatch&) = delete;
+  int warnings() const { return warnings_.load(); }
+
+ private:
+  void loop();
+  int rank_;
+  double threshold_;
+  std::function<std::string(int64_t)> describe_;
+  std::function<void(const std::string&)> log_;
+  std::atomic<int> warnings_{0};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace comm
+}  // namespace ft
