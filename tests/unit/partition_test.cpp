@@ -140,7 +140,9 @@ TEST(Partition, EveryCutEdgeHasExactlyOneSendRecvPair) {
   EXPECT_EQ(recvs.size(), cuts.size());
   // The x-feeding placeholder's activation reaches rank 1 with the fed batch size.
   for (const CutEdge& e : cuts) {
-    if (e.from == 0 && e.to == 1) EXPECT_EQ(e.shape[0], 5);
+    if (e.from == 0 && e.to == 1) {
+      EXPECT_EQ(e.shape[0], 5);
+    }
   }
 }
 
