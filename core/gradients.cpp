@@ -67,6 +67,8 @@ std::vector<Value> gradients(const Value& y, const std::vector<Value>& xs) {
 
   std::vector<Value> out;
   for (const Value& x : xs) {
+    std::optional<Graph::Scope> place;  // a variable's gradient is summed where it lives
+    if (!g.node(x.node()).device.empty()) place.emplace(g.device_scope(g.node(x.node()).device));
     Value gv = x.node() < n ? summed(x.output()) : Value();
     out.push_back(gv.defined() ? gv : g.add1("zeros_like", {x}));
   }
