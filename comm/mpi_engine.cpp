@@ -2,6 +2,8 @@
 // for non-blocking point-to-point requests.
 #include "comm/mpi_engine.h"
 
+#include <cstdlib>
+
 #include <chrono>
 #include <future>
 #include <string>
@@ -22,6 +24,9 @@ void MpiEngine::start(int* argc, char*** argv) {
   int inited = 0, provided = 0;
   MPI_Initialized(&inited);
   if (!inited) {
+    // Ranks share cores with their compute threads: let Open MPI's progress loops
+    // yield the core while they poll, unless the user chose otherwise.
+    setenv("OMPI_MCA_mpi_yield_when_idle", "1", 0);
     if (MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS)
       throw Error("MPI_Init_thread failed");
     we_initialized_ = true;
