@@ -55,15 +55,10 @@ void ThreadPool::worker() {
 void ThreadPool::wait_until(const std::function<bool()>& pred) {
   std::unique_lock<std::mutex> l(mu_);
   for (;;) {
-    l.unlock();
-    bool done = pred();
-    l.lock();
-    if (done) return;
+    // pred is checked with mu_ held: a notify() that follows pred turning true
+    // takes mu_ after this thread waits, so the wakeup cannot be lost.
+    if (pred()) return;
     if (run_one(l)) continue;
-    l.unlock();
-    done = pred();
-    l.lock();
-    if (done) return;
     cv_.wait(l);
   }
 }

@@ -28,7 +28,8 @@ class ThreadPool {
   int threads() const { return threads_; }
   void submit(std::function<void()> task);
   // Runs queued tasks on the calling thread until pred() holds. pred is
-  // re-checked whenever notify() is called or a task finishes.
+  // re-checked whenever notify() is called or a task finishes; it runs with the
+  // pool's lock held, so it must only read state (atomics), never call the pool.
   void wait_until(const std::function<bool()>& pred);
   void notify();
   // Splits [0, n) into chunks of at least `grain` and runs fn(begin, end) on the pool.
