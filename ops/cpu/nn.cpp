@@ -140,10 +140,10 @@ void sce_fwd(KernelCtx& c) {
       const T* xr = x + r * C;
       T* pr = p + r * C;
       T m = C ? *std::max_element(xr, xr + C) : T(0);
-      T s = 0;
-      for (int64_t j = 0; j < C; ++j) s += (pr[j] = std::exp(xr[j] - m));
-      T inv = T(1) / s;
-      for (int64_t j = 0; j < C; ++j) pr[j] *= inv;
+      Vec<T> prow(pr, C);
+      prow = (CVec<T>(xr, C) - m).exp();  // vectorized exp over the vocabulary row
+      T s = prow.sum();
+      prow *= T(1) / s;
       int64_t k = label(Y, r);
       loss[r] = k < 0 ? T(0) : m + std::log(s) - xr[k];
     }
