@@ -79,6 +79,9 @@ TEST(Mpi, SegmentedRingAllreduce) {
     M().set_ring_segment(seg);
     for (int64_t n : {int64_t(1), int64_t(5), int64_t(4099), int64_t(100003)})
       for (ReduceOp op : {ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Max}) {
+        // Tiny segments on large arrays mean tens of thousands of messages: on
+        // oversubscribed ranks that takes minutes and proves nothing more.
+        if (seg > 0 && seg < 64 && n > 4099) continue;
         check_allreduce<float>(n, op, MpiCommunicator::Algo::Ring);
         check_allreduce<int64_t>(n, op, MpiCommunicator::Algo::Ring);
       }
