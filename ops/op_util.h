@@ -32,6 +32,8 @@ void same_as_input0(ShapeCtx& c);
 // NumPy broadcast of two shapes; -1 (unknown) matches anything. Throws via c.fail.
 Shape broadcast_shapes(const ShapeCtx& c, const Shape& a, const Shape& b);
 int64_t norm_axis(int64_t axis, int64_t rank);  // throws on out of range
+// Normalized, sorted, unique axes of a reduction from attr "axes"; none = all axes.
+std::vector<int64_t> reduce_axes(const AttrMap& a, int64_t rank);
 // Row-major strides of a shape.
 std::vector<int64_t> strides_of(const Shape& s);
 

@@ -8,16 +8,6 @@ namespace ft {
 namespace ops {
 namespace {
 
-// Normalized, sorted axes of a reduction; empty attr = all axes.
-std::vector<int64_t> reduce_axes(const AttrMap& a, int64_t rank) {
-  std::vector<int64_t> axes;
-  if (a.has("axes")) for (int64_t x : a.ints("axes")) axes.push_back(norm_axis(x, rank));
-  if (axes.empty()) for (int64_t i = 0; i < rank; ++i) axes.push_back(i);
-  std::sort(axes.begin(), axes.end());
-  axes.erase(std::unique(axes.begin(), axes.end()), axes.end());
-  return axes;
-}
-
 void reduce_shape(ShapeCtx& c) {
   const Shape& x = c.in_shapes[0];
   std::vector<int64_t> axes;

@@ -1,5 +1,6 @@
 // register.cpp — the one place op definitions and CPU kernels are registered.
 // Explicit calls, no static initializers: a static library cannot drop them.
+#include <algorithm>
 #include <mutex>
 
 #include "ops/op_util.h"
@@ -59,6 +60,15 @@ int64_t norm_axis(int64_t axis, int64_t rank) {
   if (a < 0 || a >= rank)
     throw Error("axis " + std::to_string(axis) + " out of range for rank " + std::to_string(rank));
   return a;
+}
+
+std::vector<int64_t> reduce_axes(const AttrMap& a, int64_t rank) {
+  std::vector<int64_t> axes;
+  if (a.has("axes")) for (int64_t x : a.ints("axes")) axes.push_back(norm_axis(x, rank));
+  if (axes.empty()) for (int64_t i = 0; i < rank; ++i) axes.push_back(i);
+  std::sort(axes.begin(), axes.end());
+  axes.erase(std::unique(axes.begin(), axes.end()), axes.end());
+  return axes;
 }
 
 std::vector<int64_t> strides_of(const Shape& s) {

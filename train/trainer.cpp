@@ -14,6 +14,7 @@
 #include "data/loader.h"
 #include "optim/clip.h"
 #include "train/checkpoint.h"
+#include "train/optim_config.h"
 #include "train/mp.h"
 #include "comm/mp_ops.h"
 
@@ -29,17 +30,6 @@ long peak_rss_kb() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   return ru.ru_maxrss;
-}
-
-std::unique_ptr<optim::LRSchedule> make_schedule(const Config& c) {
-  const std::string t = c.s("optimizer.schedule.type");
-  const double lr = c.f("optimizer.lr");
-  if (t == "constant") return std::make_unique<optim::ConstantLR>(lr);
-  if (t == "step")
-    return std::make_unique<optim::StepLR>(lr, c.i("optimizer.schedule.step_size"), c.f("optimizer.schedule.gamma"));
-  auto d = t == "warmup_linear" ? optim::WarmupDecayLR::Decay::Linear : optim::WarmupDecayLR::Decay::Cosine;
-  return std::make_unique<optim::WarmupDecayLR>(d, lr, c.i("optimizer.schedule.warmup"), c.i("train.steps"),
-                                                c.f("optimizer.schedule.min_lr"));
 }
 
 std::unique_ptr<optim::Optimizer> make_opt(const Config& c) {
@@ -132,7 +122,7 @@ TrainResult Trainer::run(const std::string& resume) {
   std::vector<Value> params = g.trainable();
   std::vector<Value> grads = gradients(model.loss, params);
   auto opt = make_opt(c);
-  auto sched = make_schedule(c);
+  auto sched = schedule_from_config(c);
   MetricsLog metrics(chief ? c.s("train.metrics_file") : "", !resume.empty());
   TrainContext ctx{c, world_, g, model, params, grads, *opt, pool, metrics};
   ctx.dp_comm = grid.dp_comm;

@@ -9,15 +9,6 @@ namespace ft {
 namespace ops {
 namespace {
 
-std::vector<int64_t> axes_of(const AttrMap& a, int64_t rank) {
-  std::vector<int64_t> axes;
-  if (a.has("axes")) for (int64_t x : a.ints("axes")) axes.push_back(norm_axis(x, rank));
-  if (axes.empty()) for (int64_t i = 0; i < rank; ++i) axes.push_back(i);
-  std::sort(axes.begin(), axes.end());
-  axes.erase(std::unique(axes.begin(), axes.end()), axes.end());
-  return axes;
-}
-
 // x's shape with reduced dims set to 1.
 Shape kept_shape(const Shape& x, const std::vector<int64_t>& axes) {
   Shape k = x;
@@ -29,7 +20,7 @@ template <class T>
 void reduce_fwd(KernelCtx& c, int mode) {  // 0 sum, 1 mean, 2 max
   const Tensor& X = c.in(0);
   Tensor& Y = c.out(0);
-  auto axes = axes_of(c.attrs(), X.rank());
+  auto axes = reduce_axes(c.attrs(), X.rank());
   const T* x = X.data<T>();
   T* y = Y.data<T>();
   const int64_t ny = Y.numel(), nx = X.numel();
@@ -71,7 +62,7 @@ void reduce_bwd(KernelCtx& c) {
   const Tensor& X = c.in(1);
   Tensor& DX = c.out(0);
   const std::string& mode = c.attrs().s("mode");
-  auto axes = axes_of(c.attrs(), X.rank());
+  auto axes = reduce_axes(c.attrs(), X.rank());
   Shape kept = kept_shape(X.shape(), axes);
   const T* g = G.data<T>();
   T* dx = DX.data<T>();
