@@ -67,6 +67,11 @@ const PlanStats& Executor::stats(const Feeds& feeds, const std::vector<Value>& f
   return plan_for(feeds, fetches).stats;
 }
 
+const PlanStats& Executor::last_stats() const {
+  static const PlanStats none;
+  return last_ ? last_->stats : none;
+}
+
 std::vector<int> Executor::order(const Feeds& feeds, const std::vector<Value>& fetches) {
   std::vector<int> o;
   for (const auto& s : plan_for(feeds, fetches).steps) o.push_back(s.node);
@@ -274,6 +279,7 @@ std::unique_ptr<Executor::Plan> Executor::compile(const Feeds& feeds, const std:
 
 std::vector<Tensor> Executor::run(const Feeds& feeds, const std::vector<Value>& fetches, const RunOptions& opt) {
   Plan& P = plan_for(feeds, fetches);
+  last_ = &P;
   // bind leaves
   for (auto& f : P.fed) P.slots[f.first][0] = feeds[f.second].second;
   for (size_t si = 0; si < P.steps.size(); ++si) {

@@ -72,6 +72,8 @@ class Executor {
 
   // The plan that run() would use, compiled if needed: its stats and node order.
   const PlanStats& stats(const Feeds& feeds, const std::vector<Value>& fetches);
+  // Stats of the plan the last run() used (zeros before the first run).
+  const PlanStats& last_stats() const;
   std::vector<int> order(const Feeds& feeds, const std::vector<Value>& fetches);
   const std::string& device() const { return device_; }
 
@@ -84,6 +86,7 @@ class Executor {
   ThreadPool* pool_;
   std::string device_ = "cpu";
   std::map<std::string, std::unique_ptr<Plan>> plans_;
+  const Plan* last_ = nullptr;
 };
 
 int64_t now_ns();

@@ -213,7 +213,14 @@ class AllreduceStrategy : public Strategy {
     return loss;
   }
 
-  void log_fields(nlohmann::json& rec) override { rec["buckets"] = buckets_; }
+  void log_fields(nlohmann::json& rec) override {
+    rec["buckets"] = buckets_;
+    if (ex_) {  // the executor's memory plan for the training step
+      const PlanStats& st = ex_->last_stats();
+      rec["arena_mb"] = double(st.arena_bytes) / (1 << 20);
+      rec["unplanned_mb"] = double(st.unplanned_bytes) / (1 << 20);
+    }
+  }
 
   // Replicas must end bit-identical: compare a hash of every variable across ranks.
   void finish(TrainContext& ctx) override {

@@ -26,6 +26,12 @@ double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
+long minor_faults() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_minflt;
+}
+
 long peak_rss_kb() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
@@ -238,6 +244,7 @@ TrainResult Trainer::run(const std::string& resume) {
   const int64_t global_batch = c.i("data.batch_size") * strategy->data_world(size);
   double t_start = now_s(), t_log = t_start, loss_acc = 0;
   int64_t loss_n = 0, since_log = 0;
+  long faults_log = minor_faults();
   Executor::Feeds feeds;
   for (const Value& v : model.inputs) feeds.emplace_back(v, Tensor());
   for (int64_t step = start; step < steps; ++step) {
@@ -257,10 +264,14 @@ TrainResult Trainer::run(const std::string& resume) {
     const int64_t done = step + 1;
     if (done % log_every == 0 || done == steps) {
       double t = now_s();
+      const long faults = minor_faults();
+      const double faults_per_step = double(faults - faults_log) / double(since_log);
+      faults_log = faults;
       double sps = double(since_log * global_batch) / std::max(1e-9, t - t_log);
       double eta = double(steps - done) * (t - t_log) / double(since_log);
       if (chief) {
         nlohmann::json rec = {{"step", done}, {"loss", loss_acc / double(loss_n)}, {"samples_per_sec", sps},
+                              {"minor_faults_per_step", faults_per_step},
                               {"lr", lr}, {"epoch", loader.position().epoch}, {"peak_rss_mb", peak_rss_kb() / 1024.0}};
         strategy->log_fields(rec);
         metrics.write(rec);

@@ -3,6 +3,7 @@
 
   check.py accuracy METRICS.jsonl MIN          final eval record's accuracy >= MIN
   check.py loss-below METRICS.jsonl MAX        last train record's loss < MAX
+  check.py field-below METRICS.jsonl FIELD MAX  last train record's FIELD < MAX
   check.py same CKPT_A CKPT_B [--rtol R]       model.safetensors tensors equal (bit-exact
                                                without --rtol, else ||a-b|| <= R*||a|| per tensor)
 """
@@ -70,6 +71,14 @@ def main(argv):
         print("last loss %.4f (max %s)" % (loss, argv[3]))
         if not loss < float(argv[3]):
             fail("loss %.4f not below %s" % (loss, argv[3]))
+    elif cmd == "field-below":
+        train = [r for r in records(argv[2]) if "eval" not in r and argv[3] in r]
+        if not train:
+            fail("no training record with %s in %s" % (argv[3], argv[2]))
+        v = train[-1][argv[3]]
+        print("last %s %s (max %s)" % (argv[3], v, argv[4]))
+        if not v < float(argv[4]):
+            fail("%s = %s not below %s" % (argv[3], v, argv[4]))
     elif cmd == "same":
         a, b = load_safetensors(model_file(argv[2])), load_safetensors(model_file(argv[3]))
         rtol = float(argv[5]) if len(argv) > 5 and argv[4] == "--rtol" else None
