@@ -247,7 +247,7 @@ class AllreduceStrategy : public Strategy {
       std::printf("parameters bit-identical on all %d ranks%s (hash %016llx)\n", w.size(),
                   mp_ > 1 ? " of the data-parallel group" : "", static_cast<unsigned long long>(all));
   }
-  void set_trace(std::vector<TraceEvent>* t) { trace_ = t; }
+  void set_trace(std::vector<TraceEvent>* t) override { trace_ = t; }
 
  private:
   double deterministic_grads(TrainContext& ctx, const Executor::Feeds& feeds, int64_t step, std::vector<Tensor>& grads) {

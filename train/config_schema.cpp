@@ -40,6 +40,7 @@ const std::vector<KeySpec>& schema() {
       {"train.threads", K::Int, "0", "", 0, 4096, "threads per rank (0 = cores / ranks on this node)"},
       {"train.clip_norm", K::Float, "0.0", "", 0, 1e30, "clip gradients by global norm (0 = off)"},
       {"train.trace_file", K::String, "", "", -1e300, 1e300, "Chrome-trace timeline of ops and communication (rank suffix added)"},
+      {"train.trace_steps", K::Int, "20", "", 1, 1e9, "steps recorded in the timeline"},
       {"train.profile", K::Bool, "false", "", -1e300, 1e300, "print time per op type at the end"},
       {"optimizer.type", K::String, "momentum", "sgd|momentum|adam|adamw|lamb", -1e300, 1e300, "update rule"},
       {"optimizer.lr", K::Float, "0.05", "", 0, 1e6, "peak learning rate"},

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <cmath>
 #include <cstdio>
 #include <mutex>
@@ -24,6 +25,25 @@ namespace {
 
 double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Chrome trace format (chrome://tracing, Perfetto): one complete event per node run;
+// communication ops get their own lane (tid 2), compute threads tids 0/1.
+void write_chrome_trace(const std::string& path, const Graph& g, const std::vector<TraceEvent>& trace, int rank) {
+  nlohmann::json events = nlohmann::json::array();
+  int64_t t0 = trace.empty() ? 0 : trace.front().start_ns;
+  for (const auto& e : trace) t0 = std::min(t0, e.start_ns);
+  for (const auto& e : trace) {
+    const Node& n = g.node(e.node);
+    const bool comm = n.op == "allreduce_bucket" || n.op == "send" || n.op == "recv";
+    events.push_back({{"name", n.name}, {"cat", n.op}, {"ph", "X"}, {"pid", rank}, {"tid", comm ? 2 : e.thread},
+                      {"ts", double(e.start_ns - t0) / 1e3}, {"dur", double(e.end_ns - e.start_ns) / 1e3}});
+  }
+  nlohmann::json doc = {{"traceEvents", events}, {"displayTimeUnit", "ms"}};
+  std::filesystem::path p(path);
+  std::error_code ec;
+  if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path(), ec);
+  write_file_atomic(path, doc.dump());
 }
 
 long minor_faults() {
@@ -177,6 +197,15 @@ TrainResult Trainer::run(const std::string& resume) {
     if (chief) std::printf("resumed from %s at step %lld\n", resume.c_str(), static_cast<long long>(start));
   }
   strategy->setup(ctx);
+  // Timeline: the first train.trace_steps steps of this rank, written as a Chrome trace at the end.
+  std::vector<TraceEvent> trace;
+  const std::string trace_path = c.s("train.trace_file");
+  if (!trace_path.empty()) {
+    if (strategy->name() != "allreduce-sync")
+      throw Error(c.where("train.trace_file") + ": key 'train.trace_file' is supported in allreduce-sync only");
+    trace.reserve(size_t(std::min<int64_t>(c.i("train.trace_steps"), c.i("train.steps"))) * size_t(g.num_nodes()));
+    strategy->set_trace(&trace);
+  }
   TrainResult res;
   if (!worker) {
     strategy->serve(ctx);
@@ -253,6 +282,7 @@ TrainResult Trainer::run(const std::string& resume) {
     double lr = sched->lr(step);
     if (c.i("debug.slow_rank") == rank && c.i("debug.slow_ms") > 0)
       std::this_thread::sleep_for(std::chrono::milliseconds(c.i("debug.slow_ms")));
+    if (!trace_path.empty() && step - start == c.i("train.trace_steps")) strategy->set_trace(nullptr);
     double loss = strategy->step(ctx, feeds, step, lr);
     if (!std::isfinite(loss))
       throw Error("step " + std::to_string(step) + ": loss is " + std::to_string(loss) +
@@ -287,6 +317,12 @@ TrainResult Trainer::run(const std::string& resume) {
     }
     if (eval_every > 0 && done % eval_every == 0 && done != steps) evaluate(done);
     if (ckpt && ck_every > 0 && done % ck_every == 0 && done != steps) save(done);
+  }
+  if (!trace_path.empty()) {
+    strategy->set_trace(nullptr);
+    std::string path = size > 1 ? trace_path + ".rank" + std::to_string(rank) : trace_path;
+    write_chrome_trace(path, g, trace, rank);
+    if (chief) std::printf("timeline: %zu events -> %s%s\n", trace.size(), trace_path.c_str(), size > 1 ? ".rank<N>" : "");
   }
   EvalAcc final_acc = evaluate(steps);
   if (ckpt) save(steps);

@@ -60,6 +60,8 @@ class Strategy {
   virtual void finish(TrainContext& ctx) {}
   // Extra numbers for the metrics record of a log step.
   virtual void log_fields(nlohmann::json& rec) {}
+  // Where the executor should append its per-node timeline (train.trace_file); null = off.
+  virtual void set_trace(std::vector<TraceEvent>* trace) {}
   // Ranks that read data (workers), and this rank's place among them.
   virtual bool is_worker(int rank) const { return true; }
   virtual int data_rank(int rank) const { return rank; }

@@ -4,6 +4,7 @@
   check.py accuracy METRICS.jsonl MIN          final eval record's accuracy >= MIN
   check.py loss-below METRICS.jsonl MAX        last train record's loss < MAX
   check.py field-below METRICS.jsonl FIELD MAX  last train record's FIELD < MAX
+  check.py trace TRACE.json OP...              a Chrome trace with complete events of each OP
   check.py same CKPT_A CKPT_B [--rtol R]       model.safetensors tensors equal (bit-exact
                                                without --rtol, else ||a-b|| <= R*||a|| per tensor)
 """
@@ -79,6 +80,14 @@ def main(argv):
         print("last %s %s (max %s)" % (argv[3], v, argv[4]))
         if not v < float(argv[4]):
             fail("%s = %s not below %s" % (argv[3], v, argv[4]))
+    elif cmd == "trace":
+        with open(argv[2]) as f:
+            events = json.load(f)["traceEvents"]
+        for op in argv[3:]:
+            ev = [e for e in events if e.get("cat") == op and e.get("ph") == "X" and e.get("dur", -1) >= 0]
+            if not ev:
+                fail("no '%s' events in %s" % (op, argv[2]))
+        print("%d events, including %s" % (len(events), ", ".join(argv[3:])))
     elif cmd == "same":
         a, b = load_safetensors(model_file(argv[2])), load_safetensors(model_file(argv[3]))
         rtol = float(argv[5]) if len(argv) > 5 and argv[4] == "--rtol" else None
