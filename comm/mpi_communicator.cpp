@@ -240,15 +240,16 @@ void MpiCommunicator::allreduce_async(void* data, int64_t count, DType dtype, Re
   });
 }
 
-void MpiCommunicator::send_async(const void* data, size_t bytes, int peer, int tag, std::function<void()> done) {
+void MpiCommunicator::post_transfer(const char* call, std::function<int(MPI_Request*)> start,
+                                    std::function<void()> done) {
   check();
-  MpiEngine::get().post([this, data, bytes, peer, tag, done = std::move(done)] {
+  MpiEngine::get().post([this, call, start = std::move(start), done = std::move(done)] {
     try {
       MPI_Request req;
-      check_mpi(MPI_Isend(data, to_int(int64_t(bytes), "MPI_Isend"), MPI_BYTE, peer, tag, comm_, &req), "MPI_Isend");
-      MpiEngine::get().watch(req, [this, done](int err) {
+      check_mpi(start(&req), call);
+      MpiEngine::get().watch(req, [this, call, done](int err) {
         try {
-          check_mpi(err, "MPI_Isend (completion)");
+          check_mpi(err, (std::string(call) + " (completion)").c_str());
         } catch (...) {
           set_async_error(std::current_exception());
         }
@@ -261,25 +262,16 @@ void MpiCommunicator::send_async(const void* data, size_t bytes, int peer, int t
   });
 }
 
+void MpiCommunicator::send_async(const void* data, size_t bytes, int peer, int tag, std::function<void()> done) {
+  post_transfer("MPI_Isend", [=](MPI_Request* r) {
+    return MPI_Isend(data, to_int(int64_t(bytes), "MPI_Isend"), MPI_BYTE, peer, tag, comm_, r);
+  }, std::move(done));
+}
+
 void MpiCommunicator::recv_async(void* data, size_t bytes, int peer, int tag, std::function<void()> done) {
-  check();
-  MpiEngine::get().post([this, data, bytes, peer, tag, done = std::move(done)] {
-    try {
-      MPI_Request req;
-      check_mpi(MPI_Irecv(data, to_int(int64_t(bytes), "MPI_Irecv"), MPI_BYTE, peer, tag, comm_, &req), "MPI_Irecv");
-      MpiEngine::get().watch(req, [this, done](int err) {
-        try {
-          check_mpi(err, "MPI_Irecv (completion)");
-        } catch (...) {
-          set_async_error(std::current_exception());
-        }
-        done();
-      });
-    } catch (...) {
-      set_async_error(std::current_exception());
-      done();
-    }
-  });
+  post_transfer("MPI_Irecv", [=](MPI_Request* r) {
+    return MPI_Irecv(data, to_int(int64_t(bytes), "MPI_Irecv"), MPI_BYTE, peer, tag, comm_, r);
+  }, std::move(done));
 }
 
 }  // namespace comm

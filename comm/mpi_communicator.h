@@ -61,6 +61,9 @@ class MpiCommunicator : public Communicator {
 
  private:
   void allreduce_now(void* data, int64_t count, DType dtype, ReduceOp op);  // on the engine
+  // Posts a non-blocking transfer (`start` fills the request) on the engine and
+  // calls done() when it completes; errors become the sticky async error.
+  void post_transfer(const char* call, std::function<int(MPI_Request*)> start, std::function<void()> done);
   void ring_allreduce(void* data, int64_t count, DType dtype, ReduceOp op);
   void check_mpi(int err, const char* call) const;
   MPI_Comm comm_;
