@@ -114,15 +114,18 @@ int main(int argc, char** argv) {
     }
     std::printf("# host: %u hardware threads, load average %.2f %.2f %.2f at start\n",
                 std::thread::hardware_concurrency(), load[0], load[1], load[2]);
-    std::printf("# flowtrain = MpiCommunicator::allreduce (in place; auto: MPI_Allreduce(MPI_IN_PLACE) below "
-                "%zu KiB, at and above it a ring on persistent buffers, reduce-scatter segment %s)\n",
-                w->ring_threshold() >> 10, w->ring_segment() ? human(w->ring_segment()).c_str() : "whole chunk");
-    std::printf("# mpi = raw MPI_Allreduce, separate send and receive buffers; ring / mpi-inplace = flowtrain "
+    std::printf("# flowtrain = MpiCommunicator::allreduce (in place; auto: shared memory from %zu KiB when ranks "
+                "share a node, else MPI_Allreduce(MPI_IN_PLACE) below %zu KiB, at and above it a ring on persistent "
+                "buffers, reduce-scatter segment %s)\n",
+                w->shm_threshold() >> 10, w->ring_threshold() >> 10,
+                w->ring_segment() ? human(w->ring_segment()).c_str() : "whole chunk");
+    std::printf("# mpi = raw MPI_Allreduce, separate send and receive buffers; shm / ring / mpi-inplace = flowtrain "
                 "forced to one algorithm\n");
-    std::printf("#\n# %9s %10s %5s | %28s %6s | %28s %6s | %10s %12s\n", "", "", "", "flowtrain (auto)", "", "mpi",
-                "", "ring", "mpi-inplace");
-    std::printf("# %9s %10s %5s | %9s %8s %9s %6s | %9s %8s %9s %6s | %10s %12s\n", "size", "count", "type",
-                "time_us", "algbw", "busbw", "#wrong", "time_us", "algbw", "busbw", "#wrong", "time_us", "time_us");
+    std::printf("#\n# %9s %10s %5s | %28s %6s | %28s %6s | %10s %10s %12s\n", "", "", "", "flowtrain (auto)", "",
+                "mpi", "", "shm", "ring", "mpi-inplace");
+    std::printf("# %9s %10s %5s | %9s %8s %9s %6s | %9s %8s %9s %6s | %10s %10s %12s\n", "size", "count", "type",
+                "time_us", "algbw", "busbw", "#wrong", "time_us", "algbw", "busbw", "#wrong", "time_us", "time_us",
+                "time_us");
   }
   int64_t total_wrong = 0;
   for (size_t bytes = o.begin; bytes <= o.end; bytes *= o.factor) {
@@ -133,6 +136,10 @@ int main(int argc, char** argv) {
     w->set_algorithm(MpiCommunicator::Algo::Auto);
     w->allreduce(a.data(), int64_t(n), DType::F32, ReduceOp::Sum);
     int64_t wrong_ft = count_wrong(a, p);
+    fill(a, r);
+    w->set_algorithm(MpiCommunicator::Algo::Shm);
+    w->allreduce(a.data(), int64_t(n), DType::F32, ReduceOp::Sum);
+    wrong_ft += count_wrong(a, p);
     fill(a, r);
     w->set_algorithm(MpiCommunicator::Algo::Ring);
     w->allreduce(a.data(), int64_t(n), DType::F32, ReduceOp::Sum);
@@ -158,14 +165,15 @@ int main(int argc, char** argv) {
     };
     std::vector<double> t = time_variants(*w, o, {ft_call(A::Auto), [&] {
       MPI_Allreduce(send.data(), recv.data(), int(n), MPI_FLOAT, MPI_SUM, w->native());
-    }, ft_call(A::Ring), ft_call(A::Mpi)});
+    }, ft_call(A::Shm), ft_call(A::Ring), ft_call(A::Mpi)});
     w->set_algorithm(A::Auto);
-    const double t_ft = t[0], t_mpi = t[1], t_ring = t[2], t_inpl = t[3];
+    const double t_ft = t[0], t_mpi = t[1], t_shm = t[2], t_ring = t[3], t_inpl = t[4];
     if (root) {
       double gb = double(bytes) / 1e9;
-      std::printf("  %9s %10zu %5s | %9.1f %8.2f %9.2f %6lld | %9.1f %8.2f %9.2f %6lld | %10.1f %12.1f\n",
+      std::printf("  %9s %10zu %5s | %9.1f %8.2f %9.2f %6lld | %9.1f %8.2f %9.2f %6lld | %10.1f %10.1f %12.1f\n",
                   human(bytes).c_str(), n, "float", t_ft * 1e6, gb / t_ft, gb / t_ft * busf, (long long)wr[0],
-                  t_mpi * 1e6, gb / t_mpi, gb / t_mpi * busf, (long long)wr[1], t_ring * 1e6, t_inpl * 1e6);
+                  t_mpi * 1e6, gb / t_mpi, gb / t_mpi * busf, (long long)wr[1], t_shm * 1e6, t_ring * 1e6,
+                  t_inpl * 1e6);
       std::fflush(stdout);
     }
   }

@@ -30,8 +30,8 @@ void allreduce_shape(ShapeCtx& c) {
   parse_reduce_op(c.attrs().s("op"));
 }
 
-// Copies the inputs into the bucket's persistent fusion buffer, allreduces it
-// on the comm thread, copies the result out to the outputs, then done().
+// Allreduces the inputs into the outputs as one fused buffer (the backend
+// decides whether that goes through its fusion buffer), then done().
 void allreduce_kernel(KernelCtx& c, std::function<void()> done_in) {
   Communicator& comm = comm_of(c);
   // Stall detection: the collective is noted as in flight until it completes.
@@ -43,29 +43,11 @@ void allreduce_kernel(KernelCtx& c, std::function<void()> done_in) {
   };
   ReduceOp op = parse_reduce_op(c.attrs().s("op"));
   const DType dt = c.in(0).dtype();
-  if (c.inputs.size() == 1) {  // one tensor: reduce in the output buffer itself
-    Tensor& out = c.out(0);
-    out.copy_from(c.in(0));
-    comm.allreduce_async(out.raw(), out.numel(), dt, op, std::move(done));
-    return;
-  }
-  size_t bytes = 0;
-  for (const Tensor* t : c.inputs) bytes += t->bytes();
-  char* buf = static_cast<char*>(comm.fusion_buffer(c.attrs().i("bucket"), bytes));
-  size_t off = 0;
-  for (const Tensor* t : c.inputs) {
-    if (t->bytes()) std::memcpy(buf + off, t->raw(), t->bytes());
-    off += t->bytes();
-  }
-  KernelCtx* ctx = &c;  // lives in the executor's plan for the whole run
-  comm.allreduce_async(buf, int64_t(bytes / dtype_size(dt)), dt, op, [ctx, buf, done = std::move(done)] {
-    size_t o = 0;
-    for (Tensor* t : ctx->outputs) {
-      if (t->bytes()) std::memcpy(t->raw(), buf + o, t->bytes());
-      o += t->bytes();
-    }
-    done();
-  });
+  std::vector<Communicator::Span> spans;
+  spans.reserve(c.inputs.size());
+  for (size_t i = 0; i < c.inputs.size(); ++i)
+    spans.push_back({c.inputs[i]->raw(), c.outputs[i]->raw(), c.inputs[i]->bytes()});
+  comm.allreduce_spans_async(key, std::move(spans), dt, op, std::move(done));
 }
 
 void send_kernel(KernelCtx& c, std::function<void()> done) {

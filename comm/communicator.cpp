@@ -3,6 +3,7 @@
 #include "comm/communicator.h"
 
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
 
 #include "comm/local_communicator.h"
@@ -71,6 +72,27 @@ std::vector<uint64_t> Communicator::allgather_u64(uint64_t v) {
   std::vector<uint64_t> all(static_cast<size_t>(size()));
   allgather(&v, all.data(), 1, DType::I64);
   return all;
+}
+
+void Communicator::allreduce_spans_async(int64_t key, std::vector<Span> spans, DType dtype, ReduceOp op,
+                                         std::function<void()> done) {
+  size_t bytes = 0;
+  for (const Span& s : spans) bytes += s.bytes;
+  char* buf = static_cast<char*>(fusion_buffer(key, bytes));
+  size_t off = 0;
+  for (const Span& s : spans) {
+    if (s.bytes) std::memcpy(buf + off, s.src, s.bytes);
+    off += s.bytes;
+  }
+  allreduce_async(buf, int64_t(bytes / dtype_size(dtype)), dtype, op,
+                  [buf, spans = std::move(spans), done = std::move(done)] {
+                    size_t o = 0;
+                    for (const Span& s : spans) {
+                      if (s.bytes) std::memcpy(s.dst, buf + o, s.bytes);
+                      o += s.bytes;
+                    }
+                    done();
+                  });
 }
 
 void* Communicator::fusion_buffer(int64_t key, size_t bytes) {

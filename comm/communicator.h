@@ -77,6 +77,18 @@ class Communicator {
   virtual std::shared_ptr<Communicator> split(int color, int key) = 0;
 
   // ---- asynchronous (the buffer must stay valid until done() ran)
+  // Fused allreduce of several buffers: the concatenation of every span's src
+  // is reduced and written to the spans' dst (src == dst allowed). Buffers stay
+  // valid until done(). The base version copies through the persistent fusion
+  // buffer `key` around allreduce_async; backends may reduce straight from and
+  // to the spans.
+  struct Span {
+    const void* src;
+    void* dst;
+    size_t bytes;
+  };
+  virtual void allreduce_spans_async(int64_t key, std::vector<Span> spans, DType dtype, ReduceOp op,
+                                     std::function<void()> done);
   virtual void allreduce_async(void* data, int64_t count, DType dtype, ReduceOp op,
                                std::function<void()> done) = 0;
   virtual void send_async(const void* data, size_t bytes, int peer, int tag, std::function<void()> done) = 0;

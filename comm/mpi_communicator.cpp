@@ -86,6 +86,7 @@ MpiCommunicator::~MpiCommunicator() {
   if (!MpiEngine::get().running()) return;  // MPI finalized: nothing to free
   try {
     MpiEngine::get().run([&] {  // FIFO: waits for this communicator's queued calls
+      shm_.reset();
       MPI_Comm_free(&ring_comm_);
       if (owns_) MPI_Comm_free(&comm_);
     });
@@ -110,6 +111,10 @@ void MpiCommunicator::allreduce(void* data, int64_t count, DType dtype, ReduceOp
 void MpiCommunicator::allreduce_now(void* data, int64_t count, DType dtype, ReduceOp op) {
   if (size_ == 1 || count == 0) return;
   size_t bytes = size_t(count) * dtype_size(dtype);
+  if (use_shm(bytes)) {
+    shm_->allreduce(data, count, dtype, op);  // divides for mean itself
+    return;
+  }
   bool ring = algo_ == Algo::Ring || (algo_ == Algo::Auto && bytes >= ring_threshold_);
   if (ring) {
     ring_allreduce(data, count, dtype, op);  // divides for mean itself
@@ -119,6 +124,15 @@ void MpiCommunicator::allreduce_now(void* data, int64_t count, DType dtype, Redu
                           op == ReduceOp::Max ? MPI_MAX : MPI_SUM, comm_),
             "MPI_Allreduce");
   if (op == ReduceOp::Mean) divide_by(data, count, dtype, size_);
+}
+
+bool MpiCommunicator::use_shm(size_t bytes) {
+  if (!(algo_ == Algo::Shm || (algo_ == Algo::Auto && bytes >= shm_threshold_))) return false;
+  if (shm_state_ == 0) {  // every rank reaches this at the same call
+    shm_ = ShmAllreduce::create(comm_, shm_slot_, shm_node_size_);
+    shm_state_ = shm_ ? 1 : -1;
+  }
+  return shm_state_ == 1;
 }
 
 // Ring allreduce in place: p-1 reduce-scatter steps (receive the left
@@ -223,6 +237,8 @@ std::shared_ptr<Communicator> MpiCommunicator::split(int color, int key) {
   c->set_algorithm(algo_);
   c->set_ring_threshold(ring_threshold_);
   c->set_ring_segment(ring_segment_);
+  c->set_shm_threshold(shm_threshold_);
+  c->set_shm_slot(shm_slot_);
   return c;
 }
 
@@ -233,6 +249,46 @@ void MpiCommunicator::allreduce_async(void* data, int64_t count, DType dtype, Re
   MpiEngine::get().post([this, data, count, dtype, op, done = std::move(done)] {
     try {
       allreduce_now(data, count, dtype, op);
+    } catch (...) {
+      set_async_error(std::current_exception());
+    }
+    done();
+  });
+}
+
+void MpiCommunicator::allreduce_spans_async(int64_t key, std::vector<Span> spans, DType dtype, ReduceOp op,
+                                            std::function<void()> done) {
+  check();
+  require_reducible(dtype, "allreduce_async");
+  size_t bytes = 0;
+  for (const Span& s : spans) bytes += s.bytes;
+  if (size_ == 1 || !(algo_ == Algo::Shm || (algo_ == Algo::Auto && bytes >= shm_threshold_)) || shm_state_ < 0) {
+    Communicator::allreduce_spans_async(key, std::move(spans), dtype, op, std::move(done));
+    return;
+  }
+  if (shm_state_ == 1 && shm_->nodes() == 1) {
+    // One node: no MPI call involved, so the caller's thread does the work and
+    // no comm thread competes with the compute threads for the cores.
+    try {
+      shm_->allreduce(spans, dtype, op);
+    } catch (...) {
+      set_async_error(std::current_exception());
+    }
+    done();
+    return;
+  }
+  MpiEngine::get().post([this, bytes, spans = std::move(spans), dtype, op, done = std::move(done)] {
+    try {
+      if (use_shm(bytes)) {
+        shm_->allreduce(spans, dtype, op);
+      } else {  // not applicable (decided just now, on every rank alike): reduce in the first span's place
+        std::vector<char> buf(bytes);
+        size_t o = 0;
+        for (const Span& s : spans) { if (s.bytes) std::memcpy(buf.data() + o, s.src, s.bytes); o += s.bytes; }
+        allreduce_now(buf.data(), int64_t(bytes / dtype_size(dtype)), dtype, op);
+        o = 0;
+        for (const Span& s : spans) { if (s.bytes) std::memcpy(s.dst, buf.data() + o, s.bytes); o += s.bytes; }
+      }
     } catch (...) {
       set_async_error(std::current_exception());
     }

@@ -2,26 +2,33 @@
 //
 // All MPI calls go through the process-wide comm engine (one FIFO, one comm
 // thread; see the threading model in communicator.h). Allreduce picks an
-// algorithm by size: MPI_Allreduce(MPI_IN_PLACE) below ring_threshold, above it
-// an in-place ring (reduce-scatter + allgather with MPI_Sendrecv into a
-// persistent scratch buffer) that allocates nothing once warm, where Open MPI
-// would allocate and fault in a temporary of the message size on every call.
+// algorithm (Auto):
+//   * shared memory (comm/shm_allreduce.h) from shm_threshold up when ranks
+//     share a node: a reduce-scatter/allgather through one MPI-3 shared window,
+//     hierarchical (MPI_Allreduce of each shard between nodes) when the job
+//     spans nodes with equal rank counts; waiting ranks sleep on a futex;
+//   * otherwise MPI_Allreduce(MPI_IN_PLACE) below ring_threshold, above it an
+//     in-place ring (reduce-scatter + allgather with MPI_Sendrecv into a
+//     persistent scratch buffer) that allocates nothing once warm, where Open
+//     MPI would allocate and fault in a temporary of the message size per call.
 #pragma once
 
 #include <mpi.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "comm/communicator.h"
+#include "comm/shm_allreduce.h"
 
 namespace ft {
 namespace comm {
 
 class MpiCommunicator : public Communicator {
  public:
-  enum class Algo { Auto, Mpi, Ring };
+  enum class Algo { Auto, Mpi, Ring, Shm };
 
   // Wraps `c` (not freed unless owns). Requires comm::init() to have started MPI.
   MpiCommunicator(MPI_Comm c, bool owns);
@@ -45,11 +52,27 @@ class MpiCommunicator : public Communicator {
   std::shared_ptr<Communicator> split(int color, int key) override;
 
   void allreduce_async(void* data, int64_t count, DType dtype, ReduceOp op, std::function<void()> done) override;
+  // Shared memory reduces straight from and to the spans; otherwise the base
+  // version (fusion buffer).
+  void allreduce_spans_async(int64_t key, std::vector<Span> spans, DType dtype, ReduceOp op,
+                             std::function<void()> done) override;
   void send_async(const void* data, size_t bytes, int peer, int tag, std::function<void()> done) override;
   void recv_async(void* data, size_t bytes, int peer, int tag, std::function<void()> done) override;
 
-  // Allreduce algorithm (default Auto: ring at and above ring_threshold bytes, default 16 MiB).
+  // Allreduce algorithm (default Auto: shared memory at and above
+  // shm_threshold when ranks share a node, else ring at and above
+  // ring_threshold bytes (16 MiB), else MPI_Allreduce). Shm falls back to Auto
+  // where shared memory does not apply (one rank per node).
   void set_algorithm(Algo a) { algo_ = a; }
+  // Shared-memory settings; they take effect before the first shared-memory
+  // allreduce (which sets up the window, collectively). slot = bytes per rank
+  // and round (two slots per rank are mapped); node_size > 0 groups
+  // consecutive ranks into pseudo-nodes (tests of the hierarchical path).
+  void set_shm_threshold(size_t bytes) { shm_threshold_ = bytes; }
+  void set_shm_slot(size_t bytes) { shm_slot_ = bytes; }
+  void set_shm_node_size(int n) { shm_node_size_ = n; }
+  // "shared memory, 2 ranks per node x 1 node" or "" (not set up / not applicable).
+  std::string shm_description() const { return shm_ ? shm_->describe() : ""; }
   void set_ring_threshold(size_t bytes) { ring_threshold_ = bytes; }
   // Ring reduce-scatter segment (default 0 = one segment per chunk). Small
   // segments keep the received data in cache but add a synchronization each:
@@ -57,6 +80,7 @@ class MpiCommunicator : public Communicator {
   void set_ring_segment(size_t bytes) { ring_segment_ = bytes; }
   size_t ring_segment() const { return ring_segment_; }
   size_t ring_threshold() const { return ring_threshold_; }
+  size_t shm_threshold() const { return shm_threshold_; }
   MPI_Comm native() const { return comm_; }
 
  private:
@@ -65,6 +89,7 @@ class MpiCommunicator : public Communicator {
   // calls done() when it completes; errors become the sticky async error.
   void post_transfer(const char* call, std::function<int(MPI_Request*)> start, std::function<void()> done);
   void ring_allreduce(void* data, int64_t count, DType dtype, ReduceOp op);
+  bool use_shm(size_t bytes);  // sets the window up on first use (collective)
   void check_mpi(int err, const char* call) const;
   MPI_Comm comm_;
   MPI_Comm ring_comm_ = MPI_COMM_NULL;  // duplicate: ring messages never match user tags
@@ -76,6 +101,11 @@ class MpiCommunicator : public Communicator {
   // 16-32 MiB its per-call temporaries make the persistent ring win.
   size_t ring_threshold_ = size_t(16) << 20;
   size_t ring_segment_ = 0;  // few rounds: robust when ranks share cores with other work
+  size_t shm_threshold_ = 0;  // comm_bench: shared memory is as fast or faster at every size
+  size_t shm_slot_ = size_t(4) << 20;
+  int shm_node_size_ = 0;
+  std::atomic<int> shm_state_{0};  // 0 not tried, 1 set up, -1 not applicable (set on the engine)
+  std::unique_ptr<ShmAllreduce> shm_;
   std::vector<char> scratch_;  // ring receive chunk, grown once and kept
 };
 

@@ -28,6 +28,7 @@
 #include "comm/bucketing.h"
 #include "comm/comm_ops.h"
 #include "comm/communicator.h"
+#include "comm/mpi_communicator.h"
 #include "comm/stall.h"
 #include "comm/mp_ops.h"
 #include "optim/clip.h"
@@ -120,6 +121,11 @@ class AllreduceStrategy : public Strategy {
   void setup(TrainContext& ctx) override {
     comm::CommPtr dp = ctx.dp_comm ? ctx.dp_comm : ctx.world;
     comm::Communicator& w = *dp;
+    if (auto* m = dynamic_cast<comm::MpiCommunicator*>(&w)) {
+      const std::string a = ctx.cfg.s("distributed.allreduce_algorithm");
+      using A = comm::MpiCommunicator::Algo;
+      m->set_algorithm(a == "shm" ? A::Shm : a == "ring" ? A::Ring : a == "mpi" ? A::Mpi : A::Auto);
+    }
     comm::add_to_resources(res_, dp);
     if (ctx.mp_comm) comm::add_mp_to_resources(res_, ctx.mp_comm);
     // Order of production: backward builds the last layer's gradients first,

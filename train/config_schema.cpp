@@ -59,6 +59,8 @@ const std::vector<KeySpec>& schema() {
       {"distributed.mode", K::String, "allreduce-sync", "allreduce-sync|ps-async|ps-sync", -1e300, 1e300,
        "how ranks cooperate (one process runs allreduce-sync on a world of 1)"},
       {"distributed.bucket_mb", K::Float, "25", "", 0.001, 1e6, "allreduce fusion bucket size (MiB)"},
+      {"distributed.allreduce_algorithm", K::String, "auto", "auto|shm|ring|mpi", -1e300, 1e300,
+       "host allreduce: auto = shared memory among the ranks of a node (hierarchical across nodes), else a ring from 16 MiB, else MPI_Allreduce"},
       {"distributed.deterministic", K::Bool, "false", "", -1e300, 1e300,
        "bit-identical results for any power-of-two rank count at a fixed global batch"},
       {"distributed.micro_batch", K::Int, "0", "", 0, 1e7,

@@ -64,12 +64,65 @@ TEST(Mpi, AllreduceSumMeanMaxSizesDtypesAlgorithms) {
   using A = MpiCommunicator::Algo;
   for (int64_t n : {int64_t(0), int64_t(1), int64_t(3), int64_t(1000), int64_t(65539), int64_t(300001)})
     for (ReduceOp op : {ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Max})
-      for (A algo : {A::Auto, A::Mpi, A::Ring}) {
+      for (A algo : {A::Auto, A::Mpi, A::Ring, A::Shm}) {
         check_allreduce<float>(n, op, algo);
         check_allreduce<double>(n, op, algo);
         check_allreduce<int32_t>(n, op, algo);
         check_allreduce<int64_t>(n, op, algo);
       }
+}
+
+// The shared-memory allreduce over many rounds (small slots), fused spans, and
+// the hierarchical path (pseudo-nodes of 2 ranks at np 4, MPI between them).
+TEST(Mpi, SharedMemoryAllreduceRoundsSpansAndNodes) {
+  REQUIRE_RANKS(2);
+  const int p = W().size(), r = W().rank();
+  for (int node_size : {0, 2, 1}) {
+    auto c = std::static_pointer_cast<MpiCommunicator>(W().split(0, r));
+    c->set_algorithm(MpiCommunicator::Algo::Shm);
+    c->set_shm_slot(4096);  // 1024 floats per round
+    c->set_shm_node_size(node_size);
+    for (int64_t n : {int64_t(1), int64_t(17), int64_t(1024), int64_t(1025), int64_t(100003)})
+      for (ReduceOp op : {ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Max}) {
+        std::vector<double> v(static_cast<size_t>(n));
+        for (int64_t i = 0; i < n; ++i) v[size_t(i)] = value(r, i);
+        c->allreduce(v.data(), n, DType::F64, op);
+        int64_t wrong = 0;
+        for (int64_t i = 0; i < n; ++i) {
+          double sum = 0, mx = value(0, i);
+          for (int q = 0; q < p; ++q) sum += value(q, i), mx = std::max(mx, value(q, i));
+          const double want = op == ReduceOp::Sum ? sum : op == ReduceOp::Max ? mx : sum / p;
+          wrong += v[size_t(i)] != want;
+        }
+        EXPECT_EQ(wrong, 0) << "n=" << n << " op=" << reduce_op_name(op) << " node_size=" << node_size;
+      }
+    const std::string d = c->shm_description();
+    if (node_size == 1) {
+      EXPECT_EQ(d, "") << "one rank per node must fall back to MPI";
+    } else if (node_size == 2 && p == 4) {
+      EXPECT_EQ(d, "shared memory, 2 ranks per node x 2 nodes (MPI_Allreduce between nodes)");
+    } else if (node_size == 0) {
+      EXPECT_EQ(d, "shared memory, " + std::to_string(p) + " ranks per node x 1 node");
+    }
+    // Fused spans: out of place, in place and empty spans, crossing rounds.
+    std::vector<float> a(3000), b(700), out_a(3000), none;
+    for (size_t i = 0; i < a.size(); ++i) a[i] = float(value(r, int64_t(i)));
+    for (size_t i = 0; i < b.size(); ++i) b[i] = float(value(r, int64_t(i) + 3000));
+    std::atomic<bool> done{false};
+    c->allreduce_spans_async(7, {{a.data(), out_a.data(), a.size() * 4}, {none.data(), none.data(), 0},
+                                 {b.data(), b.data(), b.size() * 4}},
+                             DType::F32, ReduceOp::Sum, [&] { done = true; });
+    while (!done) std::this_thread::sleep_for(std::chrono::microseconds(50));
+    c->check();
+    int64_t wrong = 0;
+    for (int64_t i = 0; i < 3700; ++i) {
+      double sum = 0;
+      for (int q = 0; q < p; ++q) sum += value(q, i);
+      wrong += (i < 3000 ? out_a[size_t(i)] : b[size_t(i - 3000)]) != float(sum);
+      if (i < 3000) wrong += a[size_t(i)] != float(value(r, i));  // the source is left alone
+    }
+    EXPECT_EQ(wrong, 0) << "spans, node_size=" << node_size;
+  }
 }
 
 TEST(Mpi, SegmentedRingAllreduce) {

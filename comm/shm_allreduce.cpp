@@ -1,0 +1,233 @@
+// shm_allreduce.cpp — the shared-memory (and hierarchical) allreduce of the MPI backend.
+#include "comm/shm_allreduce.h"
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+#include <new>
+#include <thread>
+#include <chrono>
+#include <cstdlib>
+
+#if defined(__linux__)
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#else
+#include <sched.h>
+#endif
+
+#include "comm/mpi_communicator.h"
+
+namespace ft {
+namespace comm {
+namespace {
+
+constexpr size_t kCtrlBytes = 4096;  // flag page in front of the slots
+
+void check(int err, const char* call) {
+  if (err == MPI_SUCCESS) return;
+  char msg[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  MPI_Error_string(err, msg, &len);
+  int r = -1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &r);
+  throw Error(call_error(call, r, std::string(msg, size_t(len))));
+}
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// Sleeps while *a == seen (or until a spurious/timeout wake-up).
+void wait_changed(std::atomic<uint32_t>* a, uint32_t seen) {
+#if defined(__linux__)
+  timespec ts{0, 200 * 1000 * 1000};  // re-check now and then
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(a), FUTEX_WAIT, seen, &ts, nullptr, 0);
+#else
+  (void)a;
+  (void)seen;
+  sched_yield();
+#endif
+}
+
+void wake_all(std::atomic<uint32_t>* a) {
+#if defined(__linux__)
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(a), FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+#else
+  (void)a;
+#endif
+}
+
+}  // namespace
+
+std::unique_ptr<ShmAllreduce> ShmAllreduce::create(MPI_Comm comm, size_t slot_bytes, int node_size) {
+  int rank = 0, size = 1;
+  check(MPI_Comm_rank(comm, &rank), "MPI_Comm_rank");
+  check(MPI_Comm_size(comm, &size), "MPI_Comm_size");
+  MPI_Comm node = MPI_COMM_NULL;
+  if (node_size > 0)
+    check(MPI_Comm_split(comm, rank / node_size, rank, &node), "MPI_Comm_split");
+  else
+    check(MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node), "MPI_Comm_split_type");
+  int lr = 0, ls = 1;
+  MPI_Comm_rank(node, &lr);
+  MPI_Comm_size(node, &ls);
+  int mm[2] = {ls, -ls}, out[2];
+  check(MPI_Allreduce(mm, out, 2, MPI_INT, MPI_MIN, comm), "MPI_Allreduce");
+  if (out[0] < 2 || out[0] != -out[1]) {  // one rank per node somewhere, or uneven nodes
+    MPI_Comm_free(&node);
+    return nullptr;
+  }
+  std::unique_ptr<ShmAllreduce> s(new ShmAllreduce());
+  s->node_ = node;
+  s->world_size_ = size;
+  s->local_rank_ = lr;
+  s->local_size_ = ls;
+  s->nodes_ = size / ls;
+  s->slot_bytes_ = (std::max<size_t>(slot_bytes, 4096) + 63) / 64 * 64;
+  // More ranks than cores: a spinning waiter would hold the core the rank it
+  // waits for needs, so waiters sleep at once.
+  if (unsigned(ls) > std::max(1u, std::thread::hardware_concurrency())) s->spin_ns_ = 0;
+  check(MPI_Comm_split(comm, lr, rank, &s->cross_), "MPI_Comm_split");
+  MPI_Comm_set_errhandler(s->cross_, MPI_ERRORS_RETURN);
+
+  MPI_Info info;
+  MPI_Info_create(&info);
+  MPI_Info_set(info, "alloc_shared_noncontig", "true");  // each segment on its owner's NUMA node
+  void* mine = nullptr;
+  const MPI_Aint seg = MPI_Aint(kCtrlBytes + 2 * s->slot_bytes_);
+  int err = MPI_Win_allocate_shared(seg, 1, info, node, &mine, &s->win_);
+  MPI_Info_free(&info);
+  check(err, "MPI_Win_allocate_shared");
+  // First touch by the owner, and zeroed flags before anyone reads them.
+  std::memset(mine, 0, size_t(seg));
+  new (mine) std::atomic<uint32_t>(0);
+  s->base_.resize(size_t(ls));
+  s->flag_.resize(size_t(ls));
+  for (int r = 0; r < ls; ++r) {
+    MPI_Aint sz = 0;
+    int disp = 0;
+    void* p = nullptr;
+    check(MPI_Win_shared_query(s->win_, r, &sz, &disp, &p), "MPI_Win_shared_query");
+    s->base_[size_t(r)] = static_cast<char*>(p);
+    s->flag_[size_t(r)] = static_cast<std::atomic<uint32_t>*>(p);
+  }
+  check(MPI_Barrier(node), "MPI_Barrier");
+  return s;
+}
+
+ShmAllreduce::~ShmAllreduce() {
+  int fin = 0;
+  MPI_Finalized(&fin);
+  if (fin) return;
+  if (win_ != MPI_WIN_NULL) MPI_Win_free(&win_);
+  if (cross_ != MPI_COMM_NULL) MPI_Comm_free(&cross_);
+  if (node_ != MPI_COMM_NULL) MPI_Comm_free(&node_);
+}
+
+std::string ShmAllreduce::describe() const {
+  return "shared memory, " + std::to_string(local_size_) + " ranks per node x " + std::to_string(nodes_) +
+         (nodes_ == 1 ? " node" : " nodes (MPI_Allreduce between nodes)");
+}
+
+char* ShmAllreduce::slot(int local_rank, int set) const {
+  return base_[size_t(local_rank)] + kCtrlBytes + size_t(set) * slot_bytes_;
+}
+
+// Every local rank bumps its flag to seq_ and waits until all flags reach it.
+void ShmAllreduce::barrier() {
+  ++seq_;
+  flag_[size_t(local_rank_)]->store(seq_, std::memory_order_release);
+  wake_all(flag_[size_t(local_rank_)]);
+  for (int r = 0; r < local_size_; ++r) {
+    std::atomic<uint32_t>* f = flag_[size_t(r)];
+    int spins = 0;
+    int64_t spin_until = 0;
+    for (;;) {
+      uint32_t v = f->load(std::memory_order_acquire);
+      if (int32_t(v - seq_) >= 0) break;
+      if ((++spins & 63) != 0) {
+        cpu_relax();
+        continue;
+      }
+      const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                              std::chrono::steady_clock::now().time_since_epoch()).count();
+      if (spin_until == 0) spin_until = now + spin_ns_;
+      if (now >= spin_until) wait_changed(f, v);
+    }
+  }
+}
+
+namespace {
+
+// Copies bytes [lo, hi) of the spans' concatenation (src side) to `to`.
+void gather(const std::vector<Communicator::Span>& spans, size_t lo, size_t hi, char* to) {
+  size_t base = 0;
+  for (const Communicator::Span& s : spans) {
+    const size_t a = std::max(lo, base), b = std::min(hi, base + s.bytes);
+    if (a < b) std::memcpy(to + (a - lo), static_cast<const char*>(s.src) + (a - base), b - a);
+    base += s.bytes;
+    if (base >= hi) break;
+  }
+}
+
+// Copies `from` to bytes [lo, hi) of the spans' concatenation (dst side).
+void scatter(const std::vector<Communicator::Span>& spans, size_t lo, size_t hi, const char* from) {
+  size_t base = 0;
+  for (const Communicator::Span& s : spans) {
+    const size_t a = std::max(lo, base), b = std::min(hi, base + s.bytes);
+    if (a < b) std::memcpy(static_cast<char*>(s.dst) + (a - base), from + (a - lo), b - a);
+    base += s.bytes;
+    if (base >= hi) break;
+  }
+}
+
+}  // namespace
+
+void ShmAllreduce::allreduce(void* data, int64_t count, DType dtype, ReduceOp op) {
+  allreduce({Communicator::Span{data, data, size_t(count) * dtype_size(dtype)}}, dtype, op);
+}
+
+void ShmAllreduce::allreduce(const std::vector<Communicator::Span>& spans, DType dtype, ReduceOp op) {
+  const size_t esz = dtype_size(dtype);
+  size_t total = 0;
+  for (const Communicator::Span& s : spans) total += s.bytes;
+  const int64_t count = int64_t(total / esz);
+  const int64_t per_round = int64_t(slot_bytes_ / esz);
+  const int64_t align = std::max<int64_t>(1, int64_t(64 / esz));  // shards on cache lines
+  for (int64_t off = 0; off < count; off += per_round, ++rounds_) {
+    const int64_t m = std::min(per_round, count - off);
+    const int set = int(rounds_ & 1);
+    const int64_t per = ((m + local_size_ - 1) / local_size_ + align - 1) / align * align;
+    auto lo = [&](int k) { return std::min<int64_t>(m, int64_t(k) * per); };
+    const size_t base = size_t(off) * esz;
+    gather(spans, base, base + size_t(m) * esz, slot(local_rank_, set));
+    barrier();
+    const int64_t a = lo(local_rank_), n = lo(local_rank_ + 1) - a;
+    char* mine = slot(local_rank_, set) + a * int64_t(esz);
+    for (int k = 1; k < local_size_ && n > 0; ++k) {
+      const int r = (local_rank_ + k) % local_size_;  // staggered: ranks read different peers
+      reduce_into(mine, slot(r, set) + a * int64_t(esz), n, dtype, op == ReduceOp::Max ? ReduceOp::Max : ReduceOp::Sum);
+    }
+    if (nodes_ > 1 && n > 0) {
+      if (n > INT_MAX) throw Error("shared-memory allreduce: shard of " + std::to_string(n) + " elements exceeds INT_MAX");
+      check(MPI_Allreduce(MPI_IN_PLACE, mine, int(n), mpi_type(dtype), op == ReduceOp::Max ? MPI_MAX : MPI_SUM,
+                          cross_),
+            "MPI_Allreduce (between nodes)");
+    }
+    if (op == ReduceOp::Mean && n > 0) divide_by(mine, n, dtype, world_size_);
+    barrier();
+    for (int k = 0; k < local_size_; ++k) {
+      const int r = (local_rank_ + k) % local_size_;
+      const int64_t b = lo(r), len = lo(r + 1) - b;
+      if (len > 0)
+        scatter(spans, base + size_t(b) * esz, base + size_t(b + len) * esz, slot(r, set) + b * int64_t(esz));
+    }
+  }
+}
+
+}  // namespace comm
+}  // namespace ft
