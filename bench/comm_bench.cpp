@@ -114,10 +114,12 @@ int main(int argc, char** argv) {
     }
     std::printf("# host: %u hardware threads, load average %.2f %.2f %.2f at start\n",
                 std::thread::hardware_concurrency(), load[0], load[1], load[2]);
-    std::printf("# flowtrain = MpiCommunicator::allreduce (in place; auto: shared memory from %zu KiB when ranks "
+    const std::string shm_from =
+        w->shm_threshold() ? "from " + std::to_string(w->shm_threshold() >> 10) + " KiB" : "at every size";
+    std::printf("# flowtrain = MpiCommunicator::allreduce (in place; auto: shared memory %s when ranks "
                 "share a node, else MPI_Allreduce(MPI_IN_PLACE) below %zu KiB, at and above it a ring on persistent "
                 "buffers, reduce-scatter segment %s)\n",
-                w->shm_threshold() >> 10, w->ring_threshold() >> 10,
+                shm_from.c_str(), w->ring_threshold() >> 10,
                 w->ring_segment() ? human(w->ring_segment()).c_str() : "whole chunk");
     std::printf("# mpi = raw MPI_Allreduce, separate send and receive buffers; shm / ring / mpi-inplace = flowtrain "
                 "forced to one algorithm\n");

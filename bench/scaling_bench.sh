@@ -51,5 +51,8 @@ print("| --- | --- | --- | --- |")
 print("| np 1, 1 thread | %s | — | %s MB |" % (f(r1), sys.argv[4]))
 print("| np 2 allreduce-sync, 1 thread each | %s | %s | %s MB |" % (f(r2), " / ".join("%.0f%%" % (100 * x / (2 * b1)) for x in r2), sys.argv[5]))
 print("| 2 independent np 1 jobs side by side | %s | %s | — |" % (f(ri), " / ".join("%.0f%%" % (100 * x / (2 * b1)) for x in ri)))
+print()
+print("np 2 / the independent pair of the same repetition (what the cores allowed then): %s" %
+      " / ".join("%.0f%%" % (100 * a / b) for a, b in zip(r2, ri)))
 PY
 echo "(logs in $OUT)"
