@@ -24,6 +24,8 @@
 #include "train/model.h"
 #include "train/mp.h"
 
+#include "util/mpi_test_main.h"
+
 using namespace ft;
 
 namespace {
@@ -300,40 +302,7 @@ TEST(Pipeline, PartitionedMlpMatchesWholeGraph) {
   EXPECT_EQ(n, 2 * int64_t(p.cuts.size()));
 }
 
-// ---- main: MPI init, failures printed by every rank, one exit code for all.
-
-namespace {
-class RankPrinter : public ::testing::EmptyTestEventListener {
- public:
-  explicit RankPrinter(int rank) : rank_(rank) {}
-  void OnTestPartResult(const ::testing::TestPartResult& r) override {
-    if (r.failed())
-      std::fprintf(stderr, "[rank %d] %s:%d: %s\n", rank_, r.file_name() ? r.file_name() : "?", r.line_number(),
-                   r.summary());
-  }
-
- private:
-  int rank_;
-};
-}  // namespace
-
 int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  g_world = ft::comm::init(&argc, &argv);
-  if (g_world->size() < 2) {
-    std::printf("mp_mpi_test: world size %d; run under mpirun -np 2 or more\n", g_world->size());
-    return 0;
-  }
   ft::ThreadPool::set_global_threads(2);
-  auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
-  if (g_world->rank() != 0) {
-    delete listeners.Release(listeners.default_result_printer());
-    listeners.Append(new RankPrinter(g_world->rank()));
-  }
-  int rc = RUN_ALL_TESTS();
-  int64_t bad = rc != 0;
-  g_world->allreduce(&bad, 1, DType::I64, ft::comm::ReduceOp::Max);
-  g_world.reset();
-  ft::comm::finalize();
-  return bad ? 1 : 0;
+  return ft::testutil::mpi_test_main(argc, argv, "mp_mpi_test", g_world);
 }
