@@ -126,6 +126,12 @@ void MpiCommunicator::allreduce_now(void* data, int64_t count, DType dtype, Redu
   if (op == ReduceOp::Mean) divide_by(data, count, dtype, size_);
 }
 
+void MpiCommunicator::setup_shm() {
+  check();
+  if (size_ == 1 || !(algo_ == Algo::Shm || algo_ == Algo::Auto)) return;
+  MpiEngine::get().run([&] { use_shm(std::max(shm_threshold_, size_t(1))); });
+}
+
 bool MpiCommunicator::use_shm(size_t bytes) {
   if (!(algo_ == Algo::Shm || (algo_ == Algo::Auto && bytes >= shm_threshold_))) return false;
   if (shm_state_ == 0) {  // every rank reaches this at the same call

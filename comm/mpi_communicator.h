@@ -72,7 +72,15 @@ class MpiCommunicator : public Communicator {
   void set_shm_slot(size_t bytes) { shm_slot_ = bytes; }
   void set_shm_node_size(int n) { shm_node_size_ = n; }
   // "shared memory, 2 ranks per node x 1 node" or "" (not set up / not applicable).
-  std::string shm_description() const { return shm_ ? shm_->describe() : ""; }
+  std::string shm_description() const { return shm_state_.load() == 1 ? shm_->describe() : ""; }
+  // Collective: sets the shared window up now rather than at the first
+  // shared-memory allreduce (no-op when the algorithm would not use it).
+  void setup_shm();
+  // Ranks of this node that a shared-memory allreduce in progress on this rank
+  // still waits for (empty when none is waiting). Safe from any thread.
+  std::vector<int> shm_not_arrived() const {
+    return shm_state_.load() == 1 ? shm_->not_arrived() : std::vector<int>{};
+  }
   void set_ring_threshold(size_t bytes) { ring_threshold_ = bytes; }
   // Ring reduce-scatter segment (default 0 = one segment per chunk). Small
   // segments keep the received data in cache but add a synchronization each:

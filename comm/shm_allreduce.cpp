@@ -91,6 +91,8 @@ std::unique_ptr<ShmAllreduce> ShmAllreduce::create(MPI_Comm comm, size_t slot_by
   // More ranks than cores: a spinning waiter would hold the core the rank it
   // waits for needs, so waiters sleep at once.
   if (unsigned(ls) > std::max(1u, std::thread::hardware_concurrency())) s->spin_ns_ = 0;
+  s->node_ranks_.resize(size_t(ls));
+  check(MPI_Allgather(&rank, 1, MPI_INT, s->node_ranks_.data(), 1, MPI_INT, node), "MPI_Allgather");
   check(MPI_Comm_split(comm, lr, rank, &s->cross_), "MPI_Comm_split");
   MPI_Comm_set_errhandler(s->cross_, MPI_ERRORS_RETURN);
 
@@ -138,10 +140,21 @@ char* ShmAllreduce::slot(int local_rank, int set) const {
 }
 
 // Every local rank bumps its flag to seq_ and waits until all flags reach it.
+std::vector<int> ShmAllreduce::not_arrived() const {
+  std::vector<int> out;
+  const uint32_t target = waiting_.load(std::memory_order_acquire);
+  if (target == 0) return out;
+  for (int r = 0; r < local_size_; ++r)
+    if (int32_t(flag_[size_t(r)]->load(std::memory_order_acquire) - target) < 0) out.push_back(node_ranks_[size_t(r)]);
+  return out;
+}
+
 void ShmAllreduce::barrier() {
   ++seq_;
+  if (seq_ == 0) ++seq_;  // 0 means "not waiting" in waiting_ (wrap-around after 2^32 barriers)
   flag_[size_t(local_rank_)]->store(seq_, std::memory_order_release);
   wake_all(flag_[size_t(local_rank_)]);
+  waiting_.store(seq_, std::memory_order_release);
   for (int r = 0; r < local_size_; ++r) {
     std::atomic<uint32_t>* f = flag_[size_t(r)];
     int spins = 0;
@@ -159,6 +172,7 @@ void ShmAllreduce::barrier() {
       if (now >= spin_until) wait_changed(f, v);
     }
   }
+  waiting_.store(0, std::memory_order_release);
 }
 
 namespace {

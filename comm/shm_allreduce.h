@@ -57,6 +57,9 @@ class ShmAllreduce {
   int nodes() const { return nodes_; }
   size_t slot_bytes() const { return slot_bytes_; }
   std::string describe() const;  // "shared memory, 2 ranks per node x 1 node"
+  // While this rank waits in a barrier: the ranks (of the communicator) of its
+  // node that have not arrived yet; empty otherwise. Any thread may call it.
+  std::vector<int> not_arrived() const;
 
  private:
   ShmAllreduce() = default;
@@ -74,6 +77,8 @@ class ShmAllreduce {
   // has more ranks than cores.
   int64_t spin_ns_ = 1000000;
   uint32_t seq_ = 0;                          // barriers passed by this rank
+  std::atomic<uint32_t> waiting_{0};          // seq_ while in a barrier, else 0
+  std::vector<int> node_ranks_;               // communicator rank of each local rank
   uint64_t rounds_ = 0;                       // slot set = rounds_ & 1
 };
 

@@ -39,8 +39,12 @@ void Inflight::overdue(double after_s, const std::function<void(int64_t, const E
 }
 
 StallWatch::StallWatch(int rank, double threshold_s, std::function<std::string(int64_t)> describe,
-                       std::function<void(const std::string&)> log)
-    : rank_(rank), threshold_(threshold_s), describe_(std::move(describe)), log_(std::move(log)) {
+                       std::function<void(const std::string&)> log, std::function<std::vector<int>()> not_arrived)
+    : rank_(rank),
+      threshold_(threshold_s),
+      describe_(std::move(describe)),
+      log_(std::move(log)),
+      not_arrived_(std::move(not_arrived)) {
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -60,8 +64,12 @@ void StallWatch::loop() {
     Inflight::get().overdue(threshold_, [&](int64_t key, const Inflight::Entry& e, double waited) {
       char head[160];
       std::snprintf(head, sizeof(head), "stall: rank %d has waited %.1f s on %s", rank_, waited, e.what.c_str());
-      std::string line = std::string(head) + " [" + describe_(key) +
-                         "]; ranks that have not arrived are those not reporting this bucket";
+      std::vector<int> missing = not_arrived_ ? not_arrived_() : std::vector<int>{};
+      std::string who;
+      for (size_t i = 0; i < missing.size(); ++i) who += (i ? ", " : "") + std::to_string(missing[i]);
+      std::string line = std::string(head) + " [" + describe_(key) + "]; " +
+                         (missing.empty() ? "ranks that have not arrived are those not reporting this bucket"
+                                          : (missing.size() == 1 ? "not arrived: rank " : "not arrived: ranks ") + who);
       ++warnings_;
       log_(line);
     });

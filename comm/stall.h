@@ -14,6 +14,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace ft {
 namespace comm {
@@ -41,9 +42,10 @@ double monotonic_s();
 
 class StallWatch {
  public:
-  // describe(key) names the bucket's tensors; log(line) prints it.
+  // describe(key) names the bucket's tensors; log(line) prints it;
+  // not_arrived(), when given and non-empty, names the ranks still missing.
   StallWatch(int rank, double threshold_s, std::function<std::string(int64_t)> describe,
-             std::function<void(const std::string&)> log);
+             std::function<void(const std::string&)> log, std::function<std::vector<int>()> not_arrived = {});
   ~StallWatch();
   StallWatch(const StallWatch&) = delete;
   StallWatch& operator=(const StallWatch&) = delete;
@@ -55,6 +57,7 @@ class StallWatch {
   double threshold_;
   std::function<std::string(int64_t)> describe_;
   std::function<void(const std::string&)> log_;
+  std::function<std::vector<int>()> not_arrived_;
   std::atomic<int> warnings_{0};
   std::mutex mu_;
   std::condition_variable cv_;

@@ -125,6 +125,7 @@ class AllreduceStrategy : public Strategy {
       const std::string a = ctx.cfg.s("distributed.allreduce_algorithm");
       using A = comm::MpiCommunicator::Algo;
       m->set_algorithm(a == "shm" ? A::Shm : a == "ring" ? A::Ring : a == "mpi" ? A::Mpi : A::Auto);
+      m->setup_shm();  // before the first step, so a stall there can name missing ranks
     }
     comm::add_to_resources(res_, dp);
     if (ctx.mp_comm) comm::add_mp_to_resources(res_, ctx.mp_comm);
@@ -188,6 +189,9 @@ class AllreduceStrategy : public Strategy {
           [](const std::string& line) {
             std::fprintf(stderr, "%s\n", line.c_str());
             std::fflush(stderr);
+          },
+          [mpi = std::dynamic_pointer_cast<comm::MpiCommunicator>(dp)] {
+            return mpi ? mpi->shm_not_arrived() : std::vector<int>{};
           });
     }
     ex_ = std::make_unique<Executor>(ctx.g, &ctx.pool);
