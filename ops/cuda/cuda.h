@@ -14,8 +14,8 @@ namespace cuda {
 // "cuda" ft::Device factory (core/device.h) the executor places nodes on.
 // Idempotent and thread-safe; needs no GPU (registration only records
 // functions; ft::device("cuda") throws a one-line error when none is present).
-// Programs built in this tree with the flowtrain target get it called through
-// ft::load_backend("cuda") (ops/cuda/link/backend.cpp); others call it.
+// The train program gets it called through ft::load_backend("cuda")
+// (ops/cuda/link/backend.cpp); other programs call it before using "cuda".
 void register_kernels();
 
 }  // namespace cuda
