@@ -4,9 +4,12 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <exception>
 #include <set>
 #include <sstream>
+
+#include "core/device.h"
 
 namespace ft {
 
@@ -24,7 +27,10 @@ void Profile::add(const std::string& op, int64_t ns) {
 
 struct Executor::Plan {
   struct Step {
-    int node;
+    int node;                                   // graph node id; -1 for a copy
+    const Node* n = nullptr;                    // the graph node, or the copy's own Node
+    std::vector<std::pair<size_t, int>> ins;    // (step, output) read, in input order
+    Device* dev = nullptr;                      // where it runs and its outputs live
     const Kernel* kernel = nullptr;
     bool async = false;
     bool alias = false;
@@ -38,12 +44,18 @@ struct Executor::Plan {
   std::vector<std::vector<Tensor>> slots;  // per step, per output
   std::vector<std::pair<size_t, size_t>> fed;  // (step index, feed index)
   std::vector<std::pair<size_t, int>> fetch;   // (step index, output)
-  Tensor arena;
+  Tensor arena;                            // the cpu arena
+  std::vector<std::shared_ptr<void>> device_arenas;  // other devices' arenas
+  std::vector<Device*> devices;            // non-host devices with steps (synchronized at the end of run)
+  std::deque<Node> copy_nodes;             // the copies' Nodes (names for errors and profiles)
+  std::deque<Kernel> copy_kernels;
+  DevicePlacement placement;
   PlanStats stats;
   bool any_async = false;
 };
 
-Executor::Executor(Graph& g, ThreadPool* pool) : g_(g), pool_(pool ? pool : &ThreadPool::global()) {}
+Executor::Executor(Graph& g, ThreadPool* pool, std::string device)
+    : g_(g), pool_(pool ? pool : &ThreadPool::global()), device_(std::move(device)) {}
 Executor::~Executor() = default;
 
 namespace {
@@ -72,9 +84,14 @@ const PlanStats& Executor::last_stats() const {
   return last_ ? last_->stats : none;
 }
 
+const DevicePlacement& Executor::placement(const Feeds& feeds, const std::vector<Value>& fetches) {
+  return plan_for(feeds, fetches).placement;
+}
+
 std::vector<int> Executor::order(const Feeds& feeds, const std::vector<Value>& fetches) {
   std::vector<int> o;
-  for (const auto& s : plan_for(feeds, fetches).steps) o.push_back(s.node);
+  for (const auto& s : plan_for(feeds, fetches).steps)
+    if (s.node >= 0) o.push_back(s.node);
   return o;
 }
 
@@ -85,31 +102,33 @@ std::unique_ptr<Executor::Plan> Executor::compile(const Feeds& feeds, const std:
   std::map<int, size_t> fed_index;
   for (size_t i = 0; i < feeds.size(); ++i) fed_index[feeds[i].first.node()] = i;
 
-  // 1. the nodes the fetches need
-  std::set<int> need;
-  std::vector<int> stack;
-  for (const Value& v : fetches) {
-    FT_CHECK(v.defined() && &v.graph() == &g_, "fetch from another graph");
-    stack.push_back(v.node());
+  // 1. the nodes the fetches need, each on a device, and the copies between devices
+  PlaceOptions po;
+  po.device = device_;
+  po.fetches = fetches;
+  for (const auto& f : fed_index) po.fed.insert(f.first);
+  P.placement = place_devices(g_, po);
+  const DevicePlacement& placed = P.placement;
+  std::map<std::string, Device*> devs;
+  for (const std::string& d : placed.devices()) {
+    devs[d] = &ft::device(d);  // throws a one-line error when the device is not present
+    if (!devs[d]->is_host()) P.devices.push_back(devs[d]);
   }
-  while (!stack.empty()) {
-    int id = stack.back();
-    stack.pop_back();
-    if (!need.insert(id).second) continue;
-    if (fed_index.count(id)) continue;
-    const Node& n = g_.node(id);
-    for (const Output& o : n.inputs) stack.push_back(o.node);
-    for (int c : n.control_inputs) stack.push_back(c);
-  }
+  std::map<Output, std::vector<const DeviceCopy*>> copies_of;  // producer output -> its copies
+  for (const DeviceCopy& c : placed.copies) copies_of[c.src].push_back(&c);
+  std::map<std::pair<Output, std::string>, size_t> copy_step;  // (value, to) -> step
 
-  // 2. order, shapes, kernels
-  for (int id : need) {  // std::set iterates in id order = topological order
+  // 2. order, shapes, kernels; each copy right after its producer
+  for (int id : placed.nodes) {  // id order = topological order
     const Node& n = g_.node(id);
+    const std::string& dev = placed.device[size_t(id)];
     size_t si = P.steps.size();
     P.pos[id] = si;
     P.steps.emplace_back();
     Plan::Step& st = P.steps.back();
     st.node = id;
+    st.n = &n;
+    st.dev = devs.at(dev);
     std::vector<Shape> shapes;
     std::vector<DType> dtypes;
     if (fed_index.count(id)) {
@@ -134,7 +153,11 @@ std::unique_ptr<Executor::Plan> Executor::compile(const Feeds& feeds, const std:
       const OpDef& def = reg.at(n.op);
       ShapeCtx ctx{n, {}, {}, {}, {}};
       for (const Output& o : n.inputs) {
-        const Tensor& in = P.slots[P.pos.at(o.node)][size_t(o.index)];
+        auto c = copy_step.find({o, dev});
+        size_t from = c != copy_step.end() ? c->second : P.pos.at(o.node);
+        int index = c != copy_step.end() ? 0 : o.index;
+        st.ins.emplace_back(from, index);
+        const Tensor& in = P.slots[from][size_t(index)];
         ctx.in_shapes.push_back(in.shape());
         ctx.in_dtypes.push_back(in.dtype());
       }
@@ -143,11 +166,8 @@ std::unique_ptr<Executor::Plan> Executor::compile(const Feeds& feeds, const std:
         if (!fully_defined(s)) ctx.fail("output shape " + shape_str(s) + " is not known at run time");
       shapes = ctx.out_shapes;
       dtypes = ctx.out_dtypes;
-      std::string dev = n.device.empty() || n.device.rfind("cpu", 0) == 0 || n.device.rfind("rank:", 0) == 0
-                            ? device_ : n.device;
       DType kd = dispatch_dtype(n, ctx.in_dtypes);
       st.kernel = reg.find_kernel(n.op, dev, kd);
-      if (!st.kernel) st.kernel = reg.find_kernel(n.op, "cpu", kd);
       if (!st.kernel)
         throw Error("op '" + n.name + "' (" + n.op + "): no kernel for device " + dev + " and dtype " + dtype_name(kd));
       st.async = def.is_async;
@@ -157,50 +177,89 @@ std::unique_ptr<Executor::Plan> Executor::compile(const Feeds& feeds, const std:
     std::vector<Tensor> outs;
     for (size_t i = 0; i < shapes.size(); ++i) outs.push_back(Tensor::view(nullptr, shapes[i], dtypes[i]));
     P.slots.push_back(std::move(outs));
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      auto it = copies_of.find({id, int(i)});
+      if (it == copies_of.end()) continue;
+      for (const DeviceCopy* c : it->second) {
+        Device* from = devs.at(c->from);
+        Device* to = devs.at(c->to);
+        P.copy_nodes.emplace_back();
+        Node& cn = P.copy_nodes.back();
+        cn.op = "copy";
+        cn.name = "copy/" + n.name + ":" + std::to_string(i) + "->" + c->to;
+        cn.device = c->to;
+        P.copy_kernels.push_back(Kernel{[from, to](KernelCtx& k) {
+                                          copy_between(*from, k.in(0).raw(), *to, k.out(0).raw(), k.in(0).bytes());
+                                        },
+                                        {}});
+        size_t ci = P.steps.size();
+        copy_step[{c->src, c->to}] = ci;
+        P.steps.emplace_back();
+        Plan::Step& cs = P.steps.back();
+        cs.node = -1;
+        cs.n = &cn;
+        cs.dev = to;
+        cs.ins = {{si, int(i)}};
+        cs.kernel = &P.copy_kernels.back();
+        P.slots.push_back({Tensor::view(nullptr, shapes[i], dtypes[i])});
+      }
+    }
   }
 
-  // 3. memory plan
+  // 3. memory plan: one arena per device, best-fit reuse within it
   const size_t S = P.steps.size();
-  std::vector<std::vector<int>> readers(S);  // per step: distinct consumer steps (any output)
   std::map<std::pair<size_t, int>, int> remaining;  // (step, out) -> reads left
   std::set<std::pair<size_t, int>> fetched;
   for (const Value& v : fetches) {
     size_t si = P.pos.at(v.node());
-    P.fetch.emplace_back(si, v.index());
-    fetched.insert({si, v.index()});
+    int index = v.index();
+    auto c = copy_step.find({v.output(), std::string("cpu")});
+    if (placed.device[size_t(v.node())] != "cpu" && c != copy_step.end()) {
+      si = c->second;  // a device value is returned through its host copy
+      index = 0;
+    }
+    P.fetch.emplace_back(si, index);
+    fetched.insert({si, index});
   }
-  for (size_t si = 0; si < S; ++si) {
-    const Node& n = g_.node(P.steps[si].node);
-    if (P.steps[si].leaf) continue;
-    for (const Output& o : n.inputs) remaining[{P.pos.at(o.node), o.index}]++;
-  }
+  for (size_t si = 0; si < S; ++si)
+    for (const auto& in : P.steps[si].ins) remaining[in]++;
+  std::vector<Device*> arena_dev;  // index 0 = the cpu arena
+  std::map<Device*, size_t> arena_of;
+  auto arena_index = [&](Device* d) {
+    auto it = arena_of.find(d);
+    if (it != arena_of.end()) return it->second;
+    arena_dev.push_back(d);
+    return arena_of[d] = arena_dev.size() - 1;
+  };
+  arena_index(&cpu_device());
   struct Buf {
     size_t bytes = 0;
+    size_t arena = 0;
     std::vector<size_t> release;  // steps that must finish before reuse
     int pending = 0;              // reads left of the tensors it holds
     bool pinned = false;          // fetched: live to the end
   };
   std::vector<Buf> bufs;
   std::map<std::pair<size_t, int>, int> buf_of;  // (step, out) -> buffer, -1 = external
-  std::multimap<size_t, int> free_bufs;          // bytes -> buffer
+  std::vector<std::multimap<size_t, int>> free_bufs(1);  // per arena: bytes -> buffer
   std::vector<std::set<size_t>> extra_deps(S);
   auto release_read = [&](int b, size_t reader) {
     if (b < 0) return;
     Buf& B = bufs[size_t(b)];
     B.release.push_back(reader);
-    if (--B.pending == 0 && !B.pinned) free_bufs.emplace(B.bytes, b);
+    if (--B.pending == 0 && !B.pinned) free_bufs[B.arena].emplace(B.bytes, b);
   };
   for (size_t si = 0; si < S; ++si) {
     Plan::Step& st = P.steps[si];
-    const Node& n = g_.node(st.node);
+    const size_t a = arena_index(st.dev);
+    if (free_bufs.size() <= a) free_bufs.resize(a + 1);
     for (size_t oi = 0; oi < P.slots[si].size(); ++oi) {
       std::pair<size_t, int> key{si, int(oi)};
       int reads = remaining.count(key) ? remaining[key] : 0;
       bool pin = fetched.count(key) > 0;
       if (st.leaf) { buf_of[key] = -1; continue; }
       if (st.alias && oi == 0) {
-        const Output& src = n.inputs[0];
-        int b = buf_of.at({P.pos.at(src.node), src.index});
+        int b = buf_of.at(st.ins[0]);
         buf_of[key] = b;
         if (b >= 0) {
           bufs[size_t(b)].pending += reads;
@@ -211,10 +270,10 @@ std::unique_ptr<Executor::Plan> Executor::compile(const Feeds& feeds, const std:
       size_t bytes = (P.slots[si][oi].bytes() + 63) / 64 * 64;
       P.stats.unplanned_bytes += bytes;
       int b = -1;
-      auto it = free_bufs.lower_bound(bytes);
-      if (it != free_bufs.end()) {
+      auto it = free_bufs[a].lower_bound(bytes);
+      if (it != free_bufs[a].end()) {
         b = it->second;
-        free_bufs.erase(it);
+        free_bufs[a].erase(it);
         for (size_t r : bufs[size_t(b)].release)
           if (r != si) extra_deps[si].insert(r);
         bufs[size_t(b)].release.clear();
@@ -222,47 +281,57 @@ std::unique_ptr<Executor::Plan> Executor::compile(const Feeds& feeds, const std:
         b = int(bufs.size());
         bufs.push_back({});
         bufs.back().bytes = bytes;
+        bufs.back().arena = a;
       }
       Buf& B = bufs[size_t(b)];
       B.pending = reads;
       B.pinned = pin;
       B.release.push_back(si);
       buf_of[key] = b;
-      if (reads == 0 && !pin) free_bufs.emplace(B.bytes, b);
+      if (reads == 0 && !pin) free_bufs[a].emplace(B.bytes, b);
     }
     if (st.leaf) continue;
-    for (const Output& o : n.inputs) release_read(buf_of.at({P.pos.at(o.node), o.index}), si);
+    for (const auto& in : st.ins) release_read(buf_of.at(in), si);
   }
   std::vector<size_t> offset(bufs.size());
-  size_t total = 0;
+  std::vector<size_t> total(arena_dev.size(), 0);
   for (size_t b = 0; b < bufs.size(); ++b) {
-    offset[b] = total;
-    total += bufs[b].bytes;
+    offset[b] = total[bufs[b].arena];
+    total[bufs[b].arena] += bufs[b].bytes;
   }
-  P.arena = Tensor::empty({int64_t((std::max<size_t>(total, 4) + 3) / 4)}, DType::F32);
-  char* base = static_cast<char*>(P.arena.raw());
+  std::vector<char*> base(arena_dev.size(), nullptr);
+  P.arena = Tensor::empty({int64_t((std::max<size_t>(total[0], 4) + 3) / 4)}, DType::F32);
+  base[0] = static_cast<char*>(P.arena.raw());
+  for (size_t a = 1; a < arena_dev.size(); ++a) {
+    Device* d = arena_dev[a];
+    std::shared_ptr<void> mem(d->allocate(std::max<size_t>(total[a], 64)), [d](void* p) { d->free(p); });
+    base[a] = static_cast<char*>(mem.get());
+    P.device_arenas.push_back(std::move(mem));
+  }
   for (size_t si = 0; si < S; ++si) {
     if (P.steps[si].leaf) continue;
     for (size_t oi = 0; oi < P.slots[si].size(); ++oi) {
       int b = buf_of.at({si, int(oi)});
       if (b >= 0 && !(P.steps[si].alias && oi == 0)) {
         Tensor& t = P.slots[si][oi];
-        t = Tensor::view(base + offset[size_t(b)], t.shape(), t.dtype());
+        t = Tensor::view(base[bufs[size_t(b)].arena] + offset[size_t(b)], t.shape(), t.dtype());
       }
     }
   }
   P.stats.nodes = int(S);
   P.stats.buffers = int(bufs.size());
-  P.stats.arena_bytes = total;
+  P.stats.arena_bytes = 0;
+  for (size_t t : total) P.stats.arena_bytes += t;
+  P.stats.copies = int(placed.copies.size());
 
   // 4. dependencies and kernel contexts
   for (size_t si = 0; si < S; ++si) {
     Plan::Step& st = P.steps[si];
-    const Node& n = g_.node(st.node);
+    const Node& n = *st.n;
     std::set<size_t> deps = extra_deps[si];
     P.stats.reuse_edges += int(deps.size());
     if (!st.leaf) {
-      for (const Output& o : n.inputs) deps.insert(P.pos.at(o.node));
+      for (const auto& in : st.ins) deps.insert(in.first);
       for (int c : n.control_inputs)
         if (P.pos.count(c)) deps.insert(P.pos.at(c));
     }
@@ -270,8 +339,8 @@ std::unique_ptr<Executor::Plan> Executor::compile(const Feeds& feeds, const std:
     st.deps = int(deps.size());
     for (size_t d : deps) P.steps[d].succ.push_back(int(si));
     if (st.leaf) continue;
-    st.ctx = std::make_unique<KernelCtx>(KernelCtx{n, {}, {}, pool_, nullptr, 0, true});
-    for (const Output& o : n.inputs) st.ctx->inputs.push_back(&P.slots[P.pos.at(o.node)][size_t(o.index)]);
+    st.ctx = std::make_unique<KernelCtx>(KernelCtx{n, {}, {}, pool_, nullptr, 0, true, st.dev});
+    for (const auto& in : st.ins) st.ctx->inputs.push_back(&P.slots[in.first][size_t(in.second)]);
     for (auto& t : P.slots[si]) st.ctx->outputs.push_back(&t);
   }
   return plan;
@@ -323,7 +392,7 @@ std::vector<Tensor> Executor::run(const Feeds& feeds, const std::vector<Value>& 
       if (!opt.profile && !opt.trace) return;
       int64_t t1 = now_ns();
       if (opt.profile) opt.profile->add(n.op, t1 - t0);
-      if (opt.trace) {
+      if (opt.trace && P.steps[si].node >= 0) {
         std::lock_guard<std::mutex> l(trace_mu);
         opt.trace->push_back({P.steps[si].node, t0, t1, std::this_thread::get_id() == caller ? 0 : 1});
       }
@@ -365,7 +434,7 @@ std::vector<Tensor> Executor::run(const Feeds& feeds, const std::vector<Value>& 
       if (opt.profile || opt.trace) {
         int64_t t1 = now_ns();
         if (opt.profile) opt.profile->add(st.ctx->node.op, t1 - t0);
-        if (opt.trace) opt.trace->push_back({st.node, t0, t1, 0});
+        if (opt.trace && st.node >= 0) opt.trace->push_back({st.node, t0, t1, 0});
       }
     }
   } else {
@@ -374,6 +443,7 @@ std::vector<Tensor> Executor::run(const Feeds& feeds, const std::vector<Value>& 
     pool_->wait_until([&] { return finished.load() == S; });
     if (error) std::rethrow_exception(error);
   }
+  for (Device* d : P.devices) d->synchronize();  // device work done; errors it recorded surface here
   std::vector<Tensor> out;
   for (const auto& f : P.fetch) out.push_back(P.slots[f.first][size_t(f.second)]);
   return out;

@@ -12,9 +12,19 @@
 //   * dependency counts, so independent ready nodes run concurrently on the
 //     thread pool and asynchronous ops (communication) complete through a
 //     callback while other nodes keep running.
-// Fetched tensors are views into the plan's arena, valid until the next run of
-// the same plan; clone() them to keep them. Variables and constants are read
-// in place from the Graph; fed tensors are read in place (not copied).
+// Devices: the plan places every node (core/placement.h) on its requested
+// device (the node's device_scope(), else the executor's default device) when
+// that device has a kernel for it, else on "cpu", and inserts one copy step per
+// (value, destination device) at the edges that cross devices. Each device has
+// its own arena, planned the same way; copy steps use the Device's copy
+// functions (core/device.h). A value fetched from a device is copied to the
+// host, and run() synchronizes every device of the plan before it returns.
+// On an all-cpu plan there are no copies and nothing else changes.
+//
+// Fetched tensors are host tensors: views into the plan's cpu arena, valid until
+// the next run of the same plan; clone() them to keep them. Variables and
+// constants are read in place from the Graph; fed tensors are read in place
+// (not copied) by cpu nodes and copied once per run to a device that reads them.
 #pragma once
 
 #include <cstdint>
@@ -28,6 +38,7 @@
 
 #include "core/graph.h"
 #include "core/op_registry.h"
+#include "core/placement.h"
 #include "core/thread_pool.h"
 
 namespace ft {
@@ -40,7 +51,7 @@ struct Profile {
 };
 
 struct TraceEvent {
-  int node;
+  int node;                  // graph node (copy steps between devices are not traced)
   int64_t start_ns, end_ns;  // steady clock; for async ops end = completion
   int thread;                // 0 = the calling thread
 };
@@ -56,16 +67,18 @@ struct RunOptions {
 struct PlanStats {
   int nodes = 0;
   int buffers = 0;
-  size_t arena_bytes = 0;      // planned peak of intermediates
+  size_t arena_bytes = 0;      // planned peak of intermediates (all devices' arenas)
   size_t unplanned_bytes = 0;  // what one buffer per intermediate would take
   int reuse_edges = 0;
+  int copies = 0;              // copy steps between devices
 };
 
 class Executor {
  public:
   using Feeds = std::vector<std::pair<Value, Tensor>>;
 
-  explicit Executor(Graph& g, ThreadPool* pool = nullptr);
+  // `device`: where nodes without a device_scope() go (with cpu fallback per op).
+  explicit Executor(Graph& g, ThreadPool* pool = nullptr, std::string device = "cpu");
   ~Executor();
 
   std::vector<Tensor> run(const Feeds& feeds, const std::vector<Value>& fetches, const RunOptions& opt = {});
@@ -74,7 +87,9 @@ class Executor {
   const PlanStats& stats(const Feeds& feeds, const std::vector<Value>& fetches);
   // Stats of the plan the last run() used (zeros before the first run).
   const PlanStats& last_stats() const;
-  std::vector<int> order(const Feeds& feeds, const std::vector<Value>& fetches);
+  std::vector<int> order(const Feeds& feeds, const std::vector<Value>& fetches);  // graph nodes only
+  // The placement of that plan (opens its devices; place_devices() needs none).
+  const DevicePlacement& placement(const Feeds& feeds, const std::vector<Value>& fetches);
   const std::string& device() const { return device_; }
 
   struct Plan;

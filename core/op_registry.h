@@ -16,6 +16,7 @@
 namespace ft {
 
 class ThreadPool;
+class Device;
 
 // ---- shape inference
 struct ShapeCtx {
@@ -70,6 +71,7 @@ struct KernelCtx {
   const Resources* resources = nullptr;
   int64_t step = 0;        // RunOptions::step (seeds dropout)
   bool training = true;    // RunOptions::training (dropout off in eval)
+  Device* device = nullptr;  // where the kernel runs; inputs and outputs live there
   const Tensor& in(int i) const { return *inputs.at(static_cast<size_t>(i)); }
   Tensor& out(int i) const { return *outputs.at(static_cast<size_t>(i)); }
   const AttrMap& attrs() const { return node.attrs; }

@@ -124,8 +124,19 @@ Trainer::Trainer(Config cfg, comm::CommPtr world) : cfg_(std::move(cfg)), world_
 TrainResult Trainer::run(const std::string& resume) {
   const Config& c = cfg_;
   const int rank = world_->rank(), size = world_->size();
-  if (c.s("device") == "cuda")
-    throw Error(c.where("device") + ": key 'device' = cuda: this build's executor places nodes on the CPU only");
+  // device: every node goes there when it has a kernel there, else on cpu
+  // (core/placement.h). Opened first, so a missing device is the one error.
+  const std::string dev = c.s("device");
+  if (dev != "cpu") {
+    try {
+      device(dev);
+    } catch (const Error& e) {
+      throw Error(c.where("device") + ": key 'device' = " + dev + ": " + e.what());
+    }
+    if (c.i("distributed.model_parallel") > 1)
+      throw Error(c.where("device") + ": key 'device' = " + dev +
+                  " with distributed.model_parallel > 1 is not supported (model-parallel stages are placed by rank)");
+  }
   if (size % c.i("distributed.model_parallel") != 0)
     throw Error(c.where("distributed.model_parallel") + ": key 'distributed.model_parallel' = " +
                 std::to_string(c.i("distributed.model_parallel")) + " does not divide the world size " +
@@ -144,9 +155,14 @@ TrainResult Trainer::run(const std::string& resume) {
 
   TaskData data = load_task_data(c);
   Graph g(uint64_t(c.i("train.seed")));
-  Model model = build_model(g, c, data, grid.tp());
-  std::vector<Value> params = g.trainable();
-  std::vector<Value> grads = gradients(model.loss, params);
+  Model model;
+  std::vector<Value> params, grads;
+  {
+    auto on_device = g.device_scope(dev == "cpu" ? "" : dev);  // forward and backward nodes ask for `dev`
+    model = build_model(g, c, data, grid.tp());
+    params = g.trainable();
+    grads = gradients(model.loss, params);
+  }
   auto opt = make_opt(c);
   auto sched = schedule_from_config(c);
   MetricsLog metrics(chief ? c.s("train.metrics_file") : "", !resume.empty());

@@ -9,9 +9,13 @@
 namespace ft {
 namespace cuda {
 
-// Registers every op definition (ops::register_all()) and the CUDA kernels for
-// device "cuda" (f32, f64, and f16/bf16 where the family supports them).
-// Idempotent and thread-safe; needs no GPU (registration only records functions).
+// Registers every op definition (ops::register_all()), the CUDA kernels for
+// device "cuda" (f32, f64, and f16/bf16 where the family supports them) and the
+// "cuda" ft::Device factory (core/device.h) the executor places nodes on.
+// Idempotent and thread-safe; needs no GPU (registration only records
+// functions; ft::device("cuda") throws a one-line error when none is present).
+// The train program gets it called through ft::load_backend("cuda")
+// (ops/cuda/link/backend.cpp); other programs call it before using "cuda".
 void register_kernels();
 
 }  // namespace cuda

@@ -50,6 +50,8 @@ void register_reduce_cuda();
 void register_shape_cuda();
 void register_nn_cuda();
 void register_conv_cuda();
+// The "cuda" ft::Device factory in core's device registry (executor_device.cpp).
+void register_device();
 
 // Row-major GEMM on the compute stream: C (m, n) = op(A) (m, k) x op(B) (k, n) + beta*C
 // for `batch` matrices at the given element strides (0 = shared), dtype F32 (TF32

@@ -1,0 +1,66 @@
+// device.h — the device seam of core: what the executor needs from a device
+// (memory for its per-device arena, copies, synchronization) and a registry of
+// devices by name. No backend headers: a backend (ops/cuda) implements Device
+// and registers itself; core only ever sees this interface.
+//
+// Names: "cpu" is built in (host memory, synchronous). A backend registers a
+// *loader* under its name ("cuda"); load_backend(name) runs it once, which
+// registers the backend's kernels in the OpRegistry (no hardware needed) and
+// its device factory. device(name) opens the device once and keeps it for the
+// process; it throws a one-line ft::Error when the build has no such backend
+// or no such device is present.
+//
+// Copy contract (what the executor relies on):
+//   * copy_from_host returns once `src` may be reused by the host (it may still
+//     be in flight on the device, ordered before later work on the device);
+//   * copy_to_host returns once `dst` holds the data (it waits for the device
+//     work queued before it);
+//   * copy_on_device is ordered with the device's other work.
+//   * synchronize() returns when all work queued on the device has finished.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ft {
+
+class Device {
+ public:
+  virtual ~Device() = default;
+  virtual const std::string& name() const = 0;
+  // Host memory: kernels and the host may touch it directly, no copies needed.
+  virtual bool is_host() const = 0;
+  // Device memory of at least `bytes` (64-byte aligned); nullptr for 0 bytes.
+  // Throws ft::Error naming the request when the device is out of memory.
+  virtual void* allocate(size_t bytes) = 0;
+  virtual void free(void* p) = 0;
+  virtual void copy_from_host(void* dst, const void* src, size_t bytes) = 0;
+  virtual void copy_to_host(void* dst, const void* src, size_t bytes) = 0;
+  virtual void copy_on_device(void* dst, const void* src, size_t bytes) = 0;
+  virtual void synchronize() = 0;
+};
+
+using DeviceFactory = std::function<std::unique_ptr<Device>()>;  // throws ft::Error if unusable
+
+// Registers the loader of backend `name` (called at most once, by load_backend).
+void register_backend(const std::string& name, std::function<void()> loader);
+// Runs backend `name`'s loader once. False if this build has no such backend;
+// true for "cpu" (the CPU kernels come with ops::register_all()).
+bool load_backend(const std::string& name);
+std::vector<std::string> backends();  // "cpu" and every registered backend
+
+// Registers the factory of device `name` (a backend's loader calls this).
+void register_device(const std::string& name, DeviceFactory factory);
+// The device `name`, opened on first use. Throws a one-line ft::Error when the
+// build has no such backend or the device is not present.
+Device& device(const std::string& name);
+Device& cpu_device();
+
+// Copies `bytes` from `src` on device `from` to `dst` on device `to`
+// (host<->device, device<->device of one device, host<->host).
+void copy_between(Device& from, const void* src, Device& to, void* dst, size_t bytes);
+
+}  // namespace ft

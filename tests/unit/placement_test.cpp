@@ -1,0 +1,335 @@
+// placement_test.cpp — device placement with cpu fallback (core/placement.h) and
+// the executor running placed plans (core/executor.h, core/device.h):
+//   * placed for "cuda" against the real CUDA kernel registrations: an op with
+//     a cpu kernel only falls back to cpu, copies sit exactly at the edges that
+//     cross devices, one per (value, destination device);
+//   * placed for "cpu": no copies;
+//   * a plan on a second, non-host device ("testdev", host memory behind the
+//     Device interface) runs forward and backward with its own arena and copy
+//     steps and matches the cpu run;
+//   * on the cuda device (where one is present) a placed graph matches the cpu.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <optional>
+#include <set>
+
+#include "core/core.h"
+#include "ops/ops.h"
+
+using namespace ft;
+
+namespace {
+
+// An op with a cpu kernel only: y = x * x + 1, same shape (f32).
+void register_cpu_only_op() {
+  static bool done = [] {
+    OpRegistry& reg = OpRegistry::get();
+    OpDef d;
+    d.name = "test_cpu_only";
+    d.num_inputs = 1;
+    d.shape = [](ShapeCtx& c) { c.set(0, c.in_shapes[0], c.in_dtypes[0]); };
+    d.grad = [](GradCtx& c) { return std::vector<Value>{c.grads[0] * (2.0 * c.inputs[0])}; };
+    reg.add_op(d);
+    reg.add_kernel("test_cpu_only", "cpu", DType::F32, Kernel{[](KernelCtx& k) {
+                     const float* x = k.in(0).data<float>();
+                     float* y = k.out(0).data<float>();
+                     for (int64_t i = 0; i < k.in(0).numel(); ++i) y[i] = x[i] * x[i] + 1.0f;
+                   }, {}});
+    return true;
+  }();
+  (void)done;
+}
+
+Value cpu_only(Value x) { return x.graph().add1("test_cpu_only", {x}); }
+
+// matmul -> cpu-only op (two of them on one value) -> matmul, a cpu-produced
+// value with two readers on the device, a device value read on the device and
+// on the cpu, a fetched device value.
+struct Net {
+  Graph g{7};
+  Value x, w1, w2, h, a, b, s, y, r, out, loss;
+  explicit Net(const std::string& scope = "") {
+    register_cpu_only_op();
+    std::optional<Graph::Scope> d;
+    if (!scope.empty()) d.emplace(g.device_scope(scope));
+    x = g.placeholder("x", {-1, 8});
+    w1 = g.variable("w1", {8, 8}, init::normal(0.3));
+    w2 = g.variable("w2", {8, 8}, init::normal(0.3));
+    h = matmul(x, w1);
+    a = cpu_only(h);
+    b = cpu_only(h);
+    s = a + b;
+    y = matmul(a, w2);
+    r = relu(h);
+    out = y + s + r;
+    loss = sum(out);
+  }
+  Tensor batch() const {
+    std::vector<float> v(4 * 8);
+    for (size_t i = 0; i < v.size(); ++i) v[i] = float(int(i % 7) - 3) * 0.25f;
+    return Tensor::from<float>({4, 8}, v);
+  }
+};
+
+// The invariants of any placement: a copy exactly where a reader's device
+// differs from its producer's, one per (value, device), none elsewhere.
+void expect_copies_exactly_at_crossings(const Graph& g, const DevicePlacement& p, const std::set<int>& fed,
+                                        const std::vector<Value>& fetches) {
+  std::set<std::pair<Output, std::string>> expected;
+  std::map<std::pair<Output, std::string>, std::set<int>> readers;
+  for (int id : p.nodes) {
+    if (fed.count(id)) continue;
+    for (const Output& o : g.node(id).inputs) {
+      const std::string& to = p.device[size_t(id)];
+      if (p.device[size_t(o.node)] == to) continue;
+      expected.insert({o, to});
+      readers[{o, to}].insert(id);
+    }
+  }
+  for (const Value& v : fetches)
+    if (p.device[size_t(v.node())] != "cpu") expected.insert({v.output(), "cpu"});
+  std::set<std::pair<Output, std::string>> got;
+  for (const DeviceCopy& c : p.copies) {
+    EXPECT_TRUE(got.insert({c.src, c.to}).second) << "two copies of " << g.node(c.src.node).name << " to " << c.to;
+    EXPECT_EQ(c.from, p.device[size_t(c.src.node)]);
+    EXPECT_NE(c.from, c.to);
+    EXPECT_EQ(std::set<int>(c.readers.begin(), c.readers.end()), (readers[{c.src, c.to}]));
+  }
+  EXPECT_EQ(got, expected);
+}
+
+bool cuda_backend() {
+  ops::register_all();
+  return load_backend("cuda");
+}
+
+}  // namespace
+
+TEST(Placement, CudaPlacementFallsBackToCpuAndCopiesAtCrossingEdges) {
+  if (!cuda_backend()) GTEST_SKIP() << "this build has no CUDA backend: no cuda kernels to place against";
+  Net n;
+  PlaceOptions o;
+  o.device = "cuda";
+  o.fetches = {n.loss, n.a};
+  DevicePlacement p = place_devices(n.g, o);
+
+  auto dev = [&](const Value& v) { return p.device[size_t(v.node())]; };
+  for (const Value& v : {n.x, n.w1, n.w2, n.a, n.b}) EXPECT_EQ(dev(v), "cpu") << v.name();
+  for (const Value& v : {n.h, n.s, n.y, n.r, n.out, n.loss}) EXPECT_EQ(dev(v), "cuda") << v.name();
+  EXPECT_EQ(p.fallbacks, (std::vector<int>{n.a.node(), n.b.node()}));
+  EXPECT_EQ(p.devices(), (std::vector<std::string>{"cpu", "cuda"}));
+
+  // x, w1, w2 up; h down once for both cpu-only readers; a up once for s and y;
+  // b up; loss down for the fetch. a is fetched on the cpu itself: no copy.
+  ASSERT_EQ(p.copies.size(), 7u);
+  auto copy = [&](const Value& v, const std::string& to) -> const DeviceCopy& {
+    int i = p.copy_index(v.output(), to);
+    EXPECT_GE(i, 0) << "no copy of " << v.name() << " to " << to;
+    return p.copies.at(size_t(std::max(i, 0)));
+  };
+  EXPECT_EQ(copy(n.x, "cuda").readers, std::vector<int>{n.h.node()});
+  EXPECT_EQ(copy(n.w1, "cuda").readers, std::vector<int>{n.h.node()});
+  EXPECT_EQ(copy(n.w2, "cuda").readers, std::vector<int>{n.y.node()});
+  EXPECT_EQ(copy(n.h, "cpu").readers, (std::vector<int>{n.a.node(), n.b.node()}));
+  EXPECT_EQ(copy(n.a, "cuda").readers, (std::vector<int>{n.s.node(), n.y.node()}));
+  EXPECT_EQ(copy(n.b, "cuda").readers, std::vector<int>{n.s.node()});
+  EXPECT_TRUE(copy(n.loss, "cpu").fetched);
+  EXPECT_TRUE(copy(n.loss, "cpu").readers.empty());
+  EXPECT_EQ(p.copy_index(n.h.output(), "cuda"), -1);  // relu(h) shares h's device
+  EXPECT_EQ(p.copy_index(n.a.output(), "cpu"), -1);
+  expect_copies_exactly_at_crossings(n.g, p, {}, o.fetches);
+}
+
+TEST(Placement, GradientsOfAPlacedGraphCopyOnlyAtCrossings) {
+  if (!cuda_backend()) GTEST_SKIP() << "this build has no CUDA backend: no cuda kernels to place against";
+  Net n("cuda");  // every node asks for cuda; gradients() keeps the request
+  std::vector<Value> grads = gradients(n.loss, {n.w1, n.w2});
+  PlaceOptions o;
+  o.device = "cpu";  // the scope, not the default, puts nodes on cuda
+  o.fetches = {n.loss, grads[0], grads[1]};
+  o.fed = {n.x.node()};
+  DevicePlacement p = place_devices(n.g, o);
+  // The cpu-only op's gradient rule uses mul/scale: on cuda; the op itself falls back.
+  EXPECT_EQ(p.device[size_t(n.a.node())], "cpu");
+  EXPECT_EQ(p.device[size_t(grads[0].node())], "cuda");
+  EXPECT_EQ(p.device[size_t(n.h.node())], "cuda");
+  EXPECT_EQ(p.fallbacks, (std::vector<int>{n.a.node(), n.b.node()}));
+  expect_copies_exactly_at_crossings(n.g, p, o.fed, o.fetches);
+  EXPECT_GE(p.copy_index(grads[0].output(), "cpu"), 0);  // fetched device values come back
+}
+
+TEST(Placement, CpuPlacementHasNoCopies) {
+  ops::register_all();
+  Net n;
+  std::vector<Value> grads = gradients(n.loss, {n.w1, n.w2});
+  PlaceOptions o;  // device "cpu"
+  o.fetches = {n.loss, grads[0], grads[1]};
+  o.fed = {n.x.node()};
+  DevicePlacement p = place_devices(n.g, o);
+  EXPECT_TRUE(p.copies.empty());
+  EXPECT_TRUE(p.fallbacks.empty());
+  for (int id : p.nodes) EXPECT_EQ(p.device[size_t(id)], "cpu") << n.g.node(id).name;
+  Executor ex(n.g);
+  Executor::Feeds f = {{n.x, n.batch()}};
+  EXPECT_EQ(ex.stats(f, o.fetches).copies, 0);
+}
+
+TEST(Placement, MissingDeviceOrBackendIsAOneLineError) {
+  ops::register_all();
+  Net n;
+  Executor ex(n.g, nullptr, "cuda");
+  Executor::Feeds f = {{n.x, n.batch()}};
+  try {
+    ex.run(f, {n.loss});
+    if (!cuda_backend()) FAIL() << "ran on cuda without a CUDA backend";
+    SUCCEED() << "a CUDA device is present";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+    if (cuda_backend())
+      EXPECT_NE(m.find("device: cuda requested but no CUDA device is present"), std::string::npos) << m;
+    else
+      EXPECT_NE(m.find("this build has no cuda backend"), std::string::npos) << m;
+  }
+}
+
+// ---- a second device: host memory behind the Device interface, not host-addressable
+// as far as the executor knows, so every crossing gets a real copy step.
+namespace {
+
+struct TestDevice final : Device {
+  std::string n = "testdev";
+  std::map<void*, size_t> live;
+  int64_t h2d = 0, d2h = 0, d2d = 0, syncs = 0;
+  const std::string& name() const override { return n; }
+  bool is_host() const override { return false; }
+  void* allocate(size_t bytes) override {
+    void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+    live[p] = bytes;
+    return p;
+  }
+  void free(void* p) override {
+    live.erase(p);
+    std::free(p);
+  }
+  bool owns(const void* p) const {
+    for (const auto& kv : live)
+      if (p >= kv.first && p < static_cast<const char*>(kv.first) + kv.second) return true;
+    return false;
+  }
+  void copy_from_host(void* dst, const void* src, size_t b) override {
+    EXPECT_TRUE(owns(dst));
+    EXPECT_FALSE(owns(src));
+    std::memcpy(dst, src, b);
+    ++h2d;
+  }
+  void copy_to_host(void* dst, const void* src, size_t b) override {
+    EXPECT_TRUE(owns(src));
+    EXPECT_FALSE(owns(dst));
+    std::memcpy(dst, src, b);
+    ++d2h;
+  }
+  void copy_on_device(void* dst, const void* src, size_t b) override {
+    std::memcpy(dst, src, b);
+    ++d2d;
+  }
+  void synchronize() override { ++syncs; }
+};
+
+TestDevice* test_device() {
+  static bool registered = [] {
+    register_device("testdev", [] { return std::unique_ptr<Device>(new TestDevice()); });
+    // testdev kernels: the cpu kernels of a few ops, checking their buffers live on testdev.
+    OpRegistry& reg = OpRegistry::get();
+    for (const char* op : {"matmul", "add", "relu", "mul", "ones_like", "relu_grad", "reduce_sum", "broadcast_like"}) {
+      const Kernel* k = reg.find_kernel(op, "cpu", DType::F32);
+      if (!k) continue;
+      KernelFn fn = k->fn;
+      reg.add_kernel(op, "testdev", DType::F32, Kernel{[fn](KernelCtx& c) {
+                       auto& td = static_cast<TestDevice&>(*c.device);
+                       EXPECT_EQ(td.name(), "testdev");
+                       for (const Tensor* t : c.inputs) EXPECT_TRUE(td.owns(t->raw())) << c.node.name;
+                       for (const Tensor* t : c.outputs) EXPECT_TRUE(t->numel() == 0 || td.owns(t->raw())) << c.node.name;
+                       fn(c);
+                     }, {}});
+    }
+    return true;
+  }();
+  (void)registered;
+  return static_cast<TestDevice*>(&device("testdev"));
+}
+
+}  // namespace
+
+TEST(Placement, PlanOnASecondDeviceMatchesCpuForwardAndBackward) {
+  ops::register_all();
+  TestDevice* td = test_device();
+  Net n;
+  std::vector<Value> grads = gradients(n.loss, {n.w1, n.w2});
+  std::vector<Value> fetch = {n.loss, grads[0], grads[1], n.a};
+  Executor::Feeds f = {{n.x, n.batch()}};
+
+  Executor cpu(n.g);
+  std::vector<Tensor> want;
+  for (const Tensor& t : cpu.run(f, fetch)) want.push_back(t.clone());
+
+  Executor ex(n.g, nullptr, "testdev");
+  const DevicePlacement& p = ex.placement(f, fetch);
+  EXPECT_EQ(p.device[size_t(n.h.node())], "testdev");
+  EXPECT_EQ(p.device[size_t(n.a.node())], "cpu");  // no testdev kernel: fallback
+  expect_copies_exactly_at_crossings(n.g, p, {n.x.node()}, fetch);
+  const PlanStats& st = ex.stats(f, fetch);
+  EXPECT_EQ(st.copies, int(p.copies.size()));
+  EXPECT_GT(st.copies, 0);
+
+  for (int run = 0; run < 2; ++run) {
+    const int64_t before = td->h2d + td->d2h;
+    const int64_t syncs = td->syncs;
+    std::vector<Tensor> got = ex.run(f, fetch);
+    EXPECT_EQ(td->h2d + td->d2h - before, int64_t(p.copies.size()));  // each copy once per run
+    EXPECT_EQ(td->syncs, syncs + 1);
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      EXPECT_FALSE(td->owns(got[i].raw())) << "fetch " << i << " is not a host tensor";
+      ASSERT_EQ(got[i].shape(), want[i].shape());
+      for (int64_t j = 0; j < got[i].numel(); ++j)
+        EXPECT_NEAR(got[i].at(j), want[i].at(j), 1e-5 * (1.0 + std::abs(want[i].at(j))));
+    }
+  }
+  // The same plan on more threads (concurrent schedule, reuse edges per arena).
+  ThreadPool pool(2);
+  Executor ex2(n.g, &pool, "testdev");
+  std::vector<Tensor> got = ex2.run(f, fetch);
+  for (size_t i = 0; i < got.size(); ++i)
+    for (int64_t j = 0; j < got[i].numel(); ++j)
+      EXPECT_NEAR(got[i].at(j), want[i].at(j), 1e-5 * (1.0 + std::abs(want[i].at(j))));
+}
+
+TEST(Placement, CudaRunMatchesCpu) {
+  if (!cuda_backend()) GTEST_SKIP() << "this build has no CUDA backend";
+  try {
+    device("cuda");
+  } catch (const Error& e) {
+    GTEST_SKIP() << "no CUDA device on this machine (" << e.what() << ")";
+  }
+  Net n;
+  std::vector<Value> grads = gradients(n.loss, {n.w1, n.w2});
+  std::vector<Value> fetch = {n.loss, grads[0], grads[1], n.a};
+  Executor::Feeds f = {{n.x, n.batch()}};
+  Executor cpu(n.g);
+  std::vector<Tensor> want;
+  for (const Tensor& t : cpu.run(f, fetch)) want.push_back(t.clone());
+  Executor ex(n.g, nullptr, "cuda");
+  EXPECT_GT(ex.stats(f, fetch).copies, 0);
+  for (int run = 0; run < 2; ++run) {
+    std::vector<Tensor> got = ex.run(f, fetch);
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < got.size(); ++i)
+      for (int64_t j = 0; j < got[i].numel(); ++j)
+        EXPECT_NEAR(got[i].at(j), want[i].at(j), 1e-2 * (1.0 + std::abs(want[i].at(j))));  // TF32 GEMMs
+  }
+}
