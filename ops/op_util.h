@@ -95,6 +95,7 @@ void register_reduce_cpu();
 void register_shape_cpu();
 void register_nn_cpu();
 void register_conv_cpu();
+void register_precision_cpu();  // after the others: half GEMM kernels wrap the f32 ones
 
 }  // namespace ops
 }  // namespace ft

@@ -1,9 +1,9 @@
 // precision.cpp — round-to-nearest-even f32 -> f16 / bf16 conversions (bit
 // manipulation, no FPU mode changes except the subnormal-half path, which adds a
-// magic constant under the default round-to-nearest mode), tensor conversion and
-// the dynamic loss scaler.
+// magic constant under the default round-to-nearest mode) and tensor conversion.
 #include "ops/precision.h"
 
+#include <Eigen/Core>
 #include <cmath>
 #include <cstring>
 
@@ -67,6 +67,36 @@ uint16_t f32_to_bf16_bits(float f) {
 
 float bf16_bits_to_f32(uint16_t h) { return float_of(uint32_t(h) << 16); }
 
+// Bulk conversions go through Eigen's vectorized casts (F16C / AVX2 where the
+// build targets them), which round to nearest even like the scalar functions
+// above; precision_test checks the two agree on every input it can enumerate.
+// A NaN stays a NaN (its payload may differ from the scalar path's).
+void half_to_f32(const uint16_t* src, DType half, float* dst, int64_t n) {
+  Eigen::Map<Eigen::ArrayXf> out(dst, n);
+  if (half == DType::BF16) {
+    out = Eigen::Map<const Eigen::Array<Eigen::bfloat16, Eigen::Dynamic, 1>>(
+              reinterpret_cast<const Eigen::bfloat16*>(src), n).cast<float>();
+  } else if (half == DType::F16) {
+    out = Eigen::Map<const Eigen::Array<Eigen::half, Eigen::Dynamic, 1>>(reinterpret_cast<const Eigen::half*>(src), n)
+              .cast<float>();
+  } else {
+    throw Error(std::string("precision::half_to_f32: not a half dtype: ") + dtype_name(half));
+  }
+}
+
+void f32_to_half(const float* src, DType half, uint16_t* dst, int64_t n) {
+  Eigen::Map<const Eigen::ArrayXf> in(src, n);
+  if (half == DType::BF16) {
+    Eigen::Map<Eigen::Array<Eigen::bfloat16, Eigen::Dynamic, 1>>(reinterpret_cast<Eigen::bfloat16*>(dst), n) =
+        in.cast<Eigen::bfloat16>();
+  } else if (half == DType::F16) {
+    Eigen::Map<Eigen::Array<Eigen::half, Eigen::Dynamic, 1>>(reinterpret_cast<Eigen::half*>(dst), n) =
+        in.cast<Eigen::half>();
+  } else {
+    throw Error(std::string("precision::f32_to_half: not a half dtype: ") + dtype_name(half));
+  }
+}
+
 namespace {
 double load(const Tensor& x, int64_t i) {
   switch (x.dtype()) {
@@ -100,61 +130,6 @@ bool all_finite(const Tensor& x) {
   for (int64_t i = 0; i < x.numel(); ++i)
     if (!std::isfinite(load(x, i))) return false;
   return true;
-}
-
-LossScaler::LossScaler(const LossScalerConfig& c) : c_(c), scale_(c.init_scale) {
-  if (!(c.init_scale > 0)) throw Error("LossScaler: init_scale must be > 0, got " + std::to_string(c.init_scale));
-  if (!(c.growth > 1)) throw Error("LossScaler: growth must be > 1, got " + std::to_string(c.growth));
-  if (!(c.backoff > 0 && c.backoff < 1))
-    throw Error("LossScaler: backoff must be in (0, 1), got " + std::to_string(c.backoff));
-  if (c.growth_interval < 1)
-    throw Error("LossScaler: growth_interval must be >= 1, got " + std::to_string(c.growth_interval));
-  if (!(c.min_scale > 0 && c.min_scale <= c.max_scale))
-    throw Error("LossScaler: need 0 < min_scale <= max_scale");
-}
-
-bool LossScaler::update(bool found_inf) {
-  if (found_inf) {
-    scale_ = std::max(c_.min_scale, scale_ * c_.backoff);
-    clean_ = 0;
-    ++skipped_;
-    return false;
-  }
-  if (++clean_ >= c_.growth_interval) {
-    scale_ = std::min(c_.max_scale, scale_ * c_.growth);
-    clean_ = 0;
-  }
-  return true;
-}
-
-bool LossScaler::unscale(const std::vector<Tensor*>& grads) const {
-  const double inv = 1.0 / scale_;
-  bool finite = true;
-  for (Tensor* g : grads) {
-    if (g->dtype() == DType::F32) {
-      float* p = g->data<float>();
-      for (int64_t i = 0; i < g->numel(); ++i) {
-        p[i] = float(double(p[i]) * inv);
-        finite = finite && std::isfinite(p[i]);
-      }
-    } else if (g->dtype() == DType::F64) {
-      double* p = g->data<double>();
-      for (int64_t i = 0; i < g->numel(); ++i) {
-        p[i] *= inv;
-        finite = finite && std::isfinite(p[i]);
-      }
-    } else {
-      throw Error(std::string("LossScaler::unscale: gradients must be f32 or f64, got ") + dtype_name(g->dtype()));
-    }
-  }
-  return finite;
-}
-
-void LossScaler::restore(double scale, int64_t clean_steps, int64_t skipped_steps) {
-  if (!(scale > 0)) throw Error("LossScaler::restore: scale must be > 0, got " + std::to_string(scale));
-  scale_ = scale;
-  clean_ = clean_steps;
-  skipped_ = skipped_steps;
 }
 
 }  // namespace precision

@@ -24,6 +24,7 @@ void register_all() {
     register_shape_cpu();
     register_nn_cpu();
     register_conv_cpu();
+    register_precision_cpu();
   });
 }
 

@@ -16,6 +16,13 @@
 // different groups never wait on each other in a cycle. The k ranks of a group
 // read the same batch (data rank = dp index).
 //
+// Device buckets (distributed.backend nccl, or auto with device cuda): the
+// bucket nodes are placed on "cuda" and run comm/nccl's kernel (ncclAllReduce on
+// the communication stream after the compute stream's work).
+//
+// Loss scaling (ctx.scaler): the reduced gradients are unscaled in fp32 on the
+// host; inf/nan skips the update on every rank alike.
+//
 // Deterministic mode: the global batch is cut into micro-batches of a fixed
 // size; each micro-batch's gradient is computed alone, summed in a fixed
 // pairwise tree (locally over this rank's contiguous micro-batches, then over
@@ -28,6 +35,7 @@
 #include "comm/bucketing.h"
 #include "comm/comm_ops.h"
 #include "comm/communicator.h"
+#include "comm/device_comm.h"
 #include "comm/mpi_communicator.h"
 #include "comm/stall.h"
 #include "comm/mp_ops.h"
@@ -113,6 +121,23 @@ class AllreduceStrategy : public Strategy {
     if (deterministic_ && mp_ > 1)
       throw Error(c.where("distributed.model_parallel") + ": key 'distributed.model_parallel' = " +
                   std::to_string(mp_) + " cannot be combined with distributed.deterministic (use 1)");
+    device_buckets_ = device_buckets(c);
+  }
+
+  // distributed.backend: whether gradient buckets live in device memory and go
+  // through the device communicator (NCCL) instead of MPI.
+  static bool device_buckets(const Config& c) {
+    const std::string backend = c.s("distributed.backend");
+    const bool on_cuda = c.s("device") == "cuda";
+    if (backend == "mpi") return false;
+    std::string why;
+    const bool available = comm::device_comm_available(&why);
+    if (backend == "auto") return on_cuda && available;
+    if (!available) throw Error(c.where("distributed.backend") + ": key 'distributed.backend' = nccl: " + why);
+    if (!on_cuda)
+      throw Error(c.where("distributed.backend") +
+                  ": key 'distributed.backend' = nccl needs device: cuda (the gradients are in host memory)");
+    return true;
   }
   std::string name() const override { return "allreduce-sync"; }
   int data_rank(int rank) const override { return rank / mp_; }
@@ -156,6 +181,13 @@ class AllreduceStrategy : public Strategy {
                     ", per-rank batch " + std::to_string(ctx.cfg.i("data.batch_size")) + ")");
     } else if (w.size() > 1) {
       // Rewrite: one async allreduce node per bucket, chained in launch order.
+      // Device buckets run the NCCL kernel registered for "cuda" (comm/device_comm.h).
+      std::unique_ptr<Graph::Scope> on_device;
+      if (device_buckets_) {
+        comm::register_device_comm_kernels();
+        comm::add_device_comm_to_resources(res_, comm::make_device_comm(dp));
+        on_device = std::make_unique<Graph::Scope>(ctx.g.device_scope("cuda"));
+      }
       auto buckets = bucketer.buckets();
       std::vector<Value> reduced(ctx.grads.size());
       Value reduced_loss;
@@ -170,6 +202,7 @@ class AllreduceStrategy : public Strategy {
           reduced[size_t(order_[size_t(buckets[bi].members[k])])] = out[k];
         if (last) reduced_loss = out.back();
       }
+      on_device.reset();
       fetch_ = {reduced_loss};
       fetch_.insert(fetch_.end(), reduced.begin(), reduced.end());
       buckets_ = int(buckets.size());
@@ -205,12 +238,30 @@ class AllreduceStrategy : public Strategy {
     ro.profile = ctx.profile;
     std::vector<Tensor> grads;
     double loss;
+    if (ctx.scaler) scale_.data<float>()[0] = float(ctx.scaler->scale());
     if (deterministic_) {
       loss = deterministic_grads(ctx, feeds, step, grads);
+    } else if (ctx.scaler) {
+      Executor::Feeds f = feeds;
+      f.emplace_back(ctx.loss_scale, scale_);
+      auto out = ex_->run(f, fetch_, ro);
+      loss = out[0].item<float>();
+      grads.assign(out.begin() + 1, out.end());
     } else {
       auto out = ex_->run(feeds, fetch_, ro);
       loss = out[0].item<float>();
       grads.assign(out.begin() + 1, out.end());
+    }
+    // Loss scaling: unscale the reduced gradients in fp32. They are the same on
+    // every rank of the data-parallel group, so every rank takes the same
+    // decision; the ranks of a model-parallel group hold different slices and
+    // agree through one max-allreduce of the flag.
+    if (ctx.scaler) {
+      std::vector<Tensor*> gp;
+      for (Tensor& t : grads) gp.push_back(&t);
+      int32_t overflow = ctx.scaler->unscale(gp) ? 0 : 1;
+      if (ctx.mp_comm) ctx.mp_comm->allreduce(&overflow, 1, DType::I32, comm::ReduceOp::Max);
+      if (!ctx.scaler->update(overflow != 0)) return loss;  // skipped: parameters and optimizer state unchanged
     }
     if (ctx.cfg.f("train.clip_norm") > 0) optim::clip_by_global_norm(grads, ctx.cfg.f("train.clip_norm"));
     if (ctx.cfg.b("debug.check_numerics"))
@@ -225,6 +276,7 @@ class AllreduceStrategy : public Strategy {
 
   void log_fields(nlohmann::json& rec) override {
     rec["buckets"] = buckets_;
+    rec["backend"] = device_buckets_ ? "nccl" : "mpi";
     if (ex_) {  // the executor's memory plan for the training step
       const PlanStats& st = ex_->last_stats();
       rec["arena_mb"] = double(st.arena_bytes) / (1 << 20);
@@ -276,6 +328,7 @@ class AllreduceStrategy : public Strategy {
         size_t row = t.bytes() / size_t(t.dim(0));
         f.emplace_back(kv.first, Tensor::view(static_cast<char*>(const_cast<void*>(t.raw())) + row * size_t(m * micro_), s, t.dtype()));
       }
+      if (ctx.scaler) f.emplace_back(ctx.loss_scale, scale_);
       RunOptions ro;
       ro.step = (step * w.size() + w.rank()) * k + m;  // unique per global micro-batch
       ro.profile = ctx.profile;
@@ -307,6 +360,8 @@ class AllreduceStrategy : public Strategy {
   }
 
   bool deterministic_;
+  bool device_buckets_ = false;
+  Tensor scale_ = Tensor::empty({}, DType::F32);  // fed to ctx.loss_scale
   int mp_ = 1;
   int64_t micro_ = 0;
   int buckets_ = 0;

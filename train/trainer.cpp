@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "data/loader.h"
+#include "ops/autocast.h"
 #include "optim/clip.h"
 #include "train/checkpoint.h"
 #include "train/optim_config.h"
@@ -153,15 +154,53 @@ TrainResult Trainer::run(const std::string& resume) {
   std::string resume_dir = resume;
   if (grid.mp > 1 && !resume_dir.empty()) resume_dir += "/mp" + std::to_string(grid.mp_index);
 
+  // Mixed precision (precision: fp16 | bf16): the model's forward graph is copied
+  // with matmul/conv in half precision (ops/autocast.h); variables stay f32.
+  const std::string prec = c.s("precision");
+  if (prec != "fp32" && strategy->name() != "allreduce-sync")
+    throw Error(c.where("precision") + ": key 'precision' = " + prec + " is supported in allreduce-sync only");
+  double init_scale = c.f("train.loss_scale");
+  if (init_scale == 0 && prec == "fp16") init_scale = 65536;
+  if (init_scale > 0 && strategy->name() != "allreduce-sync")
+    throw Error(c.where("train.loss_scale") + ": key 'train.loss_scale' is supported in allreduce-sync only");
+
   TaskData data = load_task_data(c);
-  Graph g(uint64_t(c.i("train.seed")));
+  const std::string scope_dev = dev == "cpu" ? "" : dev;  // forward and backward nodes ask for `dev`
+  auto built = std::make_unique<Graph>(uint64_t(c.i("train.seed")));
   Model model;
-  std::vector<Value> params, grads;
   {
-    auto on_device = g.device_scope(dev == "cpu" ? "" : dev);  // forward and backward nodes ask for `dev`
-    model = build_model(g, c, data, grid.tp());
-    params = g.trainable();
-    grads = gradients(model.loss, params);
+    auto on_device = built->device_scope(scope_dev);
+    model = build_model(*built, c, data, grid.tp());
+  }
+  std::unique_ptr<Graph> half_graph;
+  int half_nodes = 0;
+  if (prec != "fp32") {
+    half_graph = std::make_unique<Graph>(uint64_t(c.i("train.seed")));
+    auto on_device = half_graph->device_scope(scope_dev);
+    Autocast ac(*built, *half_graph, prec == "fp16" ? DType::F16 : DType::BF16);
+    for (Value& v : model.inputs) v = ac(v);
+    model.logits = ac(model.logits);
+    model.labels = ac(model.labels);
+    model.loss = ac(model.loss);
+    half_nodes = ac.rewritten();
+  }
+  Graph& g = half_graph ? *half_graph : *built;
+  std::vector<Value> params = g.trainable();
+  // Dynamic loss scaling: gradients of loss * s, with s fed each step.
+  std::unique_ptr<optim::LossScaler> scaler;
+  Value loss_scale;
+  if (init_scale > 0) {
+    optim::LossScalerConfig lc;
+    lc.init_scale = init_scale;
+    lc.growth_interval = c.i("train.loss_scale_window");
+    lc.max_scale = std::max(lc.max_scale, init_scale);
+    scaler = std::make_unique<optim::LossScaler>(lc);
+    loss_scale = g.placeholder("loss_scale", {}, DType::F32);
+  }
+  std::vector<Value> grads;
+  {
+    auto on_device = g.device_scope(scope_dev);
+    grads = gradients(scaler ? model.loss * loss_scale : model.loss, params);
   }
   auto opt = make_opt(c);
   auto sched = schedule_from_config(c);
@@ -169,12 +208,17 @@ TrainResult Trainer::run(const std::string& resume) {
   TrainContext ctx{c, world_, g, model, params, grads, *opt, pool, metrics};
   ctx.dp_comm = grid.dp_comm;
   ctx.mp_comm = grid.mp_comm;
+  ctx.scaler = scaler.get();
+  ctx.loss_scale = loss_scale;
   Resources eval_res;
   if (grid.mp_comm) comm::add_mp_to_resources(eval_res, grid.mp_comm);
   Profile profile;
   if (c.b("train.profile")) ctx.profile = &profile;
   if (chief) std::printf("%s; %s, %d rank(s), %d thread(s) per rank\n", data.describe.c_str(),
                          strategy->name().c_str(), size, pool.threads());
+  if (chief && prec != "fp32")
+    std::printf("mixed precision: %d matmul/conv nodes in %s, fp32 master weights; loss scaling %s\n", half_nodes,
+                prec.c_str(), scaler ? ("from " + std::to_string(int64_t(init_scale))).c_str() : "off");
 
   data::LoaderOptions lo;
   lo.batch_size = c.i("data.batch_size");
@@ -204,6 +248,9 @@ TrainResult Trainer::run(const std::string& resume) {
       auto j = nlohmann::json::parse(ck.state_json);
       st.step = j.value("optimizer_step", int64_t(0));
       loader.set_position({j.at("data_epoch").get<int64_t>(), j.at("data_index").get<int64_t>()});
+      if (scaler && j.contains("loss_scale"))
+        scaler->restore(j.at("loss_scale").get<double>(), j.at("loss_scale_clean_steps").get<int64_t>(),
+                        j.at("skipped_steps").get<int64_t>());
     } catch (const nlohmann::json::exception& e) {
       throw Error(resume_dir + "/state.json: corrupt: " + e.what());
     }
@@ -277,9 +324,14 @@ TrainResult Trainer::run(const std::string& resume) {
     optim::OptimizerState st = opt->state();
     ck.optimizer = st.tensors;
     auto pos = loader.position();
-    ck.state_json = nlohmann::json{{"step", step}, {"optimizer_step", st.step}, {"data_epoch", pos.epoch},
-                                   {"data_index", pos.index}, {"mode", strategy->name()}, {"world", size}}
-                        .dump();
+    nlohmann::json state = {{"step", step}, {"optimizer_step", st.step}, {"data_epoch", pos.epoch},
+                            {"data_index", pos.index}, {"mode", strategy->name()}, {"world", size}};
+    if (scaler) {
+      state["loss_scale"] = scaler->scale();
+      state["loss_scale_clean_steps"] = scaler->clean_steps();
+      state["skipped_steps"] = scaler->skipped_steps();
+    }
+    ck.state_json = state.dump();
     std::string where = ckpt->save(ck);
     std::printf("checkpoint step %lld -> %s\n", static_cast<long long>(step), where.c_str());
   };
@@ -320,6 +372,10 @@ TrainResult Trainer::run(const std::string& resume) {
                               {"minor_faults_per_step", faults_per_step},
                               {"lr", lr}, {"epoch", loader.position().epoch}, {"peak_rss_mb", peak_rss_kb() / 1024.0}};
         strategy->log_fields(rec);
+        if (prec != "fp32" || scaler) {
+          rec["loss_scale"] = scaler ? scaler->scale() : 1.0;
+          rec["skipped_steps"] = scaler ? scaler->skipped_steps() : 0;
+        }
         metrics.write(rec);
         std::printf("step %6lld/%lld  loss %.4f  %.4g samples/s  lr %.4g  eta %.0fs\n", static_cast<long long>(done),
                     static_cast<long long>(steps), loss_acc / double(loss_n), sps, lr, eta);

@@ -10,6 +10,7 @@
 #include "comm/communicator.h"
 #include "core/core.h"
 #include "optim/factory.h"
+#include "optim/loss_scale.h"
 #include "optim/schedule.h"
 #include "train/config.h"
 #include "train/metrics.h"
@@ -43,6 +44,11 @@ struct TrainContext {
   // averaged over (the world when model_parallel = 1) and the model-parallel group
   // (null when model_parallel = 1).
   comm::CommPtr dp_comm = nullptr, mp_comm = nullptr;
+  // Dynamic loss scaling (train.loss_scale; null = off): grads are d(loss * s)/d param
+  // with s fed to the scalar placeholder `loss_scale`; the strategy unscales them
+  // and skips the update when they are not finite.
+  optim::LossScaler* scaler = nullptr;
+  Value loss_scale{};
 };
 
 // How gradients become updates. allreduce-sync: average over ranks, update
@@ -53,7 +59,9 @@ class Strategy {
   virtual std::string name() const = 0;
   // Called once, after the model and its gradients are built and before any step.
   virtual void setup(TrainContext& ctx) = 0;
-  // One optimizer step on this rank's batch; returns the (rank-local) loss.
+  // One optimizer step on this rank's batch; returns the (rank-local) loss. With
+  // ctx.scaler a step whose gradients are not finite changes no parameter and no
+  // optimizer state (ctx.scaler counts it and lowers the scale).
   virtual double step(TrainContext& ctx, const Executor::Feeds& feeds, int64_t step, double lr) = 0;
   // Makes ctx.g's variables hold the current global parameters (for eval/checkpoint).
   virtual void sync_params(TrainContext& ctx) {}

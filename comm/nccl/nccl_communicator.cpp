@@ -1,5 +1,5 @@
-// nccl_communicator.cpp — NCCL backend: unique-id bootstrap over MPI, one
-// stream per communicator, a completion thread for asynchronous calls.
+// nccl_communicator.cpp — NCCL backend: unique-id bootstrap over MPI, the
+// device's communication stream, a completion thread for asynchronous calls.
 #include "comm/nccl/nccl_communicator.h"
 
 #include <cuda_runtime.h>
@@ -111,7 +111,7 @@ NcclCommunicator::NcclCommunicator(CommPtr bootstrap, int device) : impl_(std::m
   static_assert(sizeof(ncclUniqueId) % 4 == 0, "ncclUniqueId size");
   m.bootstrap->broadcast(&id, int64_t(sizeof id / 4), DType::I32, 0);
   m.nccl(ncclCommInitRank(&m.comm, m.size, id, m.rank), "ncclCommInitRank");
-  m.cuda(cudaStreamCreateWithFlags(&m.stream, cudaStreamNonBlocking), "cudaStreamCreate");
+  m.stream = cuda::comm_stream();
   m.cuda(cudaMalloc(reinterpret_cast<void**>(&m.scratch), sizeof(int)), "cudaMalloc");
   m.on_error = [this](std::exception_ptr e) { set_async_error(e); };
   m.start_waiter();
@@ -133,7 +133,6 @@ NcclCommunicator::~NcclCommunicator() {
   if (m.stream) cudaStreamSynchronize(m.stream);
   if (m.scratch) cudaFree(m.scratch);
   if (m.comm) ncclCommDestroy(m.comm);
-  if (m.stream) cudaStreamDestroy(m.stream);
 }
 
 int NcclCommunicator::rank() const { return impl_->rank; }
@@ -199,7 +198,7 @@ std::shared_ptr<Communicator> NcclCommunicator::split(int color, int key) {
   sub->size = sub->bootstrap->size();
   sub->device = m.device;
   m.nccl(ncclCommSplit(m.comm, color, key, &sub->comm, nullptr), "ncclCommSplit");
-  m.cuda(cudaStreamCreateWithFlags(&sub->stream, cudaStreamNonBlocking), "cudaStreamCreate");
+  sub->stream = m.stream;
   m.cuda(cudaMalloc(reinterpret_cast<void**>(&sub->scratch), sizeof(int)), "cudaMalloc");
   return std::shared_ptr<Communicator>(new NcclCommunicator(std::move(sub)));
 }
@@ -211,6 +210,16 @@ void NcclCommunicator::allreduce_async(void* data, int64_t count, DType dtype, R
   m.nccl(ncclAllReduce(data, data, size_t(count), nccl_type(dtype), nccl_op(op), m.comm, m.stream), "ncclAllReduce");
   m.complete_async(std::move(done));
 }
+
+cuda::Stream NcclCommunicator::stream() const { return impl_->stream; }
+
+void NcclCommunicator::allreduce_enqueue(void* data, int64_t count, DType dtype, ReduceOp op) {
+  check();
+  Impl& m = *impl_;
+  m.nccl(ncclAllReduce(data, data, size_t(count), nccl_type(dtype), nccl_op(op), m.comm, m.stream), "ncclAllReduce");
+}
+
+void NcclCommunicator::when_done(std::function<void()> done) { impl_->complete_async(std::move(done)); }
 
 void NcclCommunicator::send_async(const void* data, size_t bytes, int peer, int, std::function<void()> done) {
   check();

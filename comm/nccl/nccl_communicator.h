@@ -1,5 +1,6 @@
 // nccl_communicator.h — Communicator over NCCL: buffers are CUDA device
-// pointers, collectives run on the communicator's own CUDA stream.
+// pointers, collectives run on the device's communication stream
+// (cuda::comm_stream(), shared with the communicators split from this one).
 // Built only when CUDA and NCCL are found (FT_HAVE_NCCL; comm/nccl/*.cpp).
 //
 // Bootstrap: rank 0 creates the ncclUniqueId and broadcasts it over the
@@ -12,6 +13,7 @@
 #include <memory>
 
 #include "comm/communicator.h"
+#include "ops/cuda/device.h"
 
 namespace ft {
 namespace comm {
@@ -41,6 +43,13 @@ class NcclCommunicator : public Communicator {
   std::shared_ptr<Communicator> split(int color, int key) override;
 
   void allreduce_async(void* data, int64_t count, DType dtype, ReduceOp op, std::function<void()> done) override;
+
+  // Stream-ordered use (the device allreduce_bucket kernel, comm/nccl/nccl_ops.cpp):
+  // the stream collectives run on; an allreduce queued on it without waiting; and
+  // done() on the completion thread once everything queued on it so far finished.
+  cuda::Stream stream() const;
+  void allreduce_enqueue(void* data, int64_t count, DType dtype, ReduceOp op);
+  void when_done(std::function<void()> done);
   void send_async(const void* data, size_t bytes, int peer, int tag, std::function<void()> done) override;
   void recv_async(void* data, size_t bytes, int peer, int tag, std::function<void()> done) override;
 

@@ -185,20 +185,6 @@ void register_math_cpu() {
     OpRegistry::get().add_kernel("ones_like", "cpu", dt, Kernel{[fill](KernelCtx& c) { fill(c, 1.0); }, {}});
     OpRegistry::get().add_kernel("zeros_like", "cpu", dt, Kernel{[fill](KernelCtx& c) { fill(c, 0.0); }, {}});
     OpRegistry::get().add_kernel("stop_gradient", "cpu", dt, Kernel{[](KernelCtx& c) { c.out(0).copy_from(c.in(0)); }, {}});
-    OpRegistry::get().add_kernel("cast", "cpu", dt, Kernel{[](KernelCtx& c) {
-      const Tensor& x = c.in(0);
-      Tensor& y = c.out(0);
-      for (int64_t i = 0; i < x.numel(); ++i) {
-        double v = x.at(i);
-        switch (y.dtype()) {
-          case DType::F32: y.data<float>()[i] = float(v); break;
-          case DType::F64: y.data<double>()[i] = v; break;
-          case DType::I32: y.data<int32_t>()[i] = int32_t(v); break;
-          case DType::I64: y.data<int64_t>()[i] = int64_t(v); break;
-          default: throw Error("cast: unsupported dtype");
-        }
-      }
-    }, {}});
   }
   cpu_float_kernel("scale", [](KernelCtx& c, auto t) {
     using T = decltype(t);

@@ -16,6 +16,7 @@
 #include "ops/cuda/cuda.h"
 #include "ops/ops.h"
 #include "ops/precision.h"
+#include "optim/loss_scale.h"
 
 using namespace ft;
 
@@ -451,9 +452,9 @@ TEST(CudaPrecision, ConversionKernelsMatchCpuBitForBit) {
 
 TEST(CudaPrecision, UnscaleFindsInfAndDrivesTheLossScaler) {
   REQUIRE_GPU();
-  precision::LossScalerConfig cfg;
+  optim::LossScalerConfig cfg;
   cfg.init_scale = 1024;
-  precision::LossScaler scaler(cfg);
+  optim::LossScaler scaler(cfg);
   cuda::DeviceBuffer flag(sizeof(int));
   cuda::memset_device(flag.get(), 0, sizeof(int));
   int* found = static_cast<int*>(flag.get());

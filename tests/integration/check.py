@@ -4,6 +4,9 @@
   check.py accuracy METRICS.jsonl MIN          final eval record's accuracy >= MIN
   check.py loss-below METRICS.jsonl MAX        last train record's loss < MAX
   check.py field-below METRICS.jsonl FIELD MAX  last train record's FIELD < MAX
+  check.py field-above METRICS.jsonl FIELD MIN  last train record's FIELD > MIN
+  check.py field-equal A.jsonl B.jsonl FIELD   last train records of A and B have equal FIELD
+  check.py finite CKPT                         every model tensor of the checkpoint is finite
   check.py trace TRACE.json OP...              a Chrome trace with complete events of each OP
   check.py same CKPT_A CKPT_B [--rtol R]       model.safetensors tensors equal (bit-exact
                                                without --rtol, else ||a-b|| <= R*||a|| per tensor)
@@ -80,6 +83,31 @@ def main(argv):
         print("last %s %s (max %s)" % (argv[3], v, argv[4]))
         if not v < float(argv[4]):
             fail("%s = %s not below %s" % (argv[3], v, argv[4]))
+    elif cmd == "field-above":
+        train = [r for r in records(argv[2]) if "eval" not in r and argv[3] in r]
+        if not train:
+            fail("no training record with %s in %s" % (argv[3], argv[2]))
+        v = train[-1][argv[3]]
+        print("last %s %s (min %s)" % (argv[3], v, argv[4]))
+        if not v > float(argv[4]):
+            fail("%s = %s not above %s" % (argv[3], v, argv[4]))
+    elif cmd == "field-equal":
+        vals = []
+        for path in argv[2:4]:
+            train = [r for r in records(path) if "eval" not in r and argv[4] in r]
+            if not train:
+                fail("no training record with %s in %s" % (argv[4], path))
+            vals.append((train[-1]["step"], train[-1][argv[4]]))
+        print("%s: %s vs %s (step, value)" % (argv[4], vals[0], vals[1]))
+        if vals[0] != vals[1]:
+            fail("%s differs: %s vs %s" % (argv[4], vals[0], vals[1]))
+    elif cmd == "finite":
+        a = load_safetensors(model_file(argv[2]))
+        for name in sorted(a):
+            for i, x in enumerate(a[name][1]):
+                if not math.isfinite(x):
+                    fail("%s[%d] = %r" % (name, i, x))
+        print("%d tensors, all finite" % len(a))
     elif cmd == "trace":
         with open(argv[2]) as f:
             events = json.load(f)["traceEvents"]

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <thread>
 
 #include "optim/optim.h"
@@ -303,30 +304,67 @@ TEST(Clip, GlobalNorm) {
   EXPECT_THROW(clip_by_global_norm({a}, 0.0), Error);
 }
 
-TEST(LossScale, UnscalesSkipsOnOverflowAndGrows) {
-  LossScaleOptions o;
-  o.init_scale = 4;
-  o.growth_interval = 2;
-  DynamicLossScaler s(o);
-  Tensor a = f32({2, 4});
-  EXPECT_TRUE(s.unscale({a}));
-  EXPECT_EQ(a.to_vector<float>(), (std::vector<float>{0.5f, 1}));
-  EXPECT_EQ(s.scale(), 4);
-  Tensor b = f32({1, INFINITY});
-  EXPECT_FALSE(s.unscale({a, b}));  // overflow: skip, back off, reset the clean-step count
+TEST(LossScaler, BacksOffOnOverflowAndGrowsAfterCleanSteps) {
+  LossScalerConfig c;
+  c.init_scale = 1024;
+  c.growth_interval = 3;
+  LossScaler s(c);
+  EXPECT_EQ(s.scale(), 1024);
+  EXPECT_FALSE(s.update(true));  // skip, halve
+  EXPECT_EQ(s.scale(), 512);
+  EXPECT_EQ(s.skipped_steps(), 1);
+  EXPECT_TRUE(s.update(false));
+  EXPECT_TRUE(s.update(false));
+  EXPECT_EQ(s.scale(), 512);
+  EXPECT_FALSE(s.update(true));  // an overflow restarts the clean count
+  EXPECT_EQ(s.scale(), 256);
+  EXPECT_EQ(s.clean_steps(), 0);
+  for (int i = 0; i < 2; ++i) EXPECT_TRUE(s.update(false));
+  EXPECT_EQ(s.scale(), 256);
+  EXPECT_TRUE(s.update(false));  // third clean step in a row: double
+  EXPECT_EQ(s.scale(), 512);
+  EXPECT_EQ(s.clean_steps(), 0);
+  EXPECT_EQ(s.skipped_steps(), 2);
+}
+
+TEST(LossScaler, ClampsToMinAndMax) {
+  LossScalerConfig c;
+  c.init_scale = 4;
+  c.min_scale = 2;
+  c.max_scale = 8;
+  c.growth_interval = 1;
+  LossScaler s(c);
+  s.update(true);
+  s.update(true);
+  s.update(true);
   EXPECT_EQ(s.scale(), 2);
-  EXPECT_EQ(s.skipped(), 1);
-  EXPECT_FALSE(s.unscale({f32({NAN})}));
-  EXPECT_EQ(s.scale(), 1);
-  EXPECT_FALSE(s.unscale({f32({NAN})}));
-  EXPECT_EQ(s.scale(), 1);  // min_scale
-  EXPECT_TRUE(s.unscale({f32({1})}));
-  EXPECT_EQ(s.scale(), 1);
-  EXPECT_TRUE(s.unscale({f32({1})}));
-  EXPECT_EQ(s.scale(), 2);  // grew after growth_interval clean steps
-  EXPECT_EQ(s.good_steps(), 0);
-  o.backoff_factor = 1.5;
-  EXPECT_THROW(DynamicLossScaler bad(o), Error);
+  for (int i = 0; i < 5; ++i) s.update(false);
+  EXPECT_EQ(s.scale(), 8);
+  s.restore(64, 3, 9);
+  EXPECT_EQ(s.scale(), 64);
+  EXPECT_EQ(s.clean_steps(), 3);
+  EXPECT_EQ(s.skipped_steps(), 9);
+  LossScalerConfig bad;
+  bad.backoff = 1.5;
+  EXPECT_THROW(LossScaler{bad}, Error);
+}
+
+TEST(LossScaler, UnscaleDetectsInfAndNan) {
+  LossScalerConfig c;
+  c.init_scale = 8;
+  LossScaler s(c);
+  Tensor g1 = Tensor::from<float>({3}, {8.f, -16.f, 4.f});
+  Tensor g2 = Tensor::from<double>({1}, {2.0});
+  EXPECT_TRUE(s.unscale({&g1, &g2}));
+  EXPECT_EQ(g1.to_vector<float>(), (std::vector<float>{1.f, -2.f, 0.5f}));
+  EXPECT_EQ(g2.data<double>()[0], 0.25);
+  Tensor g3 = Tensor::from<float>({2}, {1.f, std::numeric_limits<float>::infinity()});
+  EXPECT_FALSE(s.unscale({&g3}));
+  Tensor g4 = Tensor::from<float>({1}, {std::nanf("")});
+  EXPECT_FALSE(s.unscale({&g4}));
+  // The training loop: overflow skips the step and halves the scale.
+  EXPECT_FALSE(s.update(!s.unscale({&g4})));
+  EXPECT_EQ(s.scale(), 4);
 }
 
 TEST(Optim, ConcurrentStepsOnDisjointChunks) {

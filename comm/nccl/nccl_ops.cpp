@@ -1,0 +1,109 @@
+// nccl_ops.cpp — device_comm.h over NCCL, and allreduce_bucket for device "cuda".
+//
+// The kernel orders the communication stream after the work queued so far on
+// the compute stream (an event recorded there), packs the bucket's device
+// tensors into a persistent device fusion buffer on the communication stream,
+// runs ncclAllReduce there, unpacks into the outputs, and orders the compute
+// stream after it, so stream-ordered consumers read reduced values. done() runs
+// on the communicator's completion thread once that work has finished, so the
+// executor's successors (and host readers of fetched outputs) see it complete.
+// Compute kernels queued meanwhile overlap the collective.
+#include <map>
+#include <mutex>
+
+#include "comm/comm_ops.h"
+#include "comm/device_comm.h"
+#include "comm/nccl/nccl_communicator.h"
+#include "comm/stall.h"
+#include "ops/cuda/device.h"
+
+namespace ft {
+namespace comm {
+namespace {
+
+// One persistent device buffer per (communicator, bucket id), grown on demand.
+struct DeviceFusion {
+  std::mutex mu;
+  std::map<std::pair<const void*, int64_t>, cuda::DeviceBuffer> bufs;
+  void* get(const void* comm, int64_t key, size_t bytes) {
+    std::lock_guard<std::mutex> l(mu);
+    cuda::DeviceBuffer& b = bufs[{comm, key}];
+    if (b.bytes() < bytes) b = cuda::DeviceBuffer(bytes);
+    return b.get();
+  }
+};
+DeviceFusion& fusion() {
+  static DeviceFusion f;
+  return f;
+}
+
+NcclCommunicator& nccl_of(const KernelCtx& c) {
+  Communicator* comm = c.resources ? c.resources->get<Communicator>(device_comm_key()) : nullptr;
+  auto* nccl = dynamic_cast<NcclCommunicator*>(comm);
+  if (!nccl)
+    throw Error("allreduce_bucket on cuda: no NCCL communicator in RunOptions::resources (comm::add_device_comm_to_resources)");
+  return *nccl;
+}
+
+void nccl_allreduce_kernel(KernelCtx& c, std::function<void()> done_in) {
+  NcclCommunicator& nccl = nccl_of(c);
+  cuda::set_device(nccl.device());
+  const int64_t key = c.attrs().i("bucket");
+  Inflight::get().begin(key, "allreduce bucket " + std::to_string(key) + " of step " + std::to_string(c.step) + " (nccl)");
+  std::function<void()> done = [key, d = std::move(done_in)] {
+    Inflight::get().end(key);
+    d();
+  };
+  const ReduceOp op = parse_reduce_op(c.attrs().s("op"));
+  const DType dt = c.in(0).dtype();
+  const cuda::Stream s = nccl.stream();
+  cuda::stream_wait(s, cuda::compute_stream());  // the gradients are complete on the compute stream
+  if (c.inputs.size() == 1) {  // one tensor: reduce in the output buffer itself
+    Tensor& out = c.out(0);
+    cuda::copy_on_device(out.raw(), c.in(0).raw(), out.bytes(), s);
+    nccl.allreduce_enqueue(out.raw(), out.numel(), dt, op);
+  } else {
+    size_t bytes = 0;
+    for (const Tensor* t : c.inputs) bytes += t->bytes();
+    char* buf = static_cast<char*>(fusion().get(&nccl, key, bytes));
+    size_t off = 0;
+    for (const Tensor* t : c.inputs) {
+      if (t->bytes()) cuda::copy_on_device(buf + off, t->raw(), t->bytes(), s);
+      off += t->bytes();
+    }
+    nccl.allreduce_enqueue(buf, int64_t(bytes / dtype_size(dt)), dt, op);
+    off = 0;
+    for (Tensor* t : c.outputs) {
+      if (t->bytes()) cuda::copy_on_device(t->raw(), buf + off, t->bytes(), s);
+      off += t->bytes();
+    }
+  }
+  cuda::stream_wait(cuda::compute_stream(), s);  // consumers on the compute stream read reduced values
+  nccl.when_done(std::move(done));
+}
+
+}  // namespace
+
+bool device_comm_available(std::string* why) {
+  if (cuda::device_count() > 0) return true;
+  if (why) *why = "no CUDA device (" + cuda::no_device_reason() + ")";
+  return false;
+}
+
+CommPtr make_device_comm(CommPtr bootstrap) {
+  std::string why;
+  if (!device_comm_available(&why)) throw Error("device communicator: " + why);
+  return std::make_shared<NcclCommunicator>(std::move(bootstrap));
+}
+
+void register_device_comm_kernels() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    register_ops();
+    for (DType t : {DType::F32, DType::F64, DType::I32, DType::I64, DType::F16, DType::BF16})
+      OpRegistry::get().add_kernel("allreduce_bucket", "cuda", t, Kernel{{}, nccl_allreduce_kernel});
+  });
+}
+
+}  // namespace comm
+}  // namespace ft
