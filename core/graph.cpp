@@ -230,6 +230,25 @@ Value Graph::find(const std::string& name) const {
   return Value(const_cast<Graph*>(this), it->second, 0);
 }
 
+std::vector<char> Graph::needed_by(const std::vector<Value>& fetches, const std::set<int>& stop) const {
+  std::vector<char> need(nodes_.size(), 0);
+  std::vector<int> stack;
+  for (const Value& v : fetches) {
+    FT_CHECK(v.defined() && &v.graph() == this, "fetch of a value from another graph");
+    stack.push_back(v.node());
+  }
+  while (!stack.empty()) {
+    int id = stack.back();
+    stack.pop_back();
+    if (need[size_t(id)]) continue;
+    need[size_t(id)] = 1;
+    if (stop.count(id)) continue;
+    for (const Output& o : node(id).inputs) stack.push_back(o.node);
+    for (int c : node(id).control_inputs) stack.push_back(c);
+  }
+  return need;
+}
+
 std::vector<Value> Graph::variables() const {
   std::vector<Value> v;
   for (const auto& i : vars_) v.emplace_back(const_cast<Graph*>(this), i.node, 0);

@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <variant>
@@ -153,6 +154,9 @@ class Graph {
   Node& mutable_node(int id) { return nodes_.at(static_cast<size_t>(id)); }
   Value find(const std::string& name) const;  // output 0 of the named node; throws if absent
   bool has(const std::string& name) const { return by_name_.count(name) > 0; }
+  // need[id] = 1 for the nodes the fetches depend on (data and control
+  // inputs), not looking past the nodes in `stop` (e.g. fed placeholders).
+  std::vector<char> needed_by(const std::vector<Value>& fetches, const std::set<int>& stop = {}) const;
   std::vector<Value> variables() const;
   std::vector<Value> trainable() const;
   const std::vector<VariableInfo>& variable_info() const { return vars_; }

@@ -12,21 +12,8 @@ namespace {
 
 // Nodes the fetches need (all nodes if there are no fetches).
 std::vector<char> needed(const Graph& g, const std::vector<Value>& fetches) {
-  std::vector<char> need(size_t(g.num_nodes()), fetches.empty() ? 1 : 0);
-  std::vector<int> stack;
-  for (const Value& v : fetches) {
-    FT_CHECK(&v.graph() == &g, "partition: fetch from another graph");
-    stack.push_back(v.node());
-  }
-  while (!stack.empty()) {
-    int id = stack.back();
-    stack.pop_back();
-    if (need[size_t(id)]) continue;
-    need[size_t(id)] = 1;
-    for (const Output& o : g.node(id).inputs) stack.push_back(o.node);
-    for (int c : g.node(id).control_inputs) stack.push_back(c);
-  }
-  return need;
+  if (fetches.empty()) return std::vector<char>(size_t(g.num_nodes()), 1);
+  return g.needed_by(fetches);
 }
 
 // Concrete output shapes of every node, with placeholders at their fed shapes.

@@ -38,21 +38,7 @@ DevicePlacement place_devices(const Graph& g, const PlaceOptions& opt) {
   P.device.assign(size_t(g.num_nodes()), "");
 
   // The nodes the fetches need, stopping at fed nodes.
-  std::vector<char> need(size_t(g.num_nodes()), 0);
-  std::vector<int> stack;
-  for (const Value& v : opt.fetches) {
-    FT_CHECK(v.defined() && &v.graph() == &g, "placement: fetch from another graph");
-    stack.push_back(v.node());
-  }
-  while (!stack.empty()) {
-    int id = stack.back();
-    stack.pop_back();
-    if (need[size_t(id)]) continue;
-    need[size_t(id)] = 1;
-    if (opt.fed.count(id)) continue;
-    for (const Output& o : g.node(id).inputs) stack.push_back(o.node);
-    for (int c : g.node(id).control_inputs) stack.push_back(c);
-  }
+  const std::vector<char> need = g.needed_by(opt.fetches, opt.fed);
 
   std::set<std::string> loaded{"cpu"};
   for (int id = 0; id < g.num_nodes(); ++id) {

@@ -263,6 +263,24 @@ TestDevice* test_device() {
   return static_cast<TestDevice*>(&device("testdev"));
 }
 
+// The fetches of one plain cpu run, cloned.
+std::vector<Tensor> cpu_reference(Graph& g, const Executor::Feeds& f, const std::vector<Value>& fetch) {
+  Executor cpu(g);
+  std::vector<Tensor> want;
+  for (const Tensor& t : cpu.run(f, fetch)) want.push_back(t.clone());
+  return want;
+}
+
+// Every element within tol relative (plus tol absolute) of the reference.
+void expect_close(const std::vector<Tensor>& got, const std::vector<Tensor>& want, double tol) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    ASSERT_EQ(got[i].shape(), want[i].shape()) << "fetch " << i;
+    for (int64_t j = 0; j < got[i].numel(); ++j)
+      EXPECT_NEAR(got[i].at(j), want[i].at(j), tol * (1.0 + std::abs(want[i].at(j)))) << "fetch " << i;
+  }
+}
+
 }  // namespace
 
 TEST(Placement, PlanOnASecondDeviceMatchesCpuForwardAndBackward) {
@@ -273,9 +291,7 @@ TEST(Placement, PlanOnASecondDeviceMatchesCpuForwardAndBackward) {
   std::vector<Value> fetch = {n.loss, grads[0], grads[1], n.a};
   Executor::Feeds f = {{n.x, n.batch()}};
 
-  Executor cpu(n.g);
-  std::vector<Tensor> want;
-  for (const Tensor& t : cpu.run(f, fetch)) want.push_back(t.clone());
+  const std::vector<Tensor> want = cpu_reference(n.g, f, fetch);
 
   Executor ex(n.g, nullptr, "testdev");
   const DevicePlacement& p = ex.placement(f, fetch);
@@ -292,21 +308,13 @@ TEST(Placement, PlanOnASecondDeviceMatchesCpuForwardAndBackward) {
     std::vector<Tensor> got = ex.run(f, fetch);
     EXPECT_EQ(td->h2d + td->d2h - before, int64_t(p.copies.size()));  // each copy once per run
     EXPECT_EQ(td->syncs, syncs + 1);
-    ASSERT_EQ(got.size(), want.size());
-    for (size_t i = 0; i < got.size(); ++i) {
-      EXPECT_FALSE(td->owns(got[i].raw())) << "fetch " << i << " is not a host tensor";
-      ASSERT_EQ(got[i].shape(), want[i].shape());
-      for (int64_t j = 0; j < got[i].numel(); ++j)
-        EXPECT_NEAR(got[i].at(j), want[i].at(j), 1e-5 * (1.0 + std::abs(want[i].at(j))));
-    }
+    for (size_t i = 0; i < got.size(); ++i) EXPECT_FALSE(td->owns(got[i].raw())) << "fetch " << i << " is not a host tensor";
+    expect_close(got, want, 1e-5);
   }
   // The same plan on more threads (concurrent schedule, reuse edges per arena).
   ThreadPool pool(2);
   Executor ex2(n.g, &pool, "testdev");
-  std::vector<Tensor> got = ex2.run(f, fetch);
-  for (size_t i = 0; i < got.size(); ++i)
-    for (int64_t j = 0; j < got[i].numel(); ++j)
-      EXPECT_NEAR(got[i].at(j), want[i].at(j), 1e-5 * (1.0 + std::abs(want[i].at(j))));
+  expect_close(ex2.run(f, fetch), want, 1e-5);
 }
 
 TEST(Placement, CudaRunMatchesCpu) {
@@ -320,16 +328,8 @@ TEST(Placement, CudaRunMatchesCpu) {
   std::vector<Value> grads = gradients(n.loss, {n.w1, n.w2});
   std::vector<Value> fetch = {n.loss, grads[0], grads[1], n.a};
   Executor::Feeds f = {{n.x, n.batch()}};
-  Executor cpu(n.g);
-  std::vector<Tensor> want;
-  for (const Tensor& t : cpu.run(f, fetch)) want.push_back(t.clone());
+  const std::vector<Tensor> want = cpu_reference(n.g, f, fetch);
   Executor ex(n.g, nullptr, "cuda");
   EXPECT_GT(ex.stats(f, fetch).copies, 0);
-  for (int run = 0; run < 2; ++run) {
-    std::vector<Tensor> got = ex.run(f, fetch);
-    ASSERT_EQ(got.size(), want.size());
-    for (size_t i = 0; i < got.size(); ++i)
-      for (int64_t j = 0; j < got[i].numel(); ++j)
-        EXPECT_NEAR(got[i].at(j), want[i].at(j), 1e-2 * (1.0 + std::abs(want[i].at(j))));  // TF32 GEMMs
-  }
+  for (int run = 0; run < 2; ++run) expect_close(ex.run(f, fetch), want, 1e-2);  // TF32 GEMMs
 }
