@@ -4,6 +4,10 @@
 #include "ops/precision.h"
 
 #include <Eigen/Core>
+
+#if defined(__F16C__) && defined(__AVX__)
+#include <immintrin.h>
+#endif
 #include <cmath>
 #include <cstring>
 
@@ -67,11 +71,47 @@ uint16_t f32_to_bf16_bits(float f) {
 
 float bf16_bits_to_f32(uint16_t h) { return float_of(uint32_t(h) << 16); }
 
-// Bulk conversions go through Eigen's vectorized casts (F16C / AVX2 where the
-// build targets them), which round to nearest even like the scalar functions
-// above; precision_test checks the two agree on every input it can enumerate.
+// Bulk conversions go through Eigen's vectorized casts, and for f16 through
+// the F16C instructions (8 values per instruction) when the build targets
+// them: Eigen converts f16 one value at a time, about 2.5x slower than its
+// bf16 path. Both round to nearest even like the scalar functions above;
+// precision_test checks that they agree on every input it can enumerate.
 // A NaN stays a NaN (its payload may differ from the scalar path's).
+namespace {
+
+// f16 <-> f32 for the first multiple of 8 values; returns how many were done.
+int64_t f16_to_f32_simd(const uint16_t* src, float* dst, int64_t n) {
+#if defined(__F16C__) && defined(__AVX__)
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
+  return i;
+#else
+  (void)src, (void)dst, (void)n;
+  return 0;
+#endif
+}
+
+int64_t f32_to_f16_simd(const float* src, uint16_t* dst, int64_t n) {
+#if defined(__F16C__) && defined(__AVX__)
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  return i;
+#else
+  (void)src, (void)dst, (void)n;
+  return 0;
+#endif
+}
+
+}  // namespace
+
 void half_to_f32(const uint16_t* src, DType half, float* dst, int64_t n) {
+  if (half == DType::F16) {
+    const int64_t done = f16_to_f32_simd(src, dst, n);
+    src += done, dst += done, n -= done;
+  }
   Eigen::Map<Eigen::ArrayXf> out(dst, n);
   if (half == DType::BF16) {
     out = Eigen::Map<const Eigen::Array<Eigen::bfloat16, Eigen::Dynamic, 1>>(
@@ -85,6 +125,10 @@ void half_to_f32(const uint16_t* src, DType half, float* dst, int64_t n) {
 }
 
 void f32_to_half(const float* src, DType half, uint16_t* dst, int64_t n) {
+  if (half == DType::F16) {
+    const int64_t done = f32_to_f16_simd(src, dst, n);
+    src += done, dst += done, n -= done;
+  }
   Eigen::Map<const Eigen::ArrayXf> in(src, n);
   if (half == DType::BF16) {
     Eigen::Map<Eigen::Array<Eigen::bfloat16, Eigen::Dynamic, 1>>(reinterpret_cast<Eigen::bfloat16*>(dst), n) =
