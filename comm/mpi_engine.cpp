@@ -24,9 +24,10 @@ void MpiEngine::start(int* argc, char*** argv) {
   int inited = 0, provided = 0;
   MPI_Initialized(&inited);
   if (!inited) {
-    // Ranks share cores with their compute threads: let Open MPI's progress loops
-    // yield the core while they poll, unless the user chose otherwise.
-    setenv("OMPI_MCA_mpi_yield_when_idle", "1", 0);
+    // Open MPI's own polling is left as configured: with mpi_yield_when_idle=1
+    // set here, ranks were seen to hang now and then in MPI_Sendrecv of the
+    // ring tests (Open MPI 4.1, shared-memory transport); data-parallel
+    // training on one node does not poll in MPI at all (shared-memory allreduce).
     if (MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS)
       throw Error("MPI_Init_thread failed");
     we_initialized_ = true;
@@ -156,7 +157,14 @@ void MpiEngine::loop() {
       continue;
     }
     if (stop_ && q_.empty() && !busy_) break;
-    cv_.wait(l);
+    // A blocking call runs on its caller's thread (busy_) and need not make
+    // any MPI call (the shared-memory allreduce does not), so pending
+    // point-to-point requests are re-tested on a short timeout, not left to
+    // a wake-up that may never come.
+    if (!reqs_.empty())
+      cv_.wait_for(l, std::chrono::microseconds(100));
+    else
+      cv_.wait(l);
   }
 }
 
