@@ -206,6 +206,7 @@ void ShmAllreduce::allreduce(void* data, int64_t count, DType dtype, ReduceOp op
 }
 
 void ShmAllreduce::allreduce(const std::vector<Communicator::Span>& spans, DType dtype, ReduceOp op) {
+  std::lock_guard<std::mutex> lock(mu_);
   const size_t esz = dtype_size(dtype);
   size_t total = 0;
   for (const Communicator::Span& s : spans) total += s.bytes;

@@ -27,6 +27,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -80,6 +81,7 @@ class ShmAllreduce {
   std::atomic<uint32_t> waiting_{0};          // seq_ while in a barrier, else 0
   std::vector<int> node_ranks_;               // communicator rank of each local rank
   uint64_t rounds_ = 0;                       // slot set = rounds_ & 1
+  std::mutex mu_;  // one allreduce at a time per rank (caller and comm thread may both call)
 };
 
 }  // namespace comm
