@@ -2,6 +2,7 @@
 // the cross-rank consistency check.
 #include "comm/communicator.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <cstdlib>
@@ -74,23 +75,40 @@ std::vector<uint64_t> Communicator::allgather_u64(uint64_t v) {
   return all;
 }
 
-void Communicator::allreduce_spans_async(int64_t key, std::vector<Span> spans, DType dtype, ReduceOp op,
-                                         std::function<void()> done) {
+void Communicator::gather_spans(const std::vector<Span>& spans, size_t lo, size_t hi, char* to) {
+  size_t base = 0;
+  for (const Span& s : spans) {
+    const size_t a = std::max(lo, base), b = std::min(hi, base + s.bytes);
+    if (a < b) std::memcpy(to + (a - lo), static_cast<const char*>(s.src) + (a - base), b - a);
+    base += s.bytes;
+    if (base >= hi) break;
+  }
+}
+
+void Communicator::scatter_spans(const std::vector<Span>& spans, size_t lo, size_t hi, const char* from) {
+  size_t base = 0;
+  for (const Span& s : spans) {
+    const size_t a = std::max(lo, base), b = std::min(hi, base + s.bytes);
+    if (a < b) std::memcpy(static_cast<char*>(s.dst) + (a - base), from + (a - lo), b - a);
+    base += s.bytes;
+    if (base >= hi) break;
+  }
+}
+
+size_t Communicator::span_bytes(const std::vector<Span>& spans) {
   size_t bytes = 0;
   for (const Span& s : spans) bytes += s.bytes;
+  return bytes;
+}
+
+void Communicator::allreduce_spans_async(int64_t key, std::vector<Span> spans, DType dtype, ReduceOp op,
+                                         std::function<void()> done) {
+  const size_t bytes = span_bytes(spans);
   char* buf = static_cast<char*>(fusion_buffer(key, bytes));
-  size_t off = 0;
-  for (const Span& s : spans) {
-    if (s.bytes) std::memcpy(buf + off, s.src, s.bytes);
-    off += s.bytes;
-  }
+  gather_spans(spans, 0, bytes, buf);
   allreduce_async(buf, int64_t(bytes / dtype_size(dtype)), dtype, op,
-                  [buf, spans = std::move(spans), done = std::move(done)] {
-                    size_t o = 0;
-                    for (const Span& s : spans) {
-                      if (s.bytes) std::memcpy(s.dst, buf + o, s.bytes);
-                      o += s.bytes;
-                    }
+                  [buf, bytes, spans = std::move(spans), done = std::move(done)] {
+                    scatter_spans(spans, 0, bytes, buf);
                     done();
                   });
 }

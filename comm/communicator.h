@@ -89,6 +89,11 @@ class Communicator {
   };
   virtual void allreduce_spans_async(int64_t key, std::vector<Span> spans, DType dtype, ReduceOp op,
                                      std::function<void()> done);
+  // Bytes [lo, hi) of the spans' concatenation: copied from the srcs to `to`
+  // (gather), or from `from` to the dsts (scatter).
+  static void gather_spans(const std::vector<Span>& spans, size_t lo, size_t hi, char* to);
+  static void scatter_spans(const std::vector<Span>& spans, size_t lo, size_t hi, const char* from);
+  static size_t span_bytes(const std::vector<Span>& spans);
   virtual void allreduce_async(void* data, int64_t count, DType dtype, ReduceOp op,
                                std::function<void()> done) = 0;
   virtual void send_async(const void* data, size_t bytes, int peer, int tag, std::function<void()> done) = 0;

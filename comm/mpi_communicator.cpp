@@ -132,8 +132,12 @@ void MpiCommunicator::setup_shm() {
   MpiEngine::get().run([&] { use_shm(std::max(shm_threshold_, size_t(1))); });
 }
 
+bool MpiCommunicator::wants_shm(size_t bytes) const {
+  return algo_ == Algo::Shm || (algo_ == Algo::Auto && bytes >= shm_threshold_);
+}
+
 bool MpiCommunicator::use_shm(size_t bytes) {
-  if (!(algo_ == Algo::Shm || (algo_ == Algo::Auto && bytes >= shm_threshold_))) return false;
+  if (!wants_shm(bytes)) return false;
   if (shm_state_ == 0) {  // every rank reaches this at the same call
     shm_ = ShmAllreduce::create(comm_, shm_slot_, shm_node_size_);
     shm_state_ = shm_ ? 1 : -1;
@@ -266,9 +270,8 @@ void MpiCommunicator::allreduce_spans_async(int64_t key, std::vector<Span> spans
                                             std::function<void()> done) {
   check();
   require_reducible(dtype, "allreduce_async");
-  size_t bytes = 0;
-  for (const Span& s : spans) bytes += s.bytes;
-  if (size_ == 1 || !(algo_ == Algo::Shm || (algo_ == Algo::Auto && bytes >= shm_threshold_)) || shm_state_ < 0) {
+  const size_t bytes = span_bytes(spans);
+  if (size_ == 1 || !wants_shm(bytes) || shm_state_ < 0) {
     Communicator::allreduce_spans_async(key, std::move(spans), dtype, op, std::move(done));
     return;
   }
@@ -283,17 +286,15 @@ void MpiCommunicator::allreduce_spans_async(int64_t key, std::vector<Span> spans
     done();
     return;
   }
-  MpiEngine::get().post([this, bytes, spans = std::move(spans), dtype, op, done = std::move(done)] {
+  MpiEngine::get().post([this, key, bytes, spans = std::move(spans), dtype, op, done = std::move(done)] {
     try {
       if (use_shm(bytes)) {
         shm_->allreduce(spans, dtype, op);
-      } else {  // not applicable (decided just now, on every rank alike): reduce in the first span's place
-        std::vector<char> buf(bytes);
-        size_t o = 0;
-        for (const Span& s : spans) { if (s.bytes) std::memcpy(buf.data() + o, s.src, s.bytes); o += s.bytes; }
-        allreduce_now(buf.data(), int64_t(bytes / dtype_size(dtype)), dtype, op);
-        o = 0;
-        for (const Span& s : spans) { if (s.bytes) std::memcpy(s.dst, buf.data() + o, s.bytes); o += s.bytes; }
+      } else {  // not applicable (decided just now, on every rank alike): through the fusion buffer
+        char* buf = static_cast<char*>(fusion_buffer(key, bytes));
+        gather_spans(spans, 0, bytes, buf);
+        allreduce_now(buf, int64_t(bytes / dtype_size(dtype)), dtype, op);
+        scatter_spans(spans, 0, bytes, buf);
       }
     } catch (...) {
       set_async_error(std::current_exception());

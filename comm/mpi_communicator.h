@@ -97,7 +97,8 @@ class MpiCommunicator : public Communicator {
   // calls done() when it completes; errors become the sticky async error.
   void post_transfer(const char* call, std::function<int(MPI_Request*)> start, std::function<void()> done);
   void ring_allreduce(void* data, int64_t count, DType dtype, ReduceOp op);
-  bool use_shm(size_t bytes);  // sets the window up on first use (collective)
+  bool wants_shm(size_t bytes) const;  // the algorithm setting asks for shared memory
+  bool use_shm(size_t bytes);         // and it applies; sets the window up on first use (collective)
   void check_mpi(int err, const char* call) const;
   MPI_Comm comm_;
   MPI_Comm ring_comm_ = MPI_COMM_NULL;  // duplicate: ring messages never match user tags

@@ -175,31 +175,6 @@ void ShmAllreduce::barrier() {
   waiting_.store(0, std::memory_order_release);
 }
 
-namespace {
-
-// Copies bytes [lo, hi) of the spans' concatenation (src side) to `to`.
-void gather(const std::vector<Communicator::Span>& spans, size_t lo, size_t hi, char* to) {
-  size_t base = 0;
-  for (const Communicator::Span& s : spans) {
-    const size_t a = std::max(lo, base), b = std::min(hi, base + s.bytes);
-    if (a < b) std::memcpy(to + (a - lo), static_cast<const char*>(s.src) + (a - base), b - a);
-    base += s.bytes;
-    if (base >= hi) break;
-  }
-}
-
-// Copies `from` to bytes [lo, hi) of the spans' concatenation (dst side).
-void scatter(const std::vector<Communicator::Span>& spans, size_t lo, size_t hi, const char* from) {
-  size_t base = 0;
-  for (const Communicator::Span& s : spans) {
-    const size_t a = std::max(lo, base), b = std::min(hi, base + s.bytes);
-    if (a < b) std::memcpy(static_cast<char*>(s.dst) + (a - base), from + (a - lo), b - a);
-    base += s.bytes;
-    if (base >= hi) break;
-  }
-}
-
-}  // namespace
 
 void ShmAllreduce::allreduce(void* data, int64_t count, DType dtype, ReduceOp op) {
   allreduce({Communicator::Span{data, data, size_t(count) * dtype_size(dtype)}}, dtype, op);
@@ -208,9 +183,7 @@ void ShmAllreduce::allreduce(void* data, int64_t count, DType dtype, ReduceOp op
 void ShmAllreduce::allreduce(const std::vector<Communicator::Span>& spans, DType dtype, ReduceOp op) {
   std::lock_guard<std::mutex> lock(mu_);
   const size_t esz = dtype_size(dtype);
-  size_t total = 0;
-  for (const Communicator::Span& s : spans) total += s.bytes;
-  const int64_t count = int64_t(total / esz);
+  const int64_t count = int64_t(Communicator::span_bytes(spans) / esz);
   const int64_t per_round = int64_t(slot_bytes_ / esz);
   const int64_t align = std::max<int64_t>(1, int64_t(64 / esz));  // shards on cache lines
   for (int64_t off = 0; off < count; off += per_round, ++rounds_) {
@@ -219,7 +192,7 @@ void ShmAllreduce::allreduce(const std::vector<Communicator::Span>& spans, DType
     const int64_t per = ((m + local_size_ - 1) / local_size_ + align - 1) / align * align;
     auto lo = [&](int k) { return std::min<int64_t>(m, int64_t(k) * per); };
     const size_t base = size_t(off) * esz;
-    gather(spans, base, base + size_t(m) * esz, slot(local_rank_, set));
+    Communicator::gather_spans(spans, base, base + size_t(m) * esz, slot(local_rank_, set));
     barrier();
     const int64_t a = lo(local_rank_), n = lo(local_rank_ + 1) - a;
     char* mine = slot(local_rank_, set) + a * int64_t(esz);
@@ -239,7 +212,7 @@ void ShmAllreduce::allreduce(const std::vector<Communicator::Span>& spans, DType
       const int r = (local_rank_ + k) % local_size_;
       const int64_t b = lo(r), len = lo(r + 1) - b;
       if (len > 0)
-        scatter(spans, base + size_t(b) * esz, base + size_t(b + len) * esz, slot(r, set) + b * int64_t(esz));
+        Communicator::scatter_spans(spans, base + size_t(b) * esz, base + size_t(b + len) * esz, slot(r, set) + b * int64_t(esz));
     }
   }
 }
