@@ -6,10 +6,13 @@
 #include <chrono>
 #include <deque>
 #include <exception>
+#include <memory>
 #include <set>
+#include <thread>
 #include <sstream>
 
 #include "core/device.h"
+#include "core/memory_info.h"
 
 namespace ft {
 
@@ -299,6 +302,12 @@ std::unique_ptr<Executor::Plan> Executor::compile(const Feeds& feeds, const std:
     offset[b] = total[bufs[b].arena];
     total[bufs[b].arena] += bufs[b].bytes;
   }
+  // The cpu arena is refused before it is allocated when the machine cannot hold it.
+  const size_t avail = available_memory_bytes();
+  if (total[0] > avail)
+    throw Error("the memory plan needs " + human_bytes(double(total[0])) + " for " + std::to_string(bufs.size()) +
+                " intermediate buffers (feed shapes and model size), more than the " + human_bytes(double(avail)) +
+                " of memory available");
   std::vector<char*> base(arena_dev.size(), nullptr);
   P.arena = Tensor::empty({int64_t((std::max<size_t>(total[0], 4) + 3) / 4)}, DType::F32);
   base[0] = static_cast<char*>(P.arena.raw());
@@ -346,6 +355,88 @@ std::unique_ptr<Executor::Plan> Executor::compile(const Feeds& feeds, const std:
   return plan;
 }
 
+namespace {
+
+// Records one step's kernel time in the profile and the trace, when asked for.
+void record_step(const RunOptions& opt, const Executor::Plan::Step& st, int64_t t0, int thread, std::mutex* trace_mu) {
+  if (!opt.profile && !opt.trace) return;
+  const int64_t t1 = now_ns();
+  if (opt.profile) opt.profile->add(st.ctx->node.op, t1 - t0);
+  if (opt.trace && st.node >= 0) {
+    std::unique_lock<std::mutex> l;
+    if (trace_mu) l = std::unique_lock<std::mutex>(*trace_mu);
+    opt.trace->push_back({st.node, t0, t1, thread});
+  }
+}
+
+// Binds an alias step's output to its input's bytes (reshape-like ops run no kernel).
+void bind_alias(Executor::Plan& P, size_t si) {
+  Executor::Plan::Step& st = P.steps[si];
+  if (!st.alias) return;
+  Tensor& out = P.slots[si][0];
+  out = Tensor::view(const_cast<void*>(st.ctx->in(0).raw()), out.shape(), out.dtype());
+}
+
+Error op_error(const Node& n, const std::exception& e) {
+  return Error("op '" + n.name + "' (" + n.op + "): " + e.what());
+}
+
+// One run of a plan on the thread pool. Pool tasks and async completions hold it
+// by shared_ptr: the thread that finishes the last step is still inside finish()
+// (notifying the pool) when run() sees the count and returns, so nothing a task
+// touches after its step may live on run()'s stack.
+struct ParallelRun : std::enable_shared_from_this<ParallelRun> {
+  ParallelRun(Executor::Plan& plan, const RunOptions& o, ThreadPool* p)
+      : P(plan), opt(o), pool(p), caller(std::this_thread::get_id()), pending(plan.steps.size()) {
+    for (size_t i = 0; i < P.steps.size(); ++i) pending[i].store(P.steps[i].deps, std::memory_order_relaxed);
+  }
+  Executor::Plan& P;
+  const RunOptions& opt;  // read only before a step's finish(), while run() still waits
+  ThreadPool* pool;
+  const std::thread::id caller;
+  std::vector<std::atomic<int>> pending;
+  std::atomic<size_t> finished{0};
+  std::atomic<bool> failed{false};
+  std::exception_ptr error;
+  std::mutex err_mu, trace_mu;
+
+  void submit(size_t si) {
+    pool->submit([self = shared_from_this(), si] { self->execute(si); });
+  }
+  void fail(const Node& n, const std::exception& e) {
+    std::lock_guard<std::mutex> l(err_mu);
+    if (!failed.exchange(true)) error = std::make_exception_ptr(op_error(n, e));
+  }
+  void finish(size_t si) {
+    for (int s : P.steps[si].succ)
+      if (pending[size_t(s)].fetch_sub(1) == 1) submit(size_t(s));
+    if (finished.fetch_add(1) + 1 == P.steps.size()) pool->notify();
+  }
+  void execute(size_t si) {
+    Executor::Plan::Step& st = P.steps[si];
+    if (st.leaf || failed.load()) return finish(si);
+    bind_alias(P, si);
+    const int64_t t0 = (opt.profile || opt.trace) ? now_ns() : 0;
+    const int thread = std::this_thread::get_id() == caller ? 0 : 1;
+    try {
+      if (st.async) {
+        st.kernel->async_fn(*st.ctx, [self = shared_from_this(), si, t0, thread] {
+          record_step(self->opt, self->P.steps[si], t0, thread, &self->trace_mu);
+          self->finish(si);
+        });
+        return;
+      }
+      st.kernel->fn(*st.ctx);
+      record_step(opt, st, t0, thread, &trace_mu);
+    } catch (const std::exception& e) {
+      fail(st.ctx->node, e);
+    }
+    finish(si);
+  }
+};
+
+}  // namespace
+
 std::vector<Tensor> Executor::run(const Feeds& feeds, const std::vector<Value>& fetches, const RunOptions& opt) {
   Plan& P = plan_for(feeds, fetches);
   last_ = &P;
@@ -361,87 +452,27 @@ std::vector<Tensor> Executor::run(const Feeds& feeds, const std::vector<Value>& 
     }
   }
   const size_t S = P.steps.size();
-  std::vector<std::atomic<int>> pending(S);
-  for (size_t i = 0; i < S; ++i) pending[i].store(P.steps[i].deps, std::memory_order_relaxed);
-  std::atomic<size_t> finished{0};
-  std::atomic<bool> failed{false};
-  std::exception_ptr error;
-  std::mutex err_mu;
-  std::mutex trace_mu;
-  const std::thread::id caller = std::this_thread::get_id();
-
-  std::function<void(size_t)> execute;
-  auto finish = [&](size_t si) {
-    for (int s : P.steps[si].succ)
-      if (pending[size_t(s)].fetch_sub(1) == 1) pool_->submit([&execute, s] { execute(size_t(s)); });
-    if (finished.fetch_add(1) + 1 == S) pool_->notify();
-  };
-  execute = [&](size_t si) {
-    Plan::Step& st = P.steps[si];
-    if (st.leaf || failed.load()) {
-      finish(si);
-      return;
-    }
-    const Node& n = st.ctx->node;
-    if (st.alias) {
-      Tensor& out = P.slots[si][0];
-      out = Tensor::view(const_cast<void*>(st.ctx->in(0).raw()), out.shape(), out.dtype());
-    }
-    int64_t t0 = (opt.profile || opt.trace) ? now_ns() : 0;
-    auto record = [&, t0, si] {
-      if (!opt.profile && !opt.trace) return;
-      int64_t t1 = now_ns();
-      if (opt.profile) opt.profile->add(n.op, t1 - t0);
-      if (opt.trace && P.steps[si].node >= 0) {
-        std::lock_guard<std::mutex> l(trace_mu);
-        opt.trace->push_back({P.steps[si].node, t0, t1, std::this_thread::get_id() == caller ? 0 : 1});
-      }
-    };
-    try {
-      if (st.async) {
-        st.kernel->async_fn(*st.ctx, [&, si, record] {
-          record();
-          finish(si);
-        });
-        return;
-      }
-      st.kernel->fn(*st.ctx);
-      record();
-    } catch (const std::exception& e) {
-      std::lock_guard<std::mutex> l(err_mu);
-      if (!failed.exchange(true))
-        error = std::make_exception_ptr(Error("op '" + n.name + "' (" + n.op + "): " + e.what()));
-    }
-    finish(si);
-  };
-
   if (S == 0) return {};
   if (pool_->threads() == 1 && !P.any_async) {
     // Sequential fast path: id order is a valid schedule.
     for (size_t si = 0; si < S; ++si) {
       Plan::Step& st = P.steps[si];
       if (st.leaf) continue;
-      if (st.alias) {
-        Tensor& out = P.slots[si][0];
-        out = Tensor::view(const_cast<void*>(st.ctx->in(0).raw()), out.shape(), out.dtype());
-      }
-      int64_t t0 = (opt.profile || opt.trace) ? now_ns() : 0;
+      bind_alias(P, si);
+      const int64_t t0 = (opt.profile || opt.trace) ? now_ns() : 0;
       try {
         st.kernel->fn(*st.ctx);
       } catch (const std::exception& e) {
-        throw Error("op '" + st.ctx->node.name + "' (" + st.ctx->node.op + "): " + e.what());
+        throw op_error(st.ctx->node, e);
       }
-      if (opt.profile || opt.trace) {
-        int64_t t1 = now_ns();
-        if (opt.profile) opt.profile->add(st.ctx->node.op, t1 - t0);
-        if (opt.trace && st.node >= 0) opt.trace->push_back({st.node, t0, t1, 0});
-      }
+      record_step(opt, st, t0, 0, nullptr);
     }
   } else {
+    auto run = std::make_shared<ParallelRun>(P, opt, pool_);
     for (size_t si = 0; si < S; ++si)
-      if (P.steps[si].deps == 0) pool_->submit([&execute, si] { execute(si); });
-    pool_->wait_until([&] { return finished.load() == S; });
-    if (error) std::rethrow_exception(error);
+      if (P.steps[si].deps == 0) run->submit(si);
+    pool_->wait_until([&] { return run->finished.load() == S; });
+    if (run->error) std::rethrow_exception(run->error);
   }
   for (Device* d : P.devices) d->synchronize();  // device work done; errors it recorded surface here
   std::vector<Tensor> out;

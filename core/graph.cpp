@@ -4,6 +4,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "core/memory_info.h"
 #include "core/op_registry.h"
 
 namespace ft {
@@ -196,7 +197,20 @@ Value Graph::variable(const std::string& name, const Shape& shape, const Initial
                       bool trainable) {
   if (!fully_defined(shape)) throw Error("variable '" + name + "': shape " + shape_str(shape) + " has unknown dims");
   if (has(scoped(name))) throw Error("variable '" + scoped(name) + "' already exists");
+  // Refused before it is allocated: a variable the machine cannot hold (an
+  // over-committed allocation would grow while it is initialized, then swap).
+  // The variables made before it are initialized, so they are no longer available.
+  size_t bytes = dtype_size(dtype);
+  for (int64_t d : shape)
+    if (d < 0 || __builtin_mul_overflow(bytes, size_t(d), &bytes)) bytes = SIZE_MAX;
+  const size_t avail = available_memory_bytes();
+  if (bytes == SIZE_MAX || bytes > avail)
+    throw Error("variable '" + scoped(name) + "' " + shape_str(shape) + " needs " +
+                (bytes == SIZE_MAX ? std::string("more bytes than size_t holds") : human_bytes(double(bytes))) +
+                "; with the variables before it the model needs " + human_bytes(double(var_bytes_) + double(bytes)) +
+                ", more than the " + human_bytes(double(avail)) + " of memory available");
   Value v = add1("variable", {}, {{"shape", shape}, {"dtype", int64_t(dtype)}}, name);
+  var_bytes_ += bytes;
   Tensor t = Tensor::empty(shape, dtype);
   std::mt19937_64 rng(name_seed(v.name()));
   init(t, rng);

@@ -178,6 +178,7 @@ class Graph {
   std::unordered_map<std::string, int> name_counts_;
   std::unordered_map<int, Tensor> values_;
   std::vector<VariableInfo> vars_;
+  size_t var_bytes_ = 0;  // bytes of all variables so far
   std::vector<std::string> names_, devices_;
   uint64_t seed_;
 };

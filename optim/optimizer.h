@@ -67,6 +67,8 @@ class Optimizer {
   bool decays(const std::string& name) const { return weight_decay_ != 0 && (!decays_ || decays_(name)); }
   int64_t steps() const { return steps_; }
 
+  // The names of the per-parameter state slots ("m", "v", ...; none for plain SGD).
+  std::vector<std::string> slots() const { return slot_names(); }
   OptimizerState state() const;
   // Replaces all state; parameters absent from `s` start fresh.
   void load_state(const OptimizerState& s);

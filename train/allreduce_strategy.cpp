@@ -268,7 +268,7 @@ class AllreduceStrategy : public Strategy {
       for (size_t i = 0; i < grads.size(); ++i)
         for (int64_t k = 0; k < grads[i].numel(); ++k)
           if (!std::isfinite(grads[i].data<float>()[k]))
-            throw Error("step " + std::to_string(step) + ": gradient of '" + ctx.params[i].name() + "' is not finite");
+            throw Error("step " + std::to_string(step + 1) + ": gradient of '" + ctx.params[i].name() + "' is not finite");
     ctx.opt.set_lr(lr);
     ctx.opt.step(optim::bind(ctx.g, ctx.params, grads));
     return loss;

@@ -25,6 +25,18 @@ TaskData load_bert_data(const Config& c) {
   if (mc.vocab.size() > c.i("model.vocab_size"))
     throw Error(c.where("model.vocab_size") + ": key 'model.vocab_size' = " + std::to_string(c.i("model.vocab_size")) +
                 " is smaller than the " + std::to_string(mc.vocab.size()) + " tokens of " + c.s("data.vocab"));
+  // A vocab that matches none of the corpus's words gives sequences of [UNK] with
+  // nothing to predict: the loss would be a silent 0.
+  const auto predictions = [](const data::MlmExamples& ex) {
+    double n = 0;
+    const float* w = ex.masked_weights.data<float>();
+    for (int64_t i = 0; i < ex.masked_weights.numel(); ++i) n += w[i];
+    return int64_t(n);
+  };
+  if (predictions(mc.train) == 0 || predictions(mc.eval) == 0)
+    throw Error(corpus + ": no token to predict in the " + std::string(predictions(mc.train) == 0 ? "training" : "eval") +
+                " split with vocab " + (c.s("data.vocab").empty() ? std::string("built from the corpus") : c.s("data.vocab")) +
+                " (does the vocab match the corpus's words? every token is [UNK] or special)");
   TaskData d;
   d.train = mc.train.columns();
   d.eval = mc.eval.columns();

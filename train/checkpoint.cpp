@@ -4,31 +4,96 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <nlohmann/json.hpp>
+
+#include <unistd.h>
 
 namespace fs = std::filesystem;
 
 namespace ft {
 namespace train {
+namespace {
 
-CheckpointManager::CheckpointManager(std::string dir, int keep) : dir_(std::move(dir)), keep_(std::max(1, keep)) {}
+const char* const kFiles[] = {"model.safetensors", "optimizer.safetensors", "state.json"};
 
-std::string CheckpointManager::save(const Checkpoint& c) {
+std::string step_name(int64_t step) {
+  char name[32];
+  std::snprintf(name, sizeof(name), "step-%08lld", static_cast<long long>(step));
+  return name;
+}
+
+std::string slice_name(int slice) { return "mp" + std::to_string(slice); }
+
+// The folder of one slice inside a checkpoint folder (the folder itself when unsliced).
+fs::path slice_dir(const fs::path& ckpt, int slice, int slices) {
+  return slices > 1 ? ckpt / slice_name(slice) : ckpt;
+}
+
+// The first of the checkpoint files missing from `d`, or "".
+std::string missing_file(const fs::path& d) {
+  for (const char* f : kFiles)
+    if (!fs::is_regular_file(d / f)) return f;
+  return "";
+}
+
+}  // namespace
+
+CheckpointManager::CheckpointManager(std::string dir, int keep, bool cleanup)
+    : dir_(std::move(dir)), keep_(std::max(1, keep)) {
   std::error_code ec;
   fs::create_directories(dir_, ec);
   if (ec) throw Error(dir_ + ": cannot create checkpoint folder: " + ec.message());
-  char name[32];
-  std::snprintf(name, sizeof(name), "step-%08lld", static_cast<long long>(c.step));
-  fs::path final_dir = fs::path(dir_) / name, tmp = fs::path(dir_) / (std::string(".tmp-") + name);
-  fs::remove_all(tmp, ec);
-  fs::create_directories(tmp);
-  save_safetensors((tmp / "model.safetensors").string(), c.model, {{"step", std::to_string(c.step)}});
-  save_safetensors((tmp / "optimizer.safetensors").string(), c.optimizer, {{"step", std::to_string(c.step)}});
-  write_file_atomic((tmp / "state.json").string(), c.state_json);
-  fs::remove_all(final_dir, ec);
+  // A probe file, so an unwritable folder is an error now and not at the first save.
+  const fs::path probe = fs::path(dir_) / (".probe-" + std::to_string(::getpid()));
+  write_file_atomic(probe.string(), "");
+  fs::remove(probe, ec);
+  if (!cleanup) return;
+  for (const auto& e : fs::directory_iterator(dir_, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind(".tmp-step-", 0) == 0 || name.rfind(".old-step-", 0) == 0) fs::remove_all(e.path(), ec);
+  }
+}
+
+void CheckpointManager::write_slice(const Checkpoint& c, int slice, int slices) {
+  const fs::path tmp = fs::path(dir_) / (".tmp-" + step_name(c.state.step));
+  const fs::path d = slice_dir(tmp, slice, slices);
+  std::error_code ec;
+  fs::remove_all(d, ec);
+  fs::create_directories(d, ec);
+  if (ec) throw Error(d.string() + ": cannot create checkpoint folder: " + ec.message());
+  try {
+    const std::map<std::string, std::string> meta = {{"step", std::to_string(c.state.step)}};
+    save_safetensors((d / "model.safetensors").string(), c.model, meta);
+    save_safetensors((d / "optimizer.safetensors").string(), c.optimizer, meta);
+    write_file_atomic((d / "state.json").string(), c.state.to_json());
+  } catch (...) {
+    fs::remove_all(slices > 1 ? d : tmp, ec);  // a full disk is not kept full by a half checkpoint
+    throw;
+  }
+}
+
+std::string CheckpointManager::commit(int64_t step, int slices) {
+  const std::string name = step_name(step);
+  const fs::path root(dir_), tmp = root / (".tmp-" + name), final_dir = root / name, old = root / (".old-" + name);
+  std::error_code ec;
+  for (int s = 0; s < slices; ++s) {
+    const fs::path d = slice_dir(tmp, s, slices);
+    const std::string miss = missing_file(d);
+    if (!miss.empty()) {
+      fs::remove_all(tmp, ec);
+      throw Error(d.string() + ": checkpoint slice is incomplete (no " + miss + "); not committed");
+    }
+  }
+  // An existing folder of the same step is moved aside first, so `latest` never
+  // names a folder that is being replaced.
+  if (fs::exists(final_dir)) {
+    fs::remove_all(old, ec);
+    fs::rename(final_dir, old, ec);
+    if (ec) throw Error(final_dir.string() + ": cannot replace checkpoint: " + ec.message());
+  }
   fs::rename(tmp, final_dir, ec);
   if (ec) throw Error(final_dir.string() + ": cannot finish checkpoint: " + ec.message());
-  write_file_atomic((fs::path(dir_) / "latest").string(), std::string(name) + "\n");
+  write_file_atomic((root / "latest").string(), name + "\n");
+  fs::remove_all(old, ec);
   // Retention: keep the newest `keep` folders.
   std::vector<std::string> all;
   for (const auto& e : fs::directory_iterator(dir_))
@@ -38,33 +103,68 @@ std::string CheckpointManager::save(const Checkpoint& c) {
   return final_dir.string();
 }
 
+std::string CheckpointManager::save(const Checkpoint& c) {
+  write_slice(c, 0, 1);
+  return commit(c.state.step, 1);
+}
+
 std::string CheckpointManager::latest() const {
   fs::path p = fs::path(dir_) / "latest";
   if (!fs::exists(p)) return "";
   std::string name = read_file(p.string());
   while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+  if (name.empty() || name.find('/') != std::string::npos || name.find("..") != std::string::npos)
+    throw Error(p.string() + ": does not name a checkpoint folder ('" + name + "')");
   fs::path d = fs::path(dir_) / name;
   if (!fs::is_directory(d)) throw Error(p.string() + ": names '" + name + "', which does not exist");
   return d.string();
 }
 
-Checkpoint CheckpointManager::load(const std::string& path) {
+Checkpoint CheckpointManager::load(const std::string& path, int slice, int slices) {
   fs::path d = path;
   if (!fs::exists(d)) throw Error(path + ": no such checkpoint");
-  if (fs::exists(d / "latest")) d = CheckpointManager(path, 1).latest();
-  for (const char* f : {"model.safetensors", "optimizer.safetensors", "state.json"})
-    if (!fs::exists(d / f)) throw Error(d.string() + ": incomplete checkpoint, missing " + f);
+  if (fs::exists(d / "latest")) {
+    d = CheckpointManager(path, 1, false).latest();
+  } else if (slices > 1 && fs::exists(d / slice_name(slice) / "latest")) {
+    // The layout of earlier versions: DIR/mp<i>/step-N, one `latest` per slice.
+    d = CheckpointManager((d / slice_name(slice)).string(), 1, false).latest();
+    slices = 1;
+  }
+  if (slices > 1) {
+    if (!fs::is_directory(d / slice_name(slice)))
+      throw Error(d.string() + ": has no slice " + slice_name(slice) + " (distributed.model_parallel = " +
+                  std::to_string(slices) + " needs mp0..mp" + std::to_string(slices - 1) + ")");
+    d /= slice_name(slice);
+  } else if (fs::is_directory(d / "mp0")) {
+    throw Error(d.string() + ": is a model-parallel checkpoint (slices mp0, ...); set distributed.model_parallel");
+  }
+  const std::string miss = missing_file(d);
+  if (!miss.empty()) throw Error(d.string() + ": incomplete checkpoint, missing " + miss);
   Checkpoint c;
   c.model = load_safetensors((d / "model.safetensors").string());
   c.optimizer = load_safetensors((d / "optimizer.safetensors").string());
-  c.state_json = read_file((d / "state.json").string());
-  try {
-    auto j = nlohmann::json::parse(c.state_json);
-    c.step = j.at("step").get<int64_t>();
-  } catch (const std::exception& e) {
-    throw Error((d / "state.json").string() + ": corrupt: " + e.what());
-  }
+  const std::string state_file = (d / "state.json").string();
+  c.state = TrainState::parse(read_file(state_file), state_file);
   return c;
+}
+
+void CheckpointManager::check_slices_agree(const std::string& path, const std::vector<int64_t>& steps) {
+  if (std::all_of(steps.begin(), steps.end(), [&](int64_t s) { return s == steps.front(); })) return;
+  std::string list;
+  for (size_t i = 0; i < steps.size(); ++i)
+    list += (i ? ", " : "") + slice_name(int(i)) + " at step " + std::to_string(steps[i]);
+  throw Error(path + ": the model-parallel slices are from different steps (" + list +
+              "); resume from one complete checkpoint");
+}
+
+void check_optimizer_state(const std::string& file, const TensorMap& tensors, const std::vector<std::string>& params,
+                           const std::vector<std::string>& slots) {
+  for (const auto& p : params)
+    for (const auto& s : slots)
+      if (!tensors.count(p + "/" + s))
+        throw Error(file + ": optimizer state lacks '" + p + "/" + s + "' (" + std::to_string(tensors.size()) +
+                    " tensors in the file); the checkpoint is incomplete, or pass --reset-optimizer to start the "
+                    "optimizer afresh");
 }
 
 }  // namespace train

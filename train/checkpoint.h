@@ -1,39 +1,64 @@
 // checkpoint.h — checkpoints that resume exactly: model weights and optimizer
 // state in safetensors files, and the step, data position and RNG state in
-// state.json, in one folder per step (DIR/step-00000500/), made atomically
-// (written under a temporary name, then renamed) with DIR/latest pointing at
-// the newest. Older checkpoints beyond `keep` are removed.
+// state.json (train/state.h), in one folder per step (DIR/step-00000500/),
+// with DIR/latest naming the newest complete one. Older checkpoints beyond
+// `keep` are removed.
+//
+// A checkpoint is one commit, also when several ranks write it: with model
+// parallelism each of the k slices writes DIR/.tmp-step-N/mp<i>/ (write_slice),
+// and only after every slice has returned (a barrier) one rank renames the
+// folder to DIR/step-N/ and moves `latest` (commit). A job killed at any point
+// leaves `latest` naming a checkpoint whose slices are all at the same step;
+// the temporary folder of an interrupted write is removed by the next run.
 #pragma once
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "train/safetensors.h"
+#include "train/state.h"
 
 namespace ft {
 namespace train {
 
 struct Checkpoint {
-  int64_t step = 0;
+  TrainState state;
   TensorMap model;
   TensorMap optimizer;
-  std::string state_json = "{}";  // trainer state (data position, counters)
 };
 
 class CheckpointManager {
  public:
-  CheckpointManager(std::string dir, int keep);
-  // Returns the folder written.
+  // Creates DIR and checks it can be written (an error naming it otherwise).
+  // `cleanup`: remove temporary folders left by interrupted writes (one rank does).
+  CheckpointManager(std::string dir, int keep, bool cleanup = true);
+  // Writes one slice (0 <= slice < slices) of the checkpoint at c.state.step.
+  void write_slice(const Checkpoint& c, int slice, int slices);
+  // Makes the slices written for `step` the checkpoint DIR/step-N and points
+  // `latest` at it; throws naming the slice when one is incomplete. Returns the folder.
+  std::string commit(int64_t step, int slices);
+  // write_slice + commit for an unsliced checkpoint.
   std::string save(const Checkpoint& c);
   // The newest complete checkpoint folder, or "" when there is none.
   std::string latest() const;
-  // Loads a checkpoint folder (or the newest one when `path` is DIR itself).
-  static Checkpoint load(const std::string& path);
+  const std::string& dir() const { return dir_; }
+  // Loads slice `slice` of `slices` from a checkpoint folder, or from the newest
+  // one when `path` is DIR itself. Errors name the file.
+  static Checkpoint load(const std::string& path, int slice = 0, int slices = 1);
+  // Throws when the slices of one checkpoint are not all at the same step,
+  // naming each slice and its step. steps[i] is slice i's step.
+  static void check_slices_agree(const std::string& path, const std::vector<int64_t>& steps);
 
  private:
   std::string dir_;
   int keep_;
 };
+
+// Throws naming `file` when `tensors` lacks a slot of a parameter (an empty or
+// partial optimizer file would otherwise resume with fresh optimizer state).
+void check_optimizer_state(const std::string& file, const TensorMap& tensors, const std::vector<std::string>& params,
+                           const std::vector<std::string>& slots);
 
 }  // namespace train
 }  // namespace ft

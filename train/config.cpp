@@ -3,7 +3,9 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <fstream>
 #include <sstream>
 
@@ -95,10 +97,15 @@ std::string canonical(const KeySpec& k, const YAML::Node& n, const std::string& 
 
 void walk(const YAML::Node& n, const std::string& prefix, const std::string& file,
           std::map<std::string, std::string>& v, std::map<std::string, std::string>& where) {
+  std::map<std::string, int> seen;  // key in this map -> its line
   for (auto it = n.begin(); it != n.end(); ++it) {
     const std::string name = it->first.Scalar();
     const std::string key = prefix.empty() ? name : prefix + "." + name;
     const std::string loc = at(file, it->first.Mark());
+    auto dup = seen.emplace(name, it->first.Mark().line + 1);
+    if (!dup.second)
+      throw Error(loc + ": key '" + key + "' is given twice (lines " + std::to_string(dup.first->second) + " and " +
+                  std::to_string(it->first.Mark().line + 1) + ")");
     if (const KeySpec* k = spec_of(key)) {
       v[key] = canonical(*k, it->second, loc);
       where[key] = loc;
@@ -121,11 +128,19 @@ Config Config::load(const std::string& path, const std::vector<std::string>& ove
     c.where_[k.key] = "default";
   }
   if (!path.empty()) {
-    std::ifstream in(path);
+    std::ifstream in(path, std::ios::binary);
     if (!in) throw Error(path + ": cannot open config file");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (in.bad()) throw Error(path + ": cannot read config file");
+    const size_t nul = text.find('\0');
+    if (nul != std::string::npos) {
+      const auto line = std::count(text.begin(), text.begin() + std::ptrdiff_t(nul), '\n') + 1;
+      throw Error(path + ":" + std::to_string(line) + ": a NUL byte at offset " + std::to_string(nul) +
+                  ": a config is YAML text");
+    }
     YAML::Node root;
     try {
-      root = YAML::Load(in);
+      root = YAML::Load(text);
     } catch (const YAML::Exception& e) {
       throw Error(path + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: " + e.msg);
     }

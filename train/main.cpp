@@ -14,11 +14,13 @@ int main(int argc, char** argv) {
   CLI::App app{"flowtrain: train a model from a YAML config, in one process or under mpirun"};
   std::string config_path, resume;
   std::vector<std::string> sets;
-  bool help_config = false, print_config = false;
+  bool help_config = false, print_config = false, reset_optimizer = false;
   app.add_option("--config,-c", config_path, "YAML config file")->check(CLI::ExistingFile);
   app.add_option("--set", sets, "override a key: --set optimizer.lr=0.01 (repeatable)");
   auto* r = app.add_option("--resume", resume, "resume from a checkpoint folder (default: train.checkpoint.dir)")
                 ->expected(0, 1);
+  app.add_flag("--reset-optimizer", reset_optimizer,
+               "with --resume: restore the weights, step and data position but start the optimizer state afresh");
   app.add_flag("--help-config", help_config, "print every config key (markdown) and exit");
   app.add_flag("--print-config", print_config, "print the resolved config and exit");
   try {
@@ -43,6 +45,7 @@ int main(int argc, char** argv) {
       std::cout << cfg.dump();
       return 0;
     }
+    if (reset_optimizer && r->count() == 0) throw ft::Error("--reset-optimizer needs --resume");
     if (r->count() > 0 && resume.empty()) {
       resume = cfg.s("train.checkpoint.dir");
       if (resume.empty()) throw ft::Error("--resume without a folder needs train.checkpoint.dir");
@@ -50,6 +53,7 @@ int main(int argc, char** argv) {
     auto world = ft::comm::init(&argc, &argv);
     rank = world->rank();
     ft::train::Trainer trainer(cfg, world);
+    trainer.set_reset_optimizer(reset_optimizer);
     trainer.run(resume);
     ft::comm::finalize();
   } catch (const std::exception& e) {

@@ -20,6 +20,7 @@ class MetricsLog {
 
  private:
   std::FILE* f_ = nullptr;
+  std::string path_;
 };
 
 }  // namespace train

@@ -3,6 +3,8 @@
 // masked-LM (train/bert_task.cpp).
 #include "train/model.h"
 
+#include <set>
+
 #include "data/idx.h"
 #include "nn/parallel.h"
 #include "ops/ops.h"
@@ -105,12 +107,29 @@ Model classifier(Graph& g, const Config& c, const nn::TensorParallel& tp) {
 
 }  // namespace
 
+namespace {
+// Every class of the test set must occur in the training set: a model cannot learn
+// a class it never sees, and the error belongs at the start, not after the run.
+void check_eval_labels_trained(const Tensor& train, const Tensor& test, const std::string& dir) {
+  auto label = [](const Tensor& t, int64_t i) -> int64_t {
+    return t.dtype() == DType::I32 ? t.data<int32_t>()[i] : t.data<int64_t>()[i];
+  };
+  std::set<int64_t> seen;
+  for (int64_t i = 0; i < train.numel(); ++i) seen.insert(label(train, i));
+  for (int64_t i = 0; i < test.numel(); ++i)
+    if (!seen.count(label(test, i)))
+      throw Error(dir + ": test label " + std::to_string(label(test, i)) + " (example " + std::to_string(i) +
+                  ") never occurs in the training labels");
+}
+}  // namespace
+
 TaskData load_task_data(const Config& cfg) {
   const std::string t = cfg.s("model.type");
   TaskData d;
   if (t == "mlp" || t == "cnn") {
     const std::string dir = cfg.s("data.dir");
     data::Dataset train = data::load_mnist(dir, "train"), test = data::load_mnist(dir, "test");
+    check_eval_labels_trained(train.labels, test.labels, dir);
     d.train = {train.images, train.labels};
     d.eval = {test.images, test.labels};
     d.describe = "MNIST from " + dir + ": " + std::to_string(train.size()) + " train / " +

@@ -138,7 +138,7 @@ class PsStrategy : public Strategy {
       if (ctx.cfg.b("debug.check_numerics"))
         for (int64_t k = 0; k < grads[i].numel(); ++k)
           if (!std::isfinite(grads[i].data<float>()[k]))
-            throw Error("step " + std::to_string(step) + ": gradient of '" + ctx.params[i].name() + "' is not finite");
+            throw Error("step " + std::to_string(step + 1) + ": gradient of '" + ctx.params[i].name() + "' is not finite");
       g.push_back(grads[i].data<float>());
     }
     client_->push(step, g);

@@ -2,6 +2,7 @@
 #include "train/safetensors.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -56,19 +57,28 @@ void write_all(int fd, const char* p, size_t n, const std::string& path) {
 }
 
 void atomic_write_parts(const std::string& path, const std::vector<std::pair<const char*, size_t>>& parts) {
-  std::string tmp = path + ".tmp";
+  // A path that exists and is not a regular file (a device, a pipe) is written in
+  // place: renaming over it would replace it, and its errors must surface.
+  struct stat sb;
+  const bool special = ::stat(path.c_str(), &sb) == 0 && !S_ISREG(sb.st_mode);
+  const std::string tmp = special ? path : path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) throw Error(path + ": cannot write: " + std::strerror(errno));
   try {
     for (const auto& p : parts) write_all(fd, p.first, p.second, path);
+    if (::fsync(fd) != 0 && errno != EINVAL && errno != EROFS)
+      throw Error(path + ": write failed: " + std::strerror(errno));
   } catch (...) {
     ::close(fd);
-    std::remove(tmp.c_str());
+    if (!special) std::remove(tmp.c_str());
     throw;
   }
-  ::fsync(fd);
-  ::close(fd);
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw Error(path + ": rename failed: " + std::strerror(errno));
+  if (::close(fd) != 0) {
+    if (!special) std::remove(tmp.c_str());
+    throw Error(path + ": write failed: " + std::strerror(errno));
+  }
+  if (!special && std::rename(tmp.c_str(), path.c_str()) != 0)
+    throw Error(path + ": rename failed: " + std::strerror(errno));
 }
 
 }  // namespace

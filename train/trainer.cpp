@@ -12,10 +12,12 @@
 #include <mutex>
 #include <thread>
 
+#include "core/memory_info.h"
 #include "data/loader.h"
 #include "ops/autocast.h"
 #include "optim/clip.h"
 #include "train/checkpoint.h"
+#include "train/state.h"
 #include "train/optim_config.h"
 #include "train/mp.h"
 #include "comm/mp_ops.h"
@@ -46,6 +48,15 @@ void write_chrome_trace(const std::string& path, const Graph& g, const std::vect
   if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path(), ec);
   write_file_atomic(path, doc.dump());
 }
+
+std::string fmt_g(double v) {
+  char b[32];
+  std::snprintf(b, sizeof(b), "%.4g", v);
+  return b;
+}
+
+// A logged loss far above the run's first one: ten times it and at least one more.
+bool diverged(double loss, double first) { return first > 0 && loss > 10 * first && loss > first + 1; }
 
 long minor_faults() {
   rusage ru{};
@@ -151,8 +162,6 @@ TrainResult Trainer::run(const std::string& resume) {
   const Grid grid = make_grid(world_, int(c.i("distributed.model_parallel")));
   // With model parallelism the first replica's k ranks evaluate and checkpoint together.
   const bool replica0 = chief || (grid.mp > 1 && grid.dp_index == 0);
-  std::string resume_dir = resume;
-  if (grid.mp > 1 && !resume_dir.empty()) resume_dir += "/mp" + std::to_string(grid.mp_index);
 
   // Mixed precision (precision: fp16 | bf16): the model's forward graph is copied
   // with matmul/conv in half precision (ops/autocast.h); variables stay f32.
@@ -203,6 +212,18 @@ TrainResult Trainer::run(const std::string& resume) {
     grads = gradients(scaler ? model.loss * loss_scale : model.loss, params);
   }
   auto opt = make_opt(c);
+  {
+    // Gradients and optimizer slots are allocated on the first step: refuse a model
+    // whose training state cannot fit now, with the figure, not after a long wait.
+    double param_bytes = 0;
+    for (const Value& v : params) param_bytes += double(g.value(v).bytes());
+    const double need = param_bytes * double(1 + opt->slots().size());
+    const size_t avail = available_memory_bytes();
+    if (need > double(avail))
+      throw Error("the model has " + human_bytes(param_bytes) + " of parameters; its gradients and " +
+                  c.s("optimizer.type") + " state need " + human_bytes(need) + " more, above the " +
+                  human_bytes(double(avail)) + " of memory available (a smaller model.* or another optimizer.type)");
+  }
   auto sched = schedule_from_config(c);
   MetricsLog metrics(chief ? c.s("train.metrics_file") : "", !resume.empty());
   TrainContext ctx{c, world_, g, model, params, grads, *opt, pool, metrics};
@@ -231,32 +252,61 @@ TrainResult Trainer::run(const std::string& resume) {
     throw Error(c.where("data.batch_size") + ": key 'data.batch_size' x workers exceeds the " +
                 std::to_string(loader.size()) + " training examples");
 
-  // Resume: parameters, optimizer state, step and data position.
+  // Resume: parameters, optimizer state, step and data position. Every rank reads
+  // its slice; the steps are compared across ranks before anything is used, so a
+  // mixed set of slices, or one rank's unreadable file, ends every rank alike.
   int64_t start = 0;
   if (!resume.empty()) {
-    Checkpoint ck = CheckpointManager::load(resume_dir);
+    Checkpoint ck;
+    std::string read_error;
+    try {
+      ck = CheckpointManager::load(resume, grid.mp_index, grid.mp);
+    } catch (const std::exception& e) {
+      read_error = e.what();
+    }
+    const std::vector<uint64_t> got = world_->allgather_u64(read_error.empty() ? uint64_t(ck.state.step) : ~uint64_t(0));
+    if (!read_error.empty()) throw Error(read_error);
+    for (int r = 0; r < size; ++r)
+      if (got[size_t(r)] == ~uint64_t(0)) throw Error("rank " + std::to_string(r) + " could not read its checkpoint");
+    std::vector<int64_t> slice_steps(size_t(grid.mp));
+    for (int r = 0; r < size; ++r) slice_steps[size_t(r % grid.mp)] = int64_t(got[size_t(r)]);
+    CheckpointManager::check_slices_agree(resume, slice_steps);
+    const int64_t steps = c.i("train.steps");
+    if (ck.state.step > steps)
+      throw Error(resume + ": the checkpoint is at step " + std::to_string(ck.state.step) + ", past train.steps = " +
+                  std::to_string(steps) + " (" + c.where("train.steps") + "); raise train.steps to continue");
     for (const Value& v : g.variables()) {
       auto it = ck.model.find(v.name());
-      if (it == ck.model.end()) throw Error(resume_dir + ": checkpoint has no tensor '" + v.name() + "'");
+      if (it == ck.model.end()) throw Error(resume + ": checkpoint has no tensor '" + v.name() + "'");
       if (it->second.shape() != g.value(v).shape() || it->second.dtype() != g.value(v).dtype())
-        throw Error(resume_dir + ": tensor '" + v.name() + "' has shape " + shape_str(it->second.shape()) +
+        throw Error(resume + ": tensor '" + v.name() + "' has shape " + shape_str(it->second.shape()) +
                     ", the model needs " + shape_str(g.value(v).shape()));
       g.value(v).copy_from(it->second);
     }
+    const TrainState& ts = ck.state;
+    if (ts.data_index >= loader.size())
+      throw Error(resume + "/state.json: field 'data_index' = " + std::to_string(ts.data_index) +
+                  " is past the training set (" + std::to_string(loader.size()) + " examples)");
+    loader.set_position({ts.data_epoch, ts.data_index});
+    if (scaler && ts.has_loss_scale) scaler->restore(ts.loss_scale, ts.loss_scale_clean_steps, ts.skipped_steps);
     optim::OptimizerState st;
-    try {
-      auto j = nlohmann::json::parse(ck.state_json);
-      st.step = j.value("optimizer_step", int64_t(0));
-      loader.set_position({j.at("data_epoch").get<int64_t>(), j.at("data_index").get<int64_t>()});
-      if (scaler && j.contains("loss_scale"))
-        scaler->restore(j.at("loss_scale").get<double>(), j.at("loss_scale_clean_steps").get<int64_t>(),
-                        j.at("skipped_steps").get<int64_t>());
-    } catch (const nlohmann::json::exception& e) {
-      throw Error(resume_dir + "/state.json: corrupt: " + e.what());
+    st.step = ts.optimizer_step;
+    if (!reset_optimizer_) {
+      st.tensors = ck.optimizer;
+      if (ts.optimizer_step > 0) {
+        std::vector<std::string> names;
+        for (const Value& v : params) names.push_back(v.name());
+        check_optimizer_state(resume + "/optimizer.safetensors", ck.optimizer, names, opt->slots());
+      }
+      try {
+        opt->load_state(st);
+      } catch (const Error& e) {
+        throw Error(resume + "/optimizer.safetensors: " + e.what());
+      }
+    } else if (chief) {
+      std::printf("optimizer state not restored (--reset-optimizer)\n");
     }
-    st.tensors = ck.optimizer;
-    opt->load_state(st);
-    start = ck.step;
+    start = ts.step;
     if (chief) std::printf("resumed from %s at step %lld\n", resume.c_str(), static_cast<long long>(start));
   }
   strategy->setup(ctx);
@@ -310,30 +360,53 @@ TrainResult Trainer::run(const std::string& resume) {
     return acc;
   };
 
+  // With model parallelism the k ranks of the first replica write one slice each
+  // of one checkpoint; the first of them commits it once all are written.
   std::unique_ptr<CheckpointManager> ckpt;
-  if (!c.s("train.checkpoint.dir").empty())
-    ckpt = std::make_unique<CheckpointManager>(
-        c.s("train.checkpoint.dir") + (grid.mp > 1 ? "/mp" + std::to_string(grid.mp_index) : std::string()),
-        int(c.i("train.checkpoint.keep")));
+  if (!c.s("train.checkpoint.dir").empty() && replica0)
+    ckpt = std::make_unique<CheckpointManager>(c.s("train.checkpoint.dir"), int(c.i("train.checkpoint.keep")),
+                                               grid.mp_index == 0);
   auto save = [&](int64_t step) {
     strategy->sync_params(ctx);
-    if (!ckpt || !replica0) return;
+    if (!ckpt) return;
     Checkpoint ck;
-    ck.step = step;
     for (const Value& v : g.variables()) ck.model[v.name()] = g.value(v);
     optim::OptimizerState st = opt->state();
     ck.optimizer = st.tensors;
-    auto pos = loader.position();
-    nlohmann::json state = {{"step", step}, {"optimizer_step", st.step}, {"data_epoch", pos.epoch},
-                            {"data_index", pos.index}, {"mode", strategy->name()}, {"world", size}};
+    const auto pos = loader.position();
+    TrainState& ts = ck.state;
+    ts.step = step;
+    ts.optimizer_step = st.step;
+    ts.data_epoch = pos.epoch;
+    ts.data_index = pos.index;
+    ts.mode = strategy->name();
+    ts.world = size;
     if (scaler) {
-      state["loss_scale"] = scaler->scale();
-      state["loss_scale_clean_steps"] = scaler->clean_steps();
-      state["skipped_steps"] = scaler->skipped_steps();
+      ts.has_loss_scale = true;
+      ts.loss_scale = scaler->scale();
+      ts.loss_scale_clean_steps = scaler->clean_steps();
+      ts.skipped_steps = scaler->skipped_steps();
     }
-    ck.state_json = state.dump();
-    std::string where = ckpt->save(ck);
-    std::printf("checkpoint step %lld -> %s\n", static_cast<long long>(step), where.c_str());
+    std::string where;
+    if (grid.mp > 1) {
+      // Collective over the replica's model-parallel group: each slice is complete
+      // on disk before the commit, and a failed slice fails them all.
+      std::string err;
+      try {
+        ckpt->write_slice(ck, grid.mp_index, grid.mp);
+      } catch (const std::exception& e) {
+        err = e.what();
+      }
+      const auto ok = grid.mp_comm->allgather_u64(err.empty() ? 1 : 0);
+      if (!err.empty()) throw Error(err);
+      for (size_t i = 0; i < ok.size(); ++i)
+        if (!ok[i]) throw Error("checkpoint step " + std::to_string(step) + ": slice mp" + std::to_string(i) + " failed");
+      if (grid.mp_index == 0) where = ckpt->commit(step, grid.mp);
+      grid.mp_comm->barrier();
+    } else {
+      where = ckpt->save(ck);
+    }
+    if (chief) std::printf("checkpoint step %lld -> %s\n", static_cast<long long>(step), where.c_str());
   };
 
   const int64_t steps = c.i("train.steps"), log_every = c.i("train.log_every"), eval_every = c.i("train.eval_every");
@@ -341,6 +414,8 @@ TrainResult Trainer::run(const std::string& resume) {
   const int64_t global_batch = c.i("data.batch_size") * strategy->data_world(size);
   double t_start = now_s(), t_log = t_start, loss_acc = 0;
   int64_t loss_n = 0, since_log = 0;
+  double first_loss = 0;  // this run's first step, the yardstick for divergence
+  bool warned_divergence = false;
   long faults_log = minor_faults();
   Executor::Feeds feeds;
   for (const Value& v : model.inputs) feeds.emplace_back(v, Tensor());
@@ -353,8 +428,9 @@ TrainResult Trainer::run(const std::string& resume) {
     if (!trace_path.empty() && step - start == c.i("train.trace_steps")) strategy->set_trace(nullptr);
     double loss = strategy->step(ctx, feeds, step, lr);
     if (!std::isfinite(loss))
-      throw Error("step " + std::to_string(step) + ": loss is " + std::to_string(loss) +
+      throw Error("step " + std::to_string(step + 1) + ": loss is " + std::to_string(loss) +
                   " (lower optimizer.lr or set train.clip_norm)");
+    if (step == start) first_loss = loss;
     loss_acc += loss;
     ++loss_n;
     ++since_log;
@@ -367,8 +443,18 @@ TrainResult Trainer::run(const std::string& resume) {
       faults_log = faults;
       double sps = double(since_log * global_batch) / std::max(1e-9, t - t_log);
       double eta = double(steps - done) * (t - t_log) / double(since_log);
+      const double mean_loss = loss_acc / double(loss_n);
+      if (chief && diverged(mean_loss, first_loss)) {
+        const std::string why = "step " + std::to_string(done) + ": loss " + fmt_g(mean_loss) +
+                                " is far above its start (" + fmt_g(first_loss) +
+                                "): training diverges; lower optimizer.lr (" + c.where("optimizer.lr") +
+                                ") or set train.clip_norm";
+        if (c.b("debug.check_numerics")) throw Error(why + " (debug.check_numerics stops here)");
+        if (!warned_divergence) std::fprintf(stderr, "train: warning: %s\n", why.c_str());
+        warned_divergence = true;
+      }
       if (chief) {
-        nlohmann::json rec = {{"step", done}, {"loss", loss_acc / double(loss_n)}, {"samples_per_sec", sps},
+        nlohmann::json rec = {{"step", done}, {"loss", mean_loss}, {"samples_per_sec", sps},
                               {"minor_faults_per_step", faults_per_step},
                               {"lr", lr}, {"epoch", loader.position().epoch}, {"peak_rss_mb", peak_rss_kb() / 1024.0}};
         strategy->log_fields(rec);
@@ -397,7 +483,7 @@ TrainResult Trainer::run(const std::string& resume) {
     if (chief) std::printf("timeline: %zu events -> %s%s\n", trace.size(), trace_path.c_str(), size > 1 ? ".rank<N>" : "");
   }
   EvalAcc final_acc = evaluate(steps);
-  if (ckpt) save(steps);
+  if (ckpt && start < steps) save(steps);  // resumed at train.steps: that checkpoint is the one on disk
   strategy->finish(ctx);
   res.steps = steps;
   res.eval_loss = final_acc.loss_sum / std::max<int64_t>(1, final_acc.count);

@@ -89,10 +89,14 @@ class Trainer {
   Trainer(Config cfg, comm::CommPtr world);
   // resume: "" = fresh start; a checkpoint folder (or the checkpoint dir) to continue from.
   TrainResult run(const std::string& resume = "");
+  // On resume, start the optimizer afresh (its slots zero) instead of requiring
+  // the checkpoint's optimizer state.
+  void set_reset_optimizer(bool on) { reset_optimizer_ = on; }
 
  private:
   Config cfg_;
   comm::CommPtr world_;
+  bool reset_optimizer_ = false;
 };
 
 // Threads for this rank: train.threads, or the node's cores divided by the ranks on it.

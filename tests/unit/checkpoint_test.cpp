@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "train/checkpoint.h"
 
@@ -25,6 +26,13 @@ std::string err(const std::function<void()>& f) {
   }
   return "";
 }
+Checkpoint at_step(int64_t s) {
+  Checkpoint c;
+  c.state.step = s;
+  c.model["w"] = Tensor::from<float>({1}, {float(s)});
+  return c;
+}
+bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 }  // namespace
 
 TEST(Safetensors, RoundTripAndLayout) {
@@ -65,17 +73,128 @@ TEST(Checkpoint, KeepsNewestAndLoadsLatest) {
   std::string d = tmpdir("mgr");
   CheckpointManager m(d, 2);
   for (int s : {10, 20, 30}) {
-    Checkpoint c;
-    c.step = s;
-    c.model["w"] = Tensor::from<float>({1}, {float(s)});
-    c.state_json = "{\"step\": " + std::to_string(s) + "}";
-    m.save(c);
+    m.save(at_step(s));
   }
   EXPECT_FALSE(fs::exists(d + "/step-00000010"));
   EXPECT_TRUE(fs::exists(d + "/step-00000020"));
   Checkpoint c = CheckpointManager::load(d);
-  EXPECT_EQ(c.step, 30);
+  EXPECT_EQ(c.state.step, 30);
   EXPECT_EQ(c.model["w"].to_vector<float>()[0], 30.f);
   fs::remove(d + "/step-00000030/optimizer.safetensors");
   EXPECT_NE(err([&] { CheckpointManager::load(d); }).find("incomplete checkpoint"), std::string::npos);
+}
+
+// state.json: every field type- and range-checked, errors naming the file and field.
+TEST(TrainState, RoundTripAndRangeChecks) {
+  TrainState s;
+  s.step = 12;
+  s.optimizer_step = 11;
+  s.data_epoch = 2;
+  s.data_index = 640;
+  s.mode = "allreduce-sync";
+  s.world = 4;
+  s.has_loss_scale = true;
+  s.loss_scale = 1024;
+  s.loss_scale_clean_steps = 3;
+  s.skipped_steps = 1;
+  TrainState b = TrainState::parse(s.to_json(), "f.json");
+  EXPECT_EQ(b.step, 12);
+  EXPECT_EQ(b.optimizer_step, 11);
+  EXPECT_EQ(b.data_epoch, 2);
+  EXPECT_EQ(b.data_index, 640);
+  EXPECT_EQ(b.mode, "allreduce-sync");
+  EXPECT_EQ(b.world, 4);
+  EXPECT_TRUE(b.has_loss_scale);
+  EXPECT_EQ(b.loss_scale, 1024);
+  EXPECT_EQ(b.skipped_steps, 1);
+  auto bad = [](const std::string& text) { return err([&] { TrainState::parse(text, "dir/state.json"); }); };
+  const std::string pos = R"("data_epoch": 0, "data_index": 0)";
+  EXPECT_TRUE(has(bad(R"({"step": -5, )" + pos + "}"), "dir/state.json: field 'step' = -5 is out of range"));
+  EXPECT_TRUE(has(bad(R"({"step": 1e15, )" + pos + "}"), "field 'step' must be an integer"));
+  EXPECT_TRUE(has(bad(R"({"step": 1000000000000000, )" + pos + "}"), "field 'step' = 1000000000000000 is out of range"));
+  EXPECT_TRUE(has(bad(R"({"step": 18446744073709551615, )" + pos + "}"), "field 'step'"));
+  EXPECT_TRUE(has(bad(R"({"step": 3, "data_epoch": 0, "data_index": 9223372036854775000})"), "field 'data_index'"));
+  EXPECT_TRUE(has(bad(R"({"step": 3, "data_epoch": -1, "data_index": 0})"), "field 'data_epoch'"));
+  EXPECT_TRUE(has(bad(R"({"step": 3, "data_index": 0})"), "field 'data_epoch' is missing"));
+  EXPECT_TRUE(has(bad(R"({"step": 3, "optimizer_step": 4, )" + pos + "}"), "field 'optimizer_step' = 4"));
+  EXPECT_TRUE(has(bad(R"({"step": 3, "loss_scale": 0, "loss_scale_clean_steps": 0, "skipped_steps": 0, )" + pos + "}"),
+                  "field 'loss_scale'"));
+  EXPECT_TRUE(has(bad(R"({"step": "3", )" + pos + "}"), "field 'step' must be an integer"));
+  EXPECT_TRUE(has(bad("[1, 2]"), "dir/state.json: corrupt"));
+  EXPECT_TRUE(has(bad("{\"step\""), "dir/state.json: corrupt"));
+}
+
+// Model-parallel slices are one commit: nothing is visible under `latest` until
+// every slice is complete, and an incomplete slice commits nothing.
+TEST(Checkpoint, SlicesCommitTogether) {
+  std::string d = tmpdir("slices");
+  CheckpointManager m(d, 3);
+  m.write_slice(at_step(5), 0, 2);
+  m.write_slice(at_step(5), 1, 2);
+  EXPECT_EQ(m.latest(), "");  // written, not committed
+  EXPECT_EQ(m.commit(5, 2), d + "/step-00000005");
+  EXPECT_EQ(m.latest(), d + "/step-00000005");
+  EXPECT_TRUE(fs::is_regular_file(d + "/step-00000005/mp1/model.safetensors"));
+  // Step 6: slice 1 never written (its rank was killed) -> no commit, latest stays at 5.
+  m.write_slice(at_step(6), 0, 2);
+  std::string e = err([&] { m.commit(6, 2); });
+  EXPECT_TRUE(has(e, ".tmp-step-00000006/mp1: checkpoint slice is incomplete")) << e;
+  EXPECT_EQ(m.latest(), d + "/step-00000005");
+  EXPECT_FALSE(fs::exists(d + "/step-00000006"));
+  EXPECT_FALSE(fs::exists(d + "/.tmp-step-00000006"));
+  EXPECT_EQ(CheckpointManager::load(d, 1, 2).state.step, 5);
+  // An unsliced load of a sliced checkpoint, or a slice that is not there, is an error.
+  EXPECT_TRUE(has(err([&] { CheckpointManager::load(d); }), "is a model-parallel checkpoint"));
+  EXPECT_TRUE(has(err([&] { CheckpointManager::load(d, 2, 4); }), "has no slice mp2"));
+}
+
+// Slices from different steps are refused, naming each slice and its step: the
+// per-slice `latest` files of the earlier layout could disagree after a kill.
+TEST(Checkpoint, MixedSlicesAreRefused) {
+  std::string d = tmpdir("mixed");
+  CheckpointManager(d + "/mp0", 2).save(at_step(122));
+  CheckpointManager(d + "/mp1", 2).save(at_step(121));
+  const int64_t s0 = CheckpointManager::load(d, 0, 2).state.step, s1 = CheckpointManager::load(d, 1, 2).state.step;
+  EXPECT_EQ(s0, 122);
+  EXPECT_EQ(s1, 121);
+  std::string e = err([&] { CheckpointManager::check_slices_agree(d, {s0, s1}); });
+  EXPECT_TRUE(has(e, "mp0 at step 122, mp1 at step 121")) << e;
+  EXPECT_EQ(err([&] { CheckpointManager::check_slices_agree(d, {7, 7, 7}); }), "");
+}
+
+// Temporary folders of interrupted writes are removed by the next run; a folder
+// that cannot be written is an error at start, naming it.
+TEST(Checkpoint, CleansInterruptedWritesAndChecksWritableAtStart) {
+  std::string d = tmpdir("clean");
+  fs::create_directories(d + "/.tmp-step-00000040/mp0");
+  std::ofstream(d + "/.tmp-step-00000040/mp0/model.safetensors") << std::string(1000, 'x');
+  CheckpointManager m(d, 2);
+  EXPECT_FALSE(fs::exists(d + "/.tmp-step-00000040"));
+  std::ofstream(d + "/file") << "x";
+  std::string e = err([&] { CheckpointManager(d + "/file/sub", 2); });
+  EXPECT_TRUE(has(e, d + "/file/sub")) << e;
+  // Re-saving the step `latest` names keeps `latest` valid throughout (old folder moved aside).
+  m.save(at_step(3));
+  m.save(at_step(3));
+  EXPECT_EQ(m.latest(), d + "/step-00000003");
+  EXPECT_FALSE(fs::exists(d + "/.old-step-00000003"));
+}
+
+// A write error (a full disk) surfaces and leaves no half checkpoint behind.
+TEST(Checkpoint, WriteErrorsSurface) {
+  if (!fs::exists("/dev/full")) GTEST_SKIP() << "no /dev/full on this system";
+  std::string e = err([] { write_file_atomic("/dev/full", "some text"); });
+  EXPECT_TRUE(has(e, "/dev/full")) << e;
+  EXPECT_TRUE(fs::is_character_file("/dev/full"));  // written in place, never replaced
+}
+
+// An empty or partial optimizer file is an error naming it, not a silent reset.
+TEST(Checkpoint, OptimizerStateMustCoverEveryParameter) {
+  TensorMap st = {{"w/m", Tensor::from<float>({1}, {0.f})}, {"w/v", Tensor::from<float>({1}, {0.f})}};
+  EXPECT_EQ(err([&] { check_optimizer_state("o.safetensors", st, {"w"}, {"m", "v"}); }), "");
+  std::string e = err([&] { check_optimizer_state("o.safetensors", st, {"w", "b"}, {"m", "v"}); });
+  EXPECT_TRUE(has(e, "o.safetensors: optimizer state lacks 'b/m'")) << e;
+  e = err([&] { check_optimizer_state("o.safetensors", {}, {"w"}, {"m"}); });
+  EXPECT_TRUE(has(e, "(0 tensors in the file)")) << e;
+  EXPECT_EQ(err([&] { check_optimizer_state("o.safetensors", {}, {"w"}, {}); }), "");  // plain SGD has no slots
 }

@@ -75,3 +75,29 @@ TEST(Config, DocsMatchSchema) {
   EXPECT_NE(doc.find(ft::train::schema_markdown()), std::string::npos)
       << "docs/CONFIG.md is out of date: regenerate the table with `build/bin/train --help-config`";
 }
+
+TEST(Config, DuplicateKeyNamesBothLines) {
+  auto p = write("dup.yaml", "train:\n  steps: 5\n  seed: 1\n  steps: 9\n");
+  std::string m = error_of(p);
+  EXPECT_NE(m.find(p + ":4"), std::string::npos) << m;
+  EXPECT_NE(m.find("'train.steps'"), std::string::npos) << m;
+  EXPECT_NE(m.find("lines 2 and 4"), std::string::npos) << m;
+  // A section given twice is a duplicate too.
+  auto q = write("dup2.yaml", "train: {steps: 5}\nmodel: {type: cnn}\ntrain: {seed: 2}\n");
+  m = error_of(q);
+  EXPECT_NE(m.find("'train'"), std::string::npos) << m;
+  EXPECT_NE(m.find("lines 1 and 3"), std::string::npos) << m;
+}
+
+TEST(Config, NulBytesAreAnErrorNotAnEmptyConfig) {
+  std::string p = ::testing::TempDir() + "nul.yaml";
+  {
+    std::ofstream o(p, std::ios::binary);
+    o << "train:\n" << std::string(16, '\0');
+  }
+  std::string m = error_of(p);
+  EXPECT_NE(m.find(p + ":2"), std::string::npos) << m;
+  EXPECT_NE(m.find("NUL byte at offset 7"), std::string::npos) << m;
+  std::ofstream(p, std::ios::binary) << std::string(64, '\0');
+  EXPECT_NE(error_of(p).find("NUL byte at offset 0"), std::string::npos);
+}
