@@ -16,7 +16,7 @@
 
 #include "optim/optim.h"
 #include "train/config.h"
-#include "train/model.h"
+#include "train/registry.h"
 
 using namespace ft;
 
@@ -90,8 +90,7 @@ int main(int argc, char** argv) {
       ThreadPool pool(t);
       train::Config cfg = train::Config::load("", {"model.type=" + model, "model.dropout=0"});
       Graph g(1);
-      train::TaskData none;
-      train::Model m = train::build_model(g, cfg, none);
+      train::ModelGraph m = train::build_model(g, cfg);
       auto params = g.trainable();
       auto grads = gradients(m.loss, params);
       optim::OptimizerOptions oo;

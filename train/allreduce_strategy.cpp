@@ -20,8 +20,8 @@
 // bucket nodes are placed on "cuda" and run comm/nccl's kernel (ncclAllReduce on
 // the communication stream after the compute stream's work).
 //
-// Loss scaling (ctx.scaler): the reduced gradients are unscaled in fp32 on the
-// host; inf/nan skips the update on every rank alike.
+// Loss scaling: the loss-scale feed (ctx.extra) rides with every run; the reduced
+// gradients are unscaled by the shared update (train/update.h).
 //
 // Deterministic mode: the global batch is cut into micro-batches of a fixed
 // size; each micro-batch's gradient is computed alone, summed in a fixed
@@ -40,7 +40,7 @@
 #include "comm/stall.h"
 #include "comm/mp_ops.h"
 #include "optim/clip.h"
-#include "train/trainer.h"
+#include "train/registry.h"
 
 namespace ft {
 namespace train {
@@ -116,38 +116,32 @@ void check_same_layout(comm::Communicator& w, const comm::GradientBucketer& b) {
 
 class AllreduceStrategy : public Strategy {
  public:
-  explicit AllreduceStrategy(const Config& c)
-      : deterministic_(c.b("distributed.deterministic")), mp_(int(c.i("distributed.model_parallel"))) {
-    if (deterministic_ && mp_ > 1)
-      throw Error(c.where("distributed.model_parallel") + ": key 'distributed.model_parallel' = " +
-                  std::to_string(mp_) + " cannot be combined with distributed.deterministic (use 1)");
+  explicit AllreduceStrategy(const RunConfig& c)
+      : deterministic_(c.distributed.deterministic), mp_(c.distributed.model_parallel) {
     device_buckets_ = device_buckets(c);
   }
 
   // distributed.backend: whether gradient buckets live in device memory and go
   // through the device communicator (NCCL) instead of MPI.
-  static bool device_buckets(const Config& c) {
-    const std::string backend = c.s("distributed.backend");
-    const bool on_cuda = c.s("device") == "cuda";
+  static bool device_buckets(const RunConfig& c) {
+    const std::string& backend = c.distributed.backend;
+    const bool on_cuda = c.device == "cuda";
     if (backend == "mpi") return false;
     std::string why;
     const bool available = comm::device_comm_available(&why);
     if (backend == "auto") return on_cuda && available;
-    if (!available) throw Error(c.where("distributed.backend") + ": key 'distributed.backend' = nccl: " + why);
-    if (!on_cuda)
-      throw Error(c.where("distributed.backend") +
-                  ": key 'distributed.backend' = nccl needs device: cuda (the gradients are in host memory)");
+    if (!available) c.fail("distributed.backend", "= nccl: " + why);
+    if (!on_cuda) c.fail("distributed.backend", "= nccl needs device: cuda (the gradients are in host memory)");
     return true;
   }
   std::string name() const override { return "allreduce-sync"; }
-  int data_rank(int rank) const override { return rank / mp_; }
-  int data_world(int size) const override { return size / mp_; }
+  Roles roles(int rank, int size) const override { return {true, rank == 0, rank / mp_, size / mp_}; }
 
-  void setup(TrainContext& ctx) override {
+  void setup(StepContext& ctx) override {
     comm::CommPtr dp = ctx.dp_comm ? ctx.dp_comm : ctx.world;
     comm::Communicator& w = *dp;
     if (auto* m = dynamic_cast<comm::MpiCommunicator*>(&w)) {
-      const std::string a = ctx.cfg.s("distributed.allreduce_algorithm");
+      const std::string& a = ctx.cfg.distributed.allreduce_algorithm;
       using A = comm::MpiCommunicator::Algo;
       m->set_algorithm(a == "shm" ? A::Shm : a == "ring" ? A::Ring : a == "mpi" ? A::Mpi : A::Auto);
       m->setup_shm();  // before the first step, so a stall there can name missing ranks
@@ -159,7 +153,7 @@ class AllreduceStrategy : public Strategy {
     order_.resize(ctx.grads.size());
     for (size_t i = 0; i < order_.size(); ++i) order_[i] = int(i);
     std::sort(order_.begin(), order_.end(), [&](int a, int b) { return ctx.grads[size_t(a)].node() < ctx.grads[size_t(b)].node(); });
-    comm::GradientBucketer bucketer(size_t(ctx.cfg.f("distributed.bucket_mb") * 1024 * 1024));
+    comm::GradientBucketer bucketer(size_t(ctx.cfg.distributed.bucket_mb * 1024 * 1024));
     for (int i : order_) {
       const Value& p = ctx.params[size_t(i)];
       bucketer.add(p.name(), p.shape(), p.dtype());
@@ -171,14 +165,13 @@ class AllreduceStrategy : public Strategy {
     fetch_ = {ctx.model.loss};
     fetch_.insert(fetch_.end(), ctx.grads.begin(), ctx.grads.end());
     if (deterministic_) {
-      const int64_t global = ctx.cfg.i("data.batch_size") * w.size();
-      micro_ = ctx.cfg.i("distributed.micro_batch") > 0 ? ctx.cfg.i("distributed.micro_batch") : global / 8;
-      if (micro_ < 1 || global % micro_ != 0 || ctx.cfg.i("data.batch_size") % micro_ != 0 ||
-          !pow2(global / micro_) || !pow2(w.size()))
-        throw Error(ctx.cfg.where("distributed.deterministic") +
-                    ": key 'distributed.deterministic' needs a power-of-two number of ranks and of micro-batches (" +
-                    "global batch " + std::to_string(global) + ", micro-batch " + std::to_string(micro_) +
-                    ", per-rank batch " + std::to_string(ctx.cfg.i("data.batch_size")) + ")");
+      const int64_t batch = ctx.cfg.data.batch_size, global = batch * w.size();
+      micro_ = ctx.cfg.distributed.micro_batch > 0 ? ctx.cfg.distributed.micro_batch : global / 8;
+      if (micro_ < 1 || global % micro_ != 0 || batch % micro_ != 0 || !pow2(global / micro_) || !pow2(w.size()))
+        ctx.cfg.fail("distributed.deterministic",
+                     "needs a power-of-two number of ranks and of micro-batches (global batch " +
+                         std::to_string(global) + ", micro-batch " + std::to_string(micro_) + ", per-rank batch " +
+                         std::to_string(batch) + ")");
     } else if (w.size() > 1) {
       // Rewrite: one async allreduce node per bucket, chained in launch order.
       // Device buckets run the NCCL kernel registered for "cuda" (comm/device_comm.h).
@@ -217,7 +210,7 @@ class AllreduceStrategy : public Strategy {
         names.push_back(n);
       }
       watch_ = std::make_unique<comm::StallWatch>(
-          w.rank(), ctx.cfg.f("distributed.stall_warning_s"),
+          w.rank(), ctx.cfg.distributed.stall_warning_s,
           [names](int64_t key) { return key >= 0 && size_t(key) < names.size() ? names[size_t(key)] : "?"; },
           [](const std::string& line) {
             std::fprintf(stderr, "%s\n", line.c_str());
@@ -230,51 +223,36 @@ class AllreduceStrategy : public Strategy {
     ex_ = std::make_unique<Executor>(ctx.g, &ctx.pool);
   }
 
-  double step(TrainContext& ctx, const Executor::Feeds& feeds, int64_t step, double lr) override {
+  StepResult compute(StepContext& ctx, const Executor::Feeds& batch, int64_t step) override {
+    StepResult r;
+    if (deterministic_) {
+      r.loss = deterministic_grads(ctx, batch, step, r.grads);
+      return r;
+    }
     RunOptions ro;
     ro.step = step;
     ro.resources = &res_;
-    ro.trace = trace_;
+    ro.trace = ctx.trace;
     ro.profile = ctx.profile;
-    std::vector<Tensor> grads;
-    double loss;
-    if (ctx.scaler) scale_.data<float>()[0] = float(ctx.scaler->scale());
-    if (deterministic_) {
-      loss = deterministic_grads(ctx, feeds, step, grads);
-    } else if (ctx.scaler) {
-      Executor::Feeds f = feeds;
-      f.emplace_back(ctx.loss_scale, scale_);
-      auto out = ex_->run(f, fetch_, ro);
-      loss = out[0].item<float>();
-      grads.assign(out.begin() + 1, out.end());
+    std::vector<Tensor> out;
+    if (ctx.extra.empty()) {
+      out = ex_->run(batch, fetch_, ro);
     } else {
-      auto out = ex_->run(feeds, fetch_, ro);
-      loss = out[0].item<float>();
-      grads.assign(out.begin() + 1, out.end());
+      Executor::Feeds f = batch;
+      f.insert(f.end(), ctx.extra.begin(), ctx.extra.end());
+      out = ex_->run(f, fetch_, ro);
     }
-    // Loss scaling: unscale the reduced gradients in fp32. They are the same on
-    // every rank of the data-parallel group, so every rank takes the same
-    // decision; the ranks of a model-parallel group hold different slices and
-    // agree through one max-allreduce of the flag.
-    if (ctx.scaler) {
-      std::vector<Tensor*> gp;
-      for (Tensor& t : grads) gp.push_back(&t);
-      int32_t overflow = ctx.scaler->unscale(gp) ? 0 : 1;
-      if (ctx.mp_comm) ctx.mp_comm->allreduce(&overflow, 1, DType::I32, comm::ReduceOp::Max);
-      if (!ctx.scaler->update(overflow != 0)) return loss;  // skipped: parameters and optimizer state unchanged
-    }
-    if (ctx.cfg.f("train.clip_norm") > 0) optim::clip_by_global_norm(grads, ctx.cfg.f("train.clip_norm"));
-    if (ctx.cfg.b("debug.check_numerics"))
-      for (size_t i = 0; i < grads.size(); ++i)
-        for (int64_t k = 0; k < grads[i].numel(); ++k)
-          if (!std::isfinite(grads[i].data<float>()[k]))
-            throw Error("step " + std::to_string(step + 1) + ": gradient of '" + ctx.params[i].name() + "' is not finite");
-    ctx.opt.set_lr(lr);
-    ctx.opt.step(optim::bind(ctx.g, ctx.params, grads));
-    return loss;
+    r.loss = out[0].item<float>();
+    r.grads.assign(out.begin() + 1, out.end());
+    return r;
   }
 
-  void log_fields(nlohmann::json& rec) override {
+  void apply(StepContext& ctx, const std::vector<Tensor>& grads, int64_t step, double lr) override {
+    ctx.opt.set_lr(lr);
+    ctx.opt.step(optim::bind(ctx.g, ctx.params, grads));
+  }
+
+  void log_fields(nlohmann::json& rec) const override {
     rec["buckets"] = buckets_;
     rec["backend"] = device_buckets_ ? "nccl" : "mpi";
     if (ex_) {  // the executor's memory plan for the training step
@@ -285,7 +263,7 @@ class AllreduceStrategy : public Strategy {
   }
 
   // Replicas must end bit-identical: compare a hash of every variable across ranks.
-  void finish(TrainContext& ctx) override {
+  void finish(StepContext& ctx) override {
     comm::Communicator& w = ctx.dp_comm ? *ctx.dp_comm : *ctx.world;
     auto vars = ctx.g.variables();
     auto hash_of = [&](const Value& v) {
@@ -309,10 +287,9 @@ class AllreduceStrategy : public Strategy {
       std::printf("parameters bit-identical on all %d ranks%s (hash %016llx)\n", w.size(),
                   mp_ > 1 ? " of the data-parallel group" : "", static_cast<unsigned long long>(all));
   }
-  void set_trace(std::vector<TraceEvent>* t) override { trace_ = t; }
 
  private:
-  double deterministic_grads(TrainContext& ctx, const Executor::Feeds& feeds, int64_t step, std::vector<Tensor>& grads) {
+  double deterministic_grads(StepContext& ctx, const Executor::Feeds& feeds, int64_t step, std::vector<Tensor>& grads) {
     comm::Communicator& w = *ctx.world;
     const int64_t b = feeds[0].second.dim(0), k = b / micro_;
     TreeSum local;
@@ -328,7 +305,7 @@ class AllreduceStrategy : public Strategy {
         size_t row = t.bytes() / size_t(t.dim(0));
         f.emplace_back(kv.first, Tensor::view(static_cast<char*>(const_cast<void*>(t.raw())) + row * size_t(m * micro_), s, t.dtype()));
       }
-      if (ctx.scaler) f.emplace_back(ctx.loss_scale, scale_);
+      f.insert(f.end(), ctx.extra.begin(), ctx.extra.end());
       RunOptions ro;
       ro.step = (step * w.size() + w.rank()) * k + m;  // unique per global micro-batch
       ro.profile = ctx.profile;
@@ -361,7 +338,6 @@ class AllreduceStrategy : public Strategy {
 
   bool deterministic_;
   bool device_buckets_ = false;
-  Tensor scale_ = Tensor::empty({}, DType::F32);  // fed to ctx.loss_scale
   int mp_ = 1;
   int64_t micro_ = 0;
   int buckets_ = 0;
@@ -369,13 +345,18 @@ class AllreduceStrategy : public Strategy {
   std::vector<int> order_;
   std::vector<Value> fetch_;
   std::unique_ptr<Executor> ex_;
-  std::vector<TraceEvent>* trace_ = nullptr;
   std::unique_ptr<comm::StallWatch> watch_;
 };
 
 }  // namespace
 
-std::unique_ptr<Strategy> make_allreduce_strategy(const Config& cfg) { return std::make_unique<AllreduceStrategy>(cfg); }
+void register_allreduce_strategy() {
+  StrategyCaps caps;
+  caps.model_parallel = caps.mixed_precision = caps.trace = caps.device_comm = true;
+  register_strategy({"allreduce-sync",
+                     [](const RunConfig& c, const comm::CommPtr&) { return std::make_unique<AllreduceStrategy>(c); },
+                     caps});
+}
 
 }  // namespace train
 }  // namespace ft

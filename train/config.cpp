@@ -5,24 +5,85 @@
 
 #include <algorithm>
 #include <cmath>
+#include <deque>
 #include <iterator>
+#include <mutex>
 #include <fstream>
 #include <sstream>
 
 namespace ft {
 namespace train {
+
+const std::vector<KeySpec>& base_schema();  // config_schema.cpp
+void register_builtins();                   // registry.cpp: the zoo's models and datasets
+// registry.cpp: checks model.type, data.type and distributed.mode against the
+// registries and the strategy's capabilities; returns the chosen model and dataset
+// (the owners of the sections whose rules apply).
+std::vector<std::string> validate_registered(const Config& c);
+
 namespace {
 
+// The schema: base keys (config_schema.cpp) and the registered sections, in
+// registration order; one lookup table by key.
+struct Schema {
+  std::mutex mu;
+  std::deque<KeySpec> keys;  // stable addresses for spec_of()
+  std::map<std::string, size_t> index;
+  std::vector<ConfigSection> sections;
+  bool base_done = false;
+};
+
+Schema& the_schema() {
+  static Schema s;
+  return s;
+}
+
+bool same_spec(const KeySpec& a, const KeySpec& b) {
+  return a.type == b.type && a.def == b.def && a.choices == b.choices && a.min == b.min && a.max == b.max;
+}
+
+// Adds keys under the lock; a key declared again must have the same spec.
+void add_keys(Schema& s, const std::vector<KeySpec>& keys, const std::string& owner) {
+  for (const KeySpec& k : keys) {
+    auto it = s.index.find(k.key);
+    if (it != s.index.end()) {
+      if (!same_spec(s.keys[it->second], k))
+        throw Error("config section '" + owner + "': key '" + k.key + "' is already declared with another type, "
+                    "default, choices or range");
+      continue;
+    }
+    s.index[k.key] = s.keys.size();
+    s.keys.push_back(k);
+  }
+}
+
+// The base keys, then the built-in models and datasets (explicitly, on first use).
+Schema& schema_ready() {
+  Schema& s = the_schema();
+  bool first = false;
+  {
+    std::lock_guard<std::mutex> l(s.mu);
+    if (!s.base_done) {
+      add_keys(s, base_schema(), "base");
+      s.base_done = first = true;
+    }
+  }
+  if (first) register_builtins();
+  return s;
+}
+
 const KeySpec* spec_of(const std::string& key) {
-  for (const auto& k : schema())
-    if (k.key == key) return &k;
-  return nullptr;
+  Schema& s = schema_ready();
+  std::lock_guard<std::mutex> l(s.mu);
+  auto it = s.index.find(key);
+  return it == s.index.end() ? nullptr : &s.keys[it->second];
 }
 
 bool is_prefix(const std::string& p) {
-  for (const auto& k : schema())
-    if (k.key.size() > p.size() && k.key.compare(0, p.size(), p) == 0 && k.key[p.size()] == '.') return true;
-  return false;
+  Schema& s = schema_ready();
+  std::lock_guard<std::mutex> l(s.mu);
+  auto it = s.index.lower_bound(p + ".");
+  return it != s.index.end() && it->first.compare(0, p.size() + 1, p + ".") == 0;
 }
 
 std::string at(const std::string& file, const YAML::Mark& m) {
@@ -175,15 +236,38 @@ void Config::set(const std::string& key, const std::string& yaml_value, const st
 }
 
 void Config::validate_cross() const {
-  auto fail = [&](const std::string& key, const std::string& why) {
-    throw Error(where(key) + ": key '" + key + "' " + why);
-  };
-  if (s("model.type") == "bert") {
-    if (i("model.hidden_size") % i("model.heads") != 0) fail("model.heads", "must divide model.hidden_size");
-    if (i("data.seq_len") > i("model.max_seq")) fail("data.seq_len", "must not exceed model.max_seq");
-  }
   if (s("optimizer.schedule.type").rfind("warmup", 0) == 0 && i("optimizer.schedule.warmup") >= i("train.steps"))
     fail("optimizer.schedule.warmup", "must be below train.steps (" + std::to_string(i("train.steps")) + ")");
+  // Names in the registries, what the strategy supports; the owners whose rules apply.
+  const std::vector<std::string> active = validate_registered(*this);
+  std::vector<ConfigSection> sections;
+  {
+    Schema& sc = schema_ready();
+    std::lock_guard<std::mutex> l(sc.mu);
+    sections = sc.sections;
+  }
+  for (const ConfigSection& sec : sections)
+    if (sec.validate && (sec.owner.empty() || std::count(active.begin(), active.end(), sec.owner)))
+      sec.validate(*this);
+}
+
+void Config::fail(const std::string& key, const std::string& why) const {
+  throw Error(where(key) + ": key '" + key + "' " + why);
+}
+
+void register_config_section(ConfigSection section) {
+  Schema& s = schema_ready();
+  std::lock_guard<std::mutex> l(s.mu);
+  for (const ConfigSection& have : s.sections)
+    if (have.owner == section.owner) return;  // registered once per owner
+  add_keys(s, section.keys, section.owner);
+  s.sections.push_back(std::move(section));
+}
+
+std::vector<KeySpec> schema() {
+  Schema& s = schema_ready();
+  std::lock_guard<std::mutex> l(s.mu);
+  return std::vector<KeySpec>(s.keys.begin(), s.keys.end());
 }
 
 namespace {
@@ -224,6 +308,70 @@ std::string Config::dump() const {
   std::ostringstream o;
   for (const auto& kv : v_) o << kv.first << ": " << kv.second << "\n";
   return o.str();
+}
+
+RunConfig::RunConfig(Config c) : raw(std::move(c)) {
+  const Config& r = raw;
+  model = r.s("model.type");
+  device = r.s("device");
+  precision = r.s("precision");
+
+  TrainConfig& t = train;
+  t.steps = r.i("train.steps");
+  t.log_every = r.i("train.log_every");
+  t.eval_every = r.i("train.eval_every");
+  t.metrics_file = r.s("train.metrics_file");
+  t.checkpoint.dir = r.s("train.checkpoint.dir");
+  t.checkpoint.every = r.i("train.checkpoint.every");
+  t.checkpoint.keep = int(r.i("train.checkpoint.keep"));
+  t.seed = uint64_t(r.i("train.seed"));
+  t.threads = int(r.i("train.threads"));
+  t.clip_norm = r.f("train.clip_norm");
+  t.loss_scale = r.f("train.loss_scale");
+  t.loss_scale_window = r.i("train.loss_scale_window");
+  t.trace_file = r.s("train.trace_file");
+  t.trace_steps = r.i("train.trace_steps");
+  t.profile = r.b("train.profile");
+
+  DataConfig& d = data;
+  d.type = r.s("data.type");
+  d.dir = r.s("data.dir");
+  d.batch_size = r.i("data.batch_size");
+  d.eval_batch_size = r.i("data.eval_batch_size");
+  d.eval_examples = r.i("data.eval_examples");
+  d.prefetch = r.b("data.prefetch");
+
+  optim::OptimizerOptions& o = optimizer.options;
+  o.type = r.s("optimizer.type");
+  o.lr = r.f("optimizer.lr");
+  o.beta1 = r.f("optimizer.beta1");
+  o.beta2 = r.f("optimizer.beta2");
+  o.eps = r.f("optimizer.eps");
+  o.weight_decay = r.f("optimizer.weight_decay");
+  o.momentum = r.f("optimizer.momentum");
+  o.nesterov = r.b("optimizer.nesterov");
+  optimizer.schedule = r.s("optimizer.schedule.type");
+  optimizer.warmup = r.i("optimizer.schedule.warmup");
+  optimizer.step_size = r.i("optimizer.schedule.step_size");
+  optimizer.gamma = r.f("optimizer.schedule.gamma");
+  optimizer.min_lr = r.f("optimizer.schedule.min_lr");
+
+  DistributedConfig& x = distributed;
+  x.mode = r.s("distributed.mode");
+  x.bucket_mb = r.f("distributed.bucket_mb");
+  x.allreduce_algorithm = r.s("distributed.allreduce_algorithm");
+  x.deterministic = r.b("distributed.deterministic");
+  x.micro_batch = r.i("distributed.micro_batch");
+  x.backend = r.s("distributed.backend");
+  x.stall_warning_s = r.f("distributed.stall_warning_s");
+  x.model_parallel = int(r.i("distributed.model_parallel"));
+  x.ps.servers = int(r.i("distributed.ps.servers"));
+  x.ps.staleness = r.i("distributed.ps.staleness");
+  x.ps.chunk_mb = r.f("distributed.ps.chunk_mb");
+
+  debug.slow_rank = int(r.i("debug.slow_rank"));
+  debug.slow_ms = r.i("debug.slow_ms");
+  debug.check_numerics = r.b("debug.check_numerics");
 }
 
 }  // namespace train

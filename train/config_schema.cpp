@@ -6,28 +6,15 @@
 namespace ft {
 namespace train {
 
-const std::vector<KeySpec>& schema() {
+const std::vector<KeySpec>& base_schema() {
   using K = KeyType;
   static const std::vector<KeySpec> s = {
-      {"model.type", K::String, "mlp", "mlp|cnn|bert", -1e300, 1e300, "model from the zoo"},
-      {"model.hidden", K::IntList, "[512, 512]", "", 1, 1e9, "mlp: hidden layer widths"},
-      {"model.dropout", K::Float, "0.0", "", 0, 0.99, "dropout rate (mlp, cnn, bert)"},
-      {"model.layers", K::Int, "2", "", 1, 1000, "bert: encoder layers"},
-      {"model.hidden_size", K::Int, "128", "", 1, 1e6, "bert: hidden size"},
-      {"model.heads", K::Int, "2", "", 1, 1024, "bert: attention heads (must divide hidden_size)"},
-      {"model.ffn", K::Int, "512", "", 1, 1e7, "bert: feed-forward inner size"},
-      {"model.vocab_size", K::Int, "30522", "", 8, 1e7, "bert: vocabulary size (a built vocab is this size)"},
-      {"model.max_seq", K::Int, "512", "", 1, 1e6, "bert: position embeddings"},
-      {"model.init_std", K::Float, "0.02", "", 0, 10, "bert: weight init stddev"},
+      {"model.type", K::String, "mlp", "", -1e300, 1e300, "model, by its registered name (mlp, cnn, bert, or a user's)"},
+      {"data.type", K::String, "", "", -1e300, 1e300, "dataset, by its registered name (mnist, mlm_corpus, or a user's); empty = the model's own"},
       {"data.dir", K::String, "data/mnist", "", -1e300, 1e300, "dataset folder (MNIST IDX files, or corpus.txt for bert)"},
       {"data.batch_size", K::Int, "128", "", 1, 1e7, "per-rank batch size (global batch = ranks x this)"},
       {"data.eval_batch_size", K::Int, "500", "", 1, 1e7, "evaluation batch size"},
       {"data.eval_examples", K::Int, "0", "", 0, 1e9, "evaluate on at most this many examples (0 = all)"},
-      {"data.seq_len", K::Int, "128", "", 8, 1e6, "bert: tokens per sequence"},
-      {"data.max_predictions", K::Int, "20", "", 1, 1e6, "bert: masked positions per sequence"},
-      {"data.mask_prob", K::Float, "0.15", "", 0.0, 1.0, "bert: share of tokens chosen for prediction"},
-      {"data.eval_fraction", K::Float, "0.05", "", 0.0, 0.5, "bert: share of the corpus's sequences held out for evaluation"},
-      {"data.vocab", K::String, "", "", -1e300, 1e300, "bert: vocab.txt (BERT format); empty = build one from the corpus"},
       {"data.prefetch", K::Bool, "true", "", -1e300, 1e300, "load the next batch on a background thread"},
       {"train.steps", K::Int, "2000", "", 1, 1e12, "optimizer steps"},
       {"train.log_every", K::Int, "50", "", 1, 1e12, "steps between progress lines and metrics records"},
@@ -59,8 +46,8 @@ const std::vector<KeySpec>& schema() {
       {"optimizer.schedule.step_size", K::Int, "1000", "", 1, 1e12, "step schedule: steps between decays"},
       {"optimizer.schedule.gamma", K::Float, "0.1", "", 0, 1, "step schedule: decay factor"},
       {"optimizer.schedule.min_lr", K::Float, "0.0", "", 0, 1e6, "floor of decaying schedules"},
-      {"distributed.mode", K::String, "allreduce-sync", "allreduce-sync|ps-async|ps-sync", -1e300, 1e300,
-       "how ranks cooperate (one process runs allreduce-sync on a world of 1)"},
+      {"distributed.mode", K::String, "allreduce-sync", "", -1e300, 1e300,
+       "how ranks cooperate, by registered strategy name: allreduce-sync, ps-async, ps-sync (one process runs allreduce-sync on a world of 1)"},
       {"distributed.bucket_mb", K::Float, "25", "", 0.001, 1e6, "allreduce fusion bucket size (MiB)"},
       {"distributed.allreduce_algorithm", K::String, "auto", "auto|shm|ring|mpi", -1e300, 1e300,
        "host allreduce: auto = shared memory among the ranks of a node (hierarchical across nodes), else a ring from 16 MiB, else MPI_Allreduce"},

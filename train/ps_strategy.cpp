@@ -24,8 +24,9 @@
 // (the last histogram bin counts everything at or above it).
 //
 // Differences from allreduce-sync: the logged loss is the chief's own (not the
-// mean over workers); train.clip_norm clips each worker's own gradient by its
-// global norm before the push (servers never see a whole gradient).
+// mean over workers); the shared update (train/update.h) clips each worker's own
+// gradient by its global norm before the push (servers never see a whole
+// gradient), and the servers apply the optimizer step.
 #include <cmath>
 #include <cstdio>
 #include <exception>
@@ -35,7 +36,7 @@
 #include "ps/server.h"
 #include "train/optim_config.h"
 #include "optim/clip.h"
-#include "train/trainer.h"
+#include "train/registry.h"
 
 namespace ft {
 namespace train {
@@ -49,16 +50,11 @@ nlohmann::json hist_json(const int64_t* h) {
 
 class PsStrategy : public Strategy {
  public:
-  PsStrategy(const Config& c, const comm::CommPtr& world, bool sync)
-      : sync_(sync), servers_(int(c.i("distributed.ps.servers"))) {
-    if (c.i("distributed.model_parallel") > 1)
-      throw Error(c.where("distributed.model_parallel") + ": key 'distributed.model_parallel' = " +
-                  std::to_string(c.i("distributed.model_parallel")) + " cannot be combined with distributed.mode " +
-                  c.s("distributed.mode") + " (parameter servers hold whole layers; use 1)");
+  PsStrategy(const RunConfig& c, const comm::CommPtr& world, bool sync) : sync_(sync), servers_(c.distributed.ps.servers) {
     if (servers_ >= world->size())
-      throw Error(c.where("distributed.ps.servers") + ": key 'distributed.ps.servers' = " + std::to_string(servers_) +
-                  " leaves no worker among " + std::to_string(world->size()) + " rank(s) (" + c.s("distributed.mode") +
-                  " needs fewer servers than ranks)");
+      c.fail("distributed.ps.servers", "= " + std::to_string(servers_) + " leaves no worker among " +
+                                           std::to_string(world->size()) + " rank(s) (" + c.distributed.mode +
+                                           " needs fewer servers than ranks)");
   }
 
   ~PsStrategy() override {
@@ -71,12 +67,13 @@ class PsStrategy : public Strategy {
   }
 
   std::string name() const override { return sync_ ? "ps-sync" : "ps-async"; }
-  bool is_worker(int rank) const override { return rank >= servers_; }
-  int data_rank(int rank) const override { return rank - servers_; }
-  int data_world(int size) const override { return size - servers_; }
-  bool is_chief(int rank) const override { return rank == servers_; }
+  Roles roles(int rank, int size) const override {
+    return {rank >= servers_, rank == servers_, rank - servers_, size - servers_};
+  }
+  bool is_worker(int rank) const { return rank >= servers_; }
+  bool is_chief(int rank) const { return rank == servers_; }
 
-  void setup(TrainContext& ctx) override {
+  void setup(StepContext& ctx) override {
     comm::Communicator& w = *ctx.world;
     std::vector<ps::VarSpec> vars;
     for (const Value& p : ctx.params) {
@@ -86,11 +83,11 @@ class PsStrategy : public Strategy {
                     "; parameter servers hold f32 variables");
       vars.push_back({p.name(), t.numel()});
     }
-    const double chunk_mb = ctx.cfg.f("distributed.ps.chunk_mb");
+    const double chunk_mb = ctx.cfg.distributed.ps.chunk_mb;
     plan_ = ps::ShardPlan::make(vars, servers_, std::max<int64_t>(4, int64_t(chunk_mb * 1024 * 1024)));
     comm::verify_consistent(w, plan_.hash(), "parameter-server sharding plan");
-    staleness_ = sync_ ? 0 : ctx.cfg.i("distributed.ps.staleness");
-    stall_s_ = ctx.cfg.f("distributed.stall_warning_s");
+    staleness_ = sync_ ? 0 : ctx.cfg.distributed.ps.staleness;
+    stall_s_ = ctx.cfg.distributed.stall_warning_s;
     if (is_chief(w.rank()))
       std::printf("%s: %s, %d worker(s), staleness bound %lld\n", name().c_str(), plan_.describe().c_str(),
                   w.size() - servers_, static_cast<long long>(staleness_));
@@ -118,10 +115,10 @@ class PsStrategy : public Strategy {
     fetch_ = {ctx.model.loss};
     fetch_.insert(fetch_.end(), ctx.grads.begin(), ctx.grads.end());
     ex_ = std::make_unique<Executor>(ctx.g, &ctx.pool);
-    checkpoints_ = !ctx.cfg.s("train.checkpoint.dir").empty();
+    checkpoints_ = !ctx.cfg.train.checkpoint.dir.empty();
   }
 
-  double step(TrainContext& ctx, const Executor::Feeds& feeds, int64_t step, double lr) override {
+  StepResult compute(StepContext& ctx, const Executor::Feeds& batch, int64_t step) override {
     if (!started_) {
       client_->pull(step);
       started_ = true;
@@ -129,23 +126,21 @@ class PsStrategy : public Strategy {
     if (client_->pending()) client_->wait(vars_);
     RunOptions ro;
     ro.step = step;
-    auto out = ex_->run(feeds, fetch_, ro);
-    const double loss = out[0].item<float>();
-    std::vector<Tensor> grads(out.begin() + 1, out.end());
-    if (ctx.cfg.f("train.clip_norm") > 0) optim::clip_by_global_norm(grads, ctx.cfg.f("train.clip_norm"));
-    std::vector<const float*> g;
-    for (size_t i = 0; i < grads.size(); ++i) {
-      if (ctx.cfg.b("debug.check_numerics"))
-        for (int64_t k = 0; k < grads[i].numel(); ++k)
-          if (!std::isfinite(grads[i].data<float>()[k]))
-            throw Error("step " + std::to_string(step + 1) + ": gradient of '" + ctx.params[i].name() + "' is not finite");
-      g.push_back(grads[i].data<float>());
-    }
-    client_->push(step, g);
-    return loss;
+    auto out = ex_->run(batch, fetch_, ro);
+    StepResult r;
+    r.loss = out[0].item<float>();
+    r.grads.assign(out.begin() + 1, out.end());
+    return r;
   }
 
-  void sync_params(TrainContext& ctx) override {
+  // The servers apply the update (with the learning rate of `step` from their schedule).
+  void apply(StepContext& ctx, const std::vector<Tensor>& grads, int64_t step, double lr) override {
+    std::vector<const float*> g;
+    for (const Tensor& t : grads) g.push_back(t.data<float>());
+    client_->push(step, g);
+  }
+
+  void sync_params(StepContext& ctx) override {
     if (!client_ || !started_) return;
     if (client_->pending()) client_->wait(vars_);
     if (!is_chief(ctx.world->rank())) return;
@@ -155,13 +150,13 @@ class PsStrategy : public Strategy {
     if (checkpoints_) ctx.opt.load_state(st);
   }
 
-  void finish(TrainContext& ctx) override {
+  void finish(StepContext& ctx) override {
     if (!client_) return;
     if (client_->pending()) client_->wait(vars_);
     client_->done();
   }
 
-  void serve(TrainContext& ctx) override {
+  void serve(StepContext& ctx) override {
     server_->run();
     const ps::ServerStats& s = server_->stats();
     std::printf("%s server rank %d: %lld updates, %.1f MB in, %.1f MB out, max staleness %lld\n", name().c_str(),
@@ -170,7 +165,7 @@ class PsStrategy : public Strategy {
     std::fflush(stdout);
   }
 
-  void log_fields(nlohmann::json& rec) override {
+  void log_fields(nlohmann::json& rec) const override {
     if (!client_) return;
     int64_t stale[ps::kHistBins] = {}, delay[ps::kHistBins] = {}, max_stale = 0;
     std::vector<int64_t> in, out, applied;
@@ -209,8 +204,13 @@ class PsStrategy : public Strategy {
 
 }  // namespace
 
-std::unique_ptr<Strategy> make_ps_strategy(const Config& cfg, const comm::CommPtr& world) {
-  return std::make_unique<PsStrategy>(cfg, world, cfg.s("distributed.mode") == "ps-sync");
+void register_ps_strategies() {
+  for (bool sync : {false, true})
+    register_strategy({sync ? "ps-sync" : "ps-async",
+                       [sync](const RunConfig& c, const comm::CommPtr& world) {
+                         return std::make_unique<PsStrategy>(c, world, sync);
+                       },
+                       StrategyCaps{}});
 }
 
 }  // namespace train

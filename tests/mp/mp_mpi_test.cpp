@@ -21,7 +21,7 @@
 #include "nn/bert.h"
 #include "nn/parallel.h"
 #include "train/config.h"
-#include "train/model.h"
+#include "train/registry.h"
 #include "train/mp.h"
 
 #include "util/mpi_test_main.h"
@@ -191,8 +191,8 @@ TEST(TensorParallel, MlpMatchesUnsplit) {
   for (const train::Grid& grid : grids()) {
     const int k = grid.mp, r = grid.mp_index;
     Graph gf(7), gs(7);
-    train::Model mf = train::build_model(gf, cfg, {}, {});
-    train::Model ms = train::build_model(gs, cfg, {}, grid.tp());
+    train::ModelGraph mf = train::build_model(gf, cfg);
+    train::ModelGraph ms = train::build_model(gs, cfg, grid.tp());
     // One batch per model-parallel group (dp index), the same on its k ranks.
     Tensor x = rand_t({16, 784}, 10 + uint64_t(grid.dp_index), 0, 1), y = rand_ids({16}, 20 + uint64_t(grid.dp_index), 10);
     auto full = run(gf, mf.loss, gf.trainable(), {{mf.inputs[0], x}, {mf.inputs[1], y}}, nullptr);

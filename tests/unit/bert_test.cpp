@@ -4,6 +4,8 @@
 // reference tests/bert/bert_reference.py, variable names vs the decay filter,
 // LAMB updates, and the train program's bert task on a small corpus.
 #include <gtest/gtest.h>
+
+#include <algorithm>
 #include <unistd.h>
 
 #include <cmath>
@@ -15,7 +17,7 @@
 
 #include "nn/bert.h"
 #include "optim/optim.h"
-#include "train/model.h"
+#include "train/registry.h"
 #include "util/gradcheck.h"
 
 using namespace ft;
@@ -371,15 +373,16 @@ TEST(BertTask, LoadsCorpusBuildsModelAndTrains) {
       "", {"model.type=bert", "model.layers=1", "model.hidden_size=16", "model.heads=2", "model.ffn=32",
            "model.vocab_size=120", "model.max_seq=32", "data.seq_len=16", "data.max_predictions=3",
            "data.dir=" + std::string(dir), "data.eval_fraction=0.1", "model.dropout=0.0"});
-  train::TaskData d = train::load_task_data(c);
-  ASSERT_EQ(d.train.size(), 6u);
-  EXPECT_EQ(d.train[0].dim(1), 16);
-  EXPECT_EQ(d.train[3].dim(1), 3);
-  EXPECT_GT(d.eval[0].dim(0), 0);
-  EXPECT_LE(d.vocab_size, 120);
+  auto ds = train::load_dataset(c);
+  const std::vector<Tensor> train_cols = ds->train(), eval_cols = ds->eval();
+  ASSERT_EQ(train_cols.size(), 6u);
+  EXPECT_EQ(train_cols[0].dim(1), 16);
+  EXPECT_EQ(train_cols[3].dim(1), 3);
+  EXPECT_GT(eval_cols[0].dim(0), 0);
+  const int32_t* ids = train_cols[0].data<int32_t>();
+  EXPECT_LT(*std::max_element(ids, ids + train_cols[0].numel()), 120);  // the vocab fits model.vocab_size
   Graph g(1);
-  train::Model m = train::build_model(g, c, d);
-  EXPECT_EQ(m.task, "mlm");
+  train::ModelGraph m = train::build_model(g, c);
   ASSERT_EQ(m.inputs.size(), 6u);
   EXPECT_EQ(m.logits.shape(), (Shape{-1, 120}));
   // A few Adam steps on one batch lower its loss.
@@ -387,9 +390,9 @@ TEST(BertTask, LoadsCorpusBuildsModelAndTrains) {
   std::vector<Value> grads = gradients(m.loss, vars);
   Executor::Feeds feeds;
   for (size_t i = 0; i < m.inputs.size(); ++i) {
-    Shape s = d.train[i].shape();
+    Shape s = train_cols[i].shape();
     s[0] = 4;
-    feeds.emplace_back(m.inputs[i], Tensor::view(d.train[i].raw(), s, d.train[i].dtype()));
+    feeds.emplace_back(m.inputs[i], Tensor::view(train_cols[i].raw(), s, train_cols[i].dtype()));
   }
   optim::OptimizerOptions oo;
   oo.type = "adam";
@@ -408,12 +411,12 @@ TEST(BertTask, LoadsCorpusBuildsModelAndTrains) {
   EXPECT_NEAR(first, std::log(120.0), 1.0);
   EXPECT_LT(last, first - 1.0);
   // The sequence length must fit the position table.
-  EXPECT_THROW(train::load_task_data(train::Config::load(
+  EXPECT_THROW(train::load_dataset(train::Config::load(
                    "", {"model.type=bert", "model.max_seq=8", "data.seq_len=16", "data.dir=" + std::string(dir)})),
                Error);
   // A missing corpus names the file.
   try {
-    train::load_task_data(train::Config::load("", {"model.type=bert", "data.dir=/nonexistent/text"}));
+    train::load_dataset(train::Config::load("", {"model.type=bert", "data.dir=/nonexistent/text"}));
     ADD_FAILURE() << "no error for a missing corpus";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("/nonexistent/text/corpus.txt"), std::string::npos) << e.what();

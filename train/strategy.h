@@ -1,0 +1,86 @@
+// strategy.h — how ranks cooperate on a step: only what differs between
+// distribution strategies lives here.
+//
+//   roles()    which ranks read data and step (workers), which one logs, evaluates and
+//              checkpoints (chief), and each worker's shard of the data;
+//   setup()    the graph rewrite (allreduce buckets) and the ranks' set-up (the
+//              broadcast of initial values, the parameter servers' shards);
+//   compute()  forward, backward and the gradient reduction of one step;
+//   apply()    where the prepared gradients update the parameters: on this rank's
+//              optimizer (allreduce-sync) or on the servers (ps-*: a push).
+// Everything else (unscaling, clipping, the non-finite check: train/update.h; data,
+// checkpoints, evaluation, logging: train/trainer.h) is the same for every strategy.
+// A strategy is chosen by name from the registry (train/registry.h), with the
+// capabilities that the config's validation checks once.
+#pragma once
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "comm/communicator.h"
+#include "core/core.h"
+#include "optim/optimizer.h"
+#include "train/config.h"
+#include "train/model.h"
+
+namespace ft {
+namespace train {
+
+// What a strategy supports; a config that asks for more is an error at load.
+struct StrategyCaps {
+  bool model_parallel = false;   // distributed.model_parallel > 1
+  bool mixed_precision = false;  // precision fp16 | bf16, train.loss_scale
+  bool trace = false;            // train.trace_file
+  bool device_comm = false;      // distributed.backend nccl
+};
+
+struct Roles {
+  bool worker = true;  // reads data and runs steps (false: a parameter server)
+  bool chief = false;  // logs, evaluates and checkpoints
+  int data_rank = 0;   // this worker's shard of each global batch, of data_world
+  int data_world = 1;
+};
+
+// What a strategy works on; owned by the Trainer for one fit().
+struct StepContext {
+  const RunConfig& cfg;
+  comm::CommPtr world;
+  comm::CommPtr dp_comm;  // the data-parallel group (the world without model parallelism)
+  comm::CommPtr mp_comm;  // the model-parallel group (null without)
+  Graph& g;
+  const ModelGraph& model;
+  std::vector<Value> params;  // trainable variables, in creation order
+  std::vector<Value> grads;   // d loss / d param, same order
+  optim::Optimizer& opt;
+  ThreadPool& pool;
+  Profile* profile = nullptr;                // train.profile
+  std::vector<TraceEvent>* trace = nullptr;  // train.trace_file, while steps are traced
+  Executor::Feeds extra;                     // fed every step besides the batch (the loss scale)
+};
+
+struct StepResult {
+  double loss = 0;             // the logged loss (the global mean where the strategy reduces it)
+  std::vector<Tensor> grads;   // in params order, reduced where the strategy reduces
+};
+
+class Strategy {
+ public:
+  virtual ~Strategy() = default;
+  virtual std::string name() const = 0;
+  virtual Roles roles(int rank, int size) const = 0;
+  virtual void setup(StepContext& ctx) = 0;
+  virtual StepResult compute(StepContext& ctx, const Executor::Feeds& batch, int64_t step) = 0;
+  virtual void apply(StepContext& ctx, const std::vector<Tensor>& grads, int64_t step, double lr) = 0;
+  // Makes ctx.g's variables the current global parameters (before evaluation and checkpoints).
+  virtual void sync_params(StepContext& ctx) {}
+  // Non-worker ranks run this instead of the loop.
+  virtual void serve(StepContext& ctx) {}
+  virtual void finish(StepContext& ctx) {}
+  // Extra fields of a metrics record.
+  virtual void log_fields(nlohmann::json& rec) const {}
+};
+
+}  // namespace train
+}  // namespace ft
