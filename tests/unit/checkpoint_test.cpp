@@ -94,6 +94,7 @@ TEST(Safetensors, OutOfRangeHeaderValuesAreClearErrors) {
       {R"({"w":[1,2]})", "", "not an object"},
       {R"({"__metadata__":7})", "", "__metadata__ is not an object"},
       {R"({"__metadata__":[1]})", "", "__metadata__ is not an object"},
+      {R"({"__metadata__":"x"})", "", "__metadata__ is not an object"},  // threw a json exception
   };
   for (size_t i = 0; i < cases.size(); ++i) {
     const std::string p = d + "/case" + std::to_string(i) + ".safetensors";
