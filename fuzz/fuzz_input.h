@@ -18,14 +18,22 @@
 namespace ft {
 namespace fuzz {
 
-// Writes the input to /tmp/ft_fuzz_<name>_<pid>[suffix] and returns the path.
+// Writes the input to /tmp/ft_fuzz_<name>_<pid>[suffix] and returns the path;
+// the file (and its ".labels" companion) is removed when the process exits.
 inline std::string write_input(const char* name, const uint8_t* data, size_t size, const char* suffix = "") {
-  const std::string path = std::string("/tmp/ft_fuzz_") + name + "_" + std::to_string(::getpid()) + suffix;
-  FILE* f = std::fopen(path.c_str(), "wb");
+  static std::string* path = nullptr;
+  if (!path) {
+    path = new std::string(std::string("/tmp/ft_fuzz_") + name + "_" + std::to_string(::getpid()) + suffix);
+    std::atexit([] {
+      std::remove(path->c_str());
+      std::remove((*path + ".labels").c_str());
+    });
+  }
+  FILE* f = std::fopen(path->c_str(), "wb");
   if (!f) std::abort();
   if (size && std::fwrite(data, 1, size, f) != size) std::abort();
   std::fclose(f);
-  return path;
+  return *path;
 }
 
 // An expected rejection: the message must name the file.
