@@ -4,6 +4,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "core/checked.h"
 #include "core/memory_info.h"
 #include "core/op_registry.h"
 
@@ -200,13 +201,13 @@ Value Graph::variable(const std::string& name, const Shape& shape, const Initial
   // Refused before it is allocated: a variable the machine cannot hold (an
   // over-committed allocation would grow while it is initialized, then swap).
   // The variables made before it are initialized, so they are no longer available.
-  size_t bytes = dtype_size(dtype);
-  for (int64_t d : shape)
-    if (d < 0 || __builtin_mul_overflow(bytes, size_t(d), &bytes)) bytes = SIZE_MAX;
+  int64_t nbytes = 0;
+  const bool fits = checked_bytes(shape, dtype_size(dtype), &nbytes);
+  const size_t bytes = fits ? size_t(nbytes) : SIZE_MAX;
   const size_t avail = available_memory_bytes();
-  if (bytes == SIZE_MAX || bytes > avail)
+  if (!fits || bytes > avail)
     throw Error("variable '" + scoped(name) + "' " + shape_str(shape) + " needs " +
-                (bytes == SIZE_MAX ? std::string("more bytes than size_t holds") : human_bytes(double(bytes))) +
+                (!fits ? std::string("more than 2^63 bytes") : human_bytes(double(bytes))) +
                 "; with the variables before it the model needs " + human_bytes(double(var_bytes_) + double(bytes)) +
                 ", more than the " + human_bytes(double(avail)) + " of memory available");
   Value v = add1("variable", {}, {{"shape", shape}, {"dtype", int64_t(dtype)}}, name);

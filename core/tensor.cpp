@@ -5,6 +5,8 @@
 #include <cstring>
 #include <sstream>
 
+#include "core/checked.h"
+
 namespace ft {
 
 void throw_error(const std::string& msg) { throw Error(msg); }
@@ -36,11 +38,10 @@ const char* dtype_name(DType t) {
 bool is_float(DType t) { return t == DType::F32 || t == DType::F64 || t == DType::F16 || t == DType::BF16; }
 
 int64_t numel(const Shape& s) {
-  int64_t n = 1;
-  for (int64_t d : s) {
+  for (int64_t d : s)
     if (d < 0) return -1;
-    n *= d;
-  }
+  int64_t n;
+  if (!checked_numel(s, &n)) throw Error("shape " + shape_str(s) + " has more than 2^63-1 elements");
   return n;
 }
 
@@ -68,7 +69,10 @@ Tensor Tensor::empty(const Shape& shape, DType dtype) {
   t.shape_ = shape;
   t.dtype_ = dtype;
   t.numel_ = ft::numel(shape);
-  size_t bytes = (t.bytes() + 63) / 64 * 64;
+  int64_t exact;
+  if (!checked_mul(t.numel_, static_cast<int64_t>(dtype_size(dtype)), &exact) || exact > INT64_MAX - 63)
+    throw Error("Tensor::empty: shape " + shape_str(shape) + " of " + dtype_name(dtype) + " needs more than 2^63 bytes");
+  size_t bytes = (static_cast<size_t>(exact) + 63) / 64 * 64;
   if (bytes == 0) bytes = 64;
   void* p = std::aligned_alloc(64, bytes);
   if (!p) throw Error("out of host memory allocating " + std::to_string(bytes) + " bytes");

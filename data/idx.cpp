@@ -3,6 +3,8 @@
 
 #include <fstream>
 
+#include "core/checked.h"
+
 namespace ft {
 namespace data {
 namespace {
@@ -41,11 +43,10 @@ IdxArray read_idx_u8(const std::string& path, int ndim) {
                 std::to_string(header));
 
   IdxArray a;
-  int64_t n = 1;
-  for (int i = 0; i < ndim; ++i) {
-    a.dims.push_back(read_be32(bytes.data() + 4 + 4 * i));
-    n *= a.dims.back();
-  }
+  for (int i = 0; i < ndim; ++i) a.dims.push_back(read_be32(bytes.data() + 4 + 4 * i));
+  int64_t n;
+  if (!checked_numel(a.dims, &n))
+    throw Error("IDX file " + path + ": dims " + shape_str(a.dims) + " hold more than 2^63-1 elements");
   const size_t have = bytes.size() - header;
   if (have < static_cast<size_t>(n))
     throw Error("IDX file " + path + ": truncated: dims " + shape_str(a.dims) + " need " + std::to_string(n) +
@@ -76,6 +77,9 @@ Dataset load_idx_dataset(const std::string& images_path, const std::string& labe
     throw Error("IDX files " + images_path + " and " + labels_path + ": count mismatch: " + std::to_string(n) +
                 " images but " + std::to_string(lab.dims[0]) + " labels");
   if (n == 0) throw Error("IDX file " + images_path + ": holds no images");
+  if (img.dims[1] == 0 || img.dims[2] == 0)
+    throw Error("IDX file " + images_path + ": images of " + std::to_string(img.dims[1]) + "x" +
+                std::to_string(img.dims[2]) + " pixels");
 
   Dataset ds;
   ds.rows = img.dims[1];

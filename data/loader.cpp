@@ -5,6 +5,7 @@
 #include <cstring>
 #include <numeric>
 
+#include "core/checked.h"
 #include "data/rng.h"
 
 namespace ft {
@@ -64,11 +65,11 @@ BatchLoader::BatchLoader(std::vector<Tensor> columns, LoaderOptions opts) : cols
   if (opts_.batch_size < 1) throw Error("BatchLoader: batch_size must be >= 1, got " + std::to_string(opts_.batch_size));
   if (opts_.world < 1 || opts_.rank < 0 || opts_.rank >= opts_.world)
     throw Error("BatchLoader: rank " + std::to_string(opts_.rank) + " is not in a world of " + std::to_string(opts_.world));
-  global_batch_ = opts_.batch_size * opts_.world;
-  if (global_batch_ > n_)
-    throw Error("BatchLoader: global batch " + std::to_string(global_batch_) + " (" + std::to_string(opts_.world) +
-                " ranks x " + std::to_string(opts_.batch_size) + ") is larger than the dataset (" +
-                std::to_string(n_) + " examples)");
+  const bool fits = checked_mul(opts_.batch_size, int64_t{opts_.world}, &global_batch_);
+  if (!fits || global_batch_ > n_)
+    throw Error("BatchLoader: global batch " + (fits ? std::to_string(global_batch_) : std::string("> 2^63")) + " (" +
+                std::to_string(opts_.world) + " ranks x " + std::to_string(opts_.batch_size) +
+                ") is larger than the dataset (" + std::to_string(n_) + " examples)");
   for (Batch& b : slots_) {
     for (const Tensor& t : cols_) b.columns.push_back(Tensor::empty(batch_shape(t, opts_.batch_size), t.dtype()));
     b.indices.resize(static_cast<size_t>(opts_.batch_size));
@@ -79,9 +80,11 @@ BatchLoader::BatchLoader(std::vector<Tensor> columns, LoaderOptions opts) : cols
 
 BatchLoader::~BatchLoader() { stop_thread(); }
 
+// Positions are kept in [0, n_ - global_batch_] (set_position checks them), so
+// none of these sums can overflow.
 LoaderPosition BatchLoader::advance(LoaderPosition p) const {
   p.index += global_batch_;
-  if (p.index + global_batch_ > n_) p = {p.epoch + 1, 0};
+  if (p.index > n_ - global_batch_) p = {p.epoch + 1, 0};
   return p;
 }
 
@@ -156,7 +159,16 @@ void BatchLoader::set_position(LoaderPosition p) {
   if (p.epoch < 0 || p.index < 0)
     throw Error("BatchLoader::set_position: negative position (epoch " + std::to_string(p.epoch) + ", index " +
                 std::to_string(p.index) + ")");
-  if (p.index + global_batch_ > n_) p = {p.epoch + 1, 0};
+  // A position is at most the dataset's size (the end of an epoch, which starts
+  // the next one); beyond it, it belongs to another dataset or is corrupt.
+  if (p.index > n_)
+    throw Error("BatchLoader::set_position: index " + std::to_string(p.index) + " is past the end of the dataset (" +
+                std::to_string(n_) + " examples)");
+  if (p.index > n_ - global_batch_) {
+    if (p.epoch == INT64_MAX)
+      throw Error("BatchLoader::set_position: epoch " + std::to_string(p.epoch) + " is out of range");
+    p = {p.epoch + 1, 0};
+  }
   stop_thread();
   pos_ = produce_pos_ = p;
   start_thread();
@@ -173,8 +185,11 @@ EvalIterator::EvalIterator(std::vector<Tensor> columns, int64_t batch_size, int 
   if (batch_ < 1) throw Error("EvalIterator: batch_size must be >= 1, got " + std::to_string(batch_));
   if (world < 1 || rank < 0 || rank >= world)
     throw Error("EvalIterator: rank " + std::to_string(rank) + " is not in a world of " + std::to_string(world));
-  begin_ = cur_ = n * rank / world;
-  end_ = n * (rank + 1) / world;
+  // n * r / world without the product: n = q * world + m.
+  const int64_t q = n / world, m = n % world;
+  auto split = [&](int64_t r) { return q * r + m * r / world; };
+  begin_ = cur_ = split(rank);
+  end_ = split(rank + 1);
 }
 
 bool EvalIterator::next(Batch& b) {

@@ -193,7 +193,15 @@ MlmCorpus load_mlm_corpus(const std::string& corpus_path, const std::string& voc
     throw Error("load_mlm_corpus: eval_fraction must be in [0, 1), got " + std::to_string(eval_fraction));
   const std::string text = read_text_file(corpus_path);
   MlmCorpus c;
-  c.vocab = vocab_path.empty() ? build_vocab(text, vocab_size) : Vocab::load(vocab_path);
+  if (vocab_path.empty()) {
+    try {
+      c.vocab = build_vocab(text, vocab_size);
+    } catch (const Error& e) {
+      throw Error(corpus_path + ": " + e.what());
+    }
+  } else {
+    c.vocab = Vocab::load(vocab_path);
+  }
   WordPieceTokenizer tok(c.vocab);
   MlmExamples all;
   try {

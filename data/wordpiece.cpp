@@ -1,6 +1,7 @@
 // wordpiece.cpp — vocab files, BERT basic tokenization and greedy WordPiece splitting.
 #include "data/wordpiece.h"
 
+#include <climits>
 #include <fstream>
 #include <sstream>
 
@@ -16,6 +17,8 @@ const char* const kSpecialTokens[5] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MAS
 
 Vocab::Vocab(std::vector<std::string> tokens, const std::string& source) : tokens_(std::move(tokens)) {
   if (tokens_.empty()) throw Error(source + ": the vocab is empty");
+  if (tokens_.size() > static_cast<size_t>(INT32_MAX))
+    throw Error(source + ": " + std::to_string(tokens_.size()) + " tokens, more than ids can number (2^31-1)");
   for (size_t i = 0; i < tokens_.size(); ++i) {
     const std::string& t = tokens_[i];
     if (t.empty()) throw Error(source + ": token " + std::to_string(i) + " (line " + std::to_string(i + 1) + ") is empty");

@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "core/checked.h"
+
 namespace ft {
 namespace train {
 namespace {
@@ -81,6 +83,18 @@ void atomic_write_parts(const std::string& path, const std::vector<std::pair<con
     throw Error(path + ": rename failed: " + std::strerror(errno));
 }
 
+// A shape as a JSON array of dims, each an integer in [0, 2^63).
+Shape dims_of(const json& j, const std::string& path, const std::string& name) {
+  if (!j.is_array()) throw Error(path + ": corrupt header entry '" + name + "': shape is not an array");
+  Shape s;
+  for (const auto& d : j) {
+    if (!d.is_number_unsigned() || d.get<uint64_t>() > uint64_t(INT64_MAX))
+      throw Error(path + ": corrupt header entry '" + name + "': shape " + j.dump() + " has a dim that is not an integer in [0, 2^63)");
+    s.push_back(static_cast<int64_t>(d.get<uint64_t>()));
+  }
+  return s;
+}
+
 }  // namespace
 
 void write_file_atomic(const std::string& path, const std::string& text) {
@@ -142,11 +156,19 @@ TensorMap load_safetensors(const std::string& path, std::map<std::string, std::s
     if (it.key() == "__metadata__") continue;
     try {
       const auto& e = it.value();
+      if (!e.is_object()) throw Error(path + ": corrupt header entry '" + it.key() + "': not an object");
       DType dt = parse_dtype(e.at("dtype").get<std::string>(), path);
-      Shape shape = e.at("shape").get<Shape>();
-      size_t b = e.at("data_offsets").at(0).get<size_t>(), en = e.at("data_offsets").at(1).get<size_t>();
-      if (en < b || en > data_len) throw Error(path + ": truncated: tensor '" + it.key() + "' runs past the end");
-      if (numel(shape) < 0 || size_t(numel(shape)) * dtype_size(dt) != en - b)
+      const Shape shape = dims_of(e.at("shape"), path, it.key());
+      const auto& offs = e.at("data_offsets");
+      if (!offs.is_array() || offs.size() != 2 || !offs[0].is_number_unsigned() || !offs[1].is_number_unsigned())
+        throw Error(path + ": corrupt header entry '" + it.key() + "': data_offsets must be two unsigned integers");
+      const uint64_t b = offs[0].get<uint64_t>(), en = offs[1].get<uint64_t>();
+      if (en < b) throw Error(path + ": corrupt: tensor '" + it.key() + "' ends before it begins");
+      if (en > data_len) throw Error(path + ": truncated: tensor '" + it.key() + "' runs past the end");
+      int64_t bytes;
+      if (!checked_bytes(shape, dtype_size(dt), &bytes))
+        throw Error(path + ": corrupt: tensor '" + it.key() + "' shape " + shape_str(shape) + " holds more than 2^63 bytes");
+      if (static_cast<uint64_t>(bytes) != en - b)
         throw Error(path + ": corrupt: tensor '" + it.key() + "' size does not match its shape");
       Tensor t = Tensor::empty(shape, dt);
       std::memcpy(t.raw(), buf.data() + data0 + b, en - b);
@@ -161,6 +183,7 @@ TensorMap load_safetensors(const std::string& path, std::map<std::string, std::s
   }
   if (h.contains("__metadata__")) {
     const auto& m = h["__metadata__"];
+    if (!m.is_object()) throw Error(path + ": corrupt header: __metadata__ is not an object");
     std::map<std::string, std::string> md;
     for (auto it = m.begin(); it != m.end(); ++it)
       if (it.value().is_string()) md[it.key()] = it.value().get<std::string>();

@@ -69,11 +69,11 @@ bool same_maps(const std::string& what, const train::TensorMap& a, const train::
 
 int compare(const std::string& a, const std::string& b, double rtol) {
   train::Checkpoint x = train::CheckpointManager::load(a), y = train::CheckpointManager::load(b);
-  if (x.step != y.step) return fail("steps differ: " + std::to_string(x.step) + " vs " + std::to_string(y.step));
+  if (x.state.step != y.state.step) return fail("steps differ: " + std::to_string(x.state.step) + " vs " + std::to_string(y.state.step));
   std::string err;
   if (!same_maps("model", x.model, y.model, rtol, &err)) return fail(err);
   if (!same_maps("optimizer", x.optimizer, y.optimizer, rtol, &err)) return fail(err);
-  std::printf("checkpoints at step %lld match (rtol %g)\n", static_cast<long long>(x.step), rtol);
+  std::printf("checkpoints at step %lld match (rtol %g)\n", static_cast<long long>(x.state.step), rtol);
   return 0;
 }
 

@@ -2,11 +2,42 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
 
+#include "core/checked.h"
 #include "util/gradcheck.h"
 
 using namespace ft;
 using ft::testing::eval1;
+
+// Element and byte counts are overflow-checked: shapes like [2^62, 4] come
+// from files (checkpoints, IDX headers) and used to wrap to small numbers.
+TEST(Tensor, NumelAndBytesOverflowAreErrors) {
+  auto err = [](const std::function<void()>& f) -> std::string {
+    try {
+      f();
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "(no error)";
+  };
+  const int64_t big = int64_t{1} << 62;
+  EXPECT_NE(err([&] { numel({big, 4}); }).find("shape [4611686018427387904, 4] has more than 2^63-1 elements"),
+            std::string::npos);
+  EXPECT_EQ(numel({big, 4, -1}), -1);   // unknown dims are still -1, wherever they are
+  EXPECT_EQ(numel({-1, big, 4}), -1);
+  EXPECT_EQ(numel({big, 1}), big);
+  EXPECT_NE(err([&] { Tensor::empty({big}, DType::F32); }).find("needs more than 2^63 bytes"), std::string::npos);
+  EXPECT_NE(err([&] { Tensor::empty({big, 4}, DType::F32); }).find("more than 2^63-1 elements"), std::string::npos);
+  EXPECT_EQ(Tensor::empty({3, 0}, DType::F64).bytes(), 0u);
+  int64_t r;
+  EXPECT_TRUE(checked_mul<int64_t>(big, 1, &r));
+  EXPECT_FALSE(checked_mul<int64_t>(big, 2, &r));
+  EXPECT_FALSE(checked_add<int64_t>(INT64_MAX, 1, &r));
+  EXPECT_FALSE(checked_bytes({big}, 2, &r));
+  EXPECT_TRUE(checked_bytes({big / 2}, 2, &r));
+  EXPECT_EQ(r, big);
+}
 
 TEST(Graph, ShapeMismatchNamesOpAndShapes) {
   Graph g;

@@ -155,6 +155,32 @@ TEST(Idx, MissingFileAndUnknownSplit) {
   EXPECT_NE(m.find("unknown split 'validation'"), std::string::npos) << m;
 }
 
+// Dims whose product overflows int64 (2^31 x 2^31 x 4 = 2^64 wraps to 0) must
+// not pass the size check with an empty data section.
+TEST(Idx, DimsWhoseProductOverflowsAreAnError) {
+  const std::string p = tmp_path("wrap");
+  write_bytes(p, {0x00, 0x00, 0x08, 0x03, 0x80, 0, 0, 0, 0x80, 0, 0, 0, 0, 0, 0, 4});
+  std::string m = error_of([&] { read_idx_u8(p, 3); });
+  EXPECT_NE(m.find(p), std::string::npos) << m;
+  EXPECT_NE(m.find("dims [2147483648, 2147483648, 4] hold more than 2^63-1 elements"), std::string::npos) << m;
+  // Three dims of 2^32-1 (about 2^96) as well.
+  write_bytes(p, {0x00, 0x00, 0x08, 0x03, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF});
+  m = error_of([&] { read_idx_u8(p, 3); });
+  EXPECT_NE(m.find("more than 2^63-1 elements"), std::string::npos) << m;
+  std::remove(p.c_str());
+}
+
+TEST(Idx, ImagesWithoutPixelsAreAnError) {
+  const std::string img = tmp_path("nopx_img"), lab = tmp_path("nopx_lab");
+  write_idx_u8(img, {3, 0, 28}, {});
+  write_idx_u8(lab, {3}, {0, 1, 2});
+  std::string m = error_of([&] { load_idx_dataset(img, lab); });
+  EXPECT_NE(m.find(img), std::string::npos) << m;
+  EXPECT_NE(m.find("images of 0x28 pixels"), std::string::npos) << m;
+  std::remove(img.c_str());
+  std::remove(lab.c_str());
+}
+
 // The files written by scripts/fetch_mnist.sh (skipped when not fetched).
 TEST(Idx, FetchedMnistSplit) {
   std::ifstream probe("data/mnist/train-images-idx3-ubyte");
@@ -275,6 +301,36 @@ TEST(Loader, SaveAndRestorePositionGivesSameBatches) {
   BatchLoader c(toy_columns(37), o);
   c.set_position(saved);
   for (int s = 0; s < 7; ++s) EXPECT_EQ(labels_of(c.next()), expect[static_cast<size_t>(s)]) << s;
+}
+
+// A position read from a checkpoint is checked: an index near 2^63 used to
+// wrap in index + global_batch and read far outside the epoch's order.
+TEST(Loader, PositionOutsideTheDatasetIsAnError) {
+  for (bool prefetch : {true, false}) {
+    BatchLoader l(toy_columns(37), LoaderOptions{5, 0, 2, 3, true, prefetch});
+    std::string m = error_of([&] { l.set_position({0, INT64_MAX - 3}); });
+    EXPECT_NE(m.find("index 9223372036854775804 is past the end of the dataset (37 examples)"), std::string::npos) << m;
+    m = error_of([&] { l.set_position({2, 38}); });
+    EXPECT_NE(m.find("index 38 is past the end"), std::string::npos) << m;
+    m = error_of([&] { l.set_position({INT64_MAX, 37}); });
+    EXPECT_NE(m.find("epoch 9223372036854775807 is out of range"), std::string::npos) << m;
+    // The end of an epoch (37 examples, 3 global batches of 10) starts the next one, as before.
+    l.set_position({2, 37});
+    EXPECT_EQ(l.position(), (LoaderPosition{3, 0}));
+    l.set_position({2, 28});
+    EXPECT_EQ(l.position(), (LoaderPosition{3, 0}));
+    l.set_position({2, 20});
+    EXPECT_EQ(l.position(), (LoaderPosition{2, 20}));
+    EXPECT_EQ(labels_of(l.next()).size(), 5u);
+    EXPECT_EQ(l.position(), (LoaderPosition{3, 0}));
+  }
+}
+
+TEST(Loader, GlobalBatchThatOverflowsIsAnError) {
+  std::string m = error_of([] { BatchLoader l(toy_columns(10), LoaderOptions{int64_t{1} << 62, 0, 4, 0, true, true}); });
+  EXPECT_NE(m.find("global batch > 2^63 (4 ranks x 4611686018427387904) is larger than the dataset (10 examples)"),
+            std::string::npos)
+      << m;
 }
 
 TEST(Loader, ReusesTwoBuffers) {

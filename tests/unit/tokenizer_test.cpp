@@ -362,6 +362,9 @@ TEST(Mlm, SliceAndCorpusErrors) {
   EXPECT_NE(m.find("no tokens"), std::string::npos) << m;
   EXPECT_NE(error_of([&] { load_mlm_corpus("/nonexistent/corpus.txt", vp, 0, o); }).find("/nonexistent/corpus.txt"),
             std::string::npos);
+  // Building the vocab from a corpus without words names the corpus file too.
+  m = error_of([&] { load_mlm_corpus(p, "", 100, o); });
+  EXPECT_NE(m.find(p + ": build_vocab: the corpus has no words"), std::string::npos) << m;
   std::remove(p.c_str());
   std::remove(vp.c_str());
 }
