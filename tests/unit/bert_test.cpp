@@ -374,7 +374,7 @@ TEST(BertTask, LoadsCorpusBuildsModelAndTrains) {
            "model.vocab_size=120", "model.max_seq=32", "data.seq_len=16", "data.max_predictions=3",
            "data.dir=" + std::string(dir), "data.eval_fraction=0.1", "model.dropout=0.0"});
   auto ds = train::load_dataset(c);
-  const std::vector<Tensor> train_cols = ds->train(), eval_cols = ds->eval();
+  std::vector<Tensor> train_cols = ds->train(), eval_cols = ds->eval();
   ASSERT_EQ(train_cols.size(), 6u);
   EXPECT_EQ(train_cols[0].dim(1), 16);
   EXPECT_EQ(train_cols[3].dim(1), 3);
