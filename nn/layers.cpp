@@ -70,8 +70,8 @@ Value Dropout::forward(Graph& g, Value x) {
 Value LayerNorm::forward(Graph& g, Value x) {
   if (x.rank() < 1 || x.shape().back() < 0) fail("the last input dim must be known, got " + shape_str(x.shape()));
   const int64_t c = x.shape().back();
-  Value gamma = variable(g, "gamma", {c}, init::ones());
-  Value beta = variable(g, "beta", {c}, init::zeros());
+  Value gamma = variable(g, "gamma", {c}, init::ones(), dtype_);
+  Value beta = variable(g, "beta", {c}, init::zeros(), dtype_);
   return layer_norm(x, gamma, beta, eps_);
 }
 

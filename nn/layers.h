@@ -101,12 +101,17 @@ class LayerNorm : public LayerBase<LayerNorm> {
  public:
   explicit LayerNorm(double eps = 1e-5) : eps_(eps) {}
   std::string kind() const override { return "layer_norm"; }
+  LayerNorm& dtype(DType d) {  // of gamma and beta (F32 by default)
+    dtype_ = d;
+    return *this;
+  }
 
  protected:
   Value forward(Graph& g, Value x) override;
 
  private:
   double eps_;
+  DType dtype_ = DType::F32;
 };
 
 // int ids (N...) -> (N..., dim) rows of table (vocab, dim), normal(0.02) init.

@@ -11,8 +11,6 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
-#include <type_traits>
-#include <variant>
 
 #include "nn/zoo.h"
 #include "train/config.h"
@@ -155,38 +153,24 @@ void expect_same_variables(Graph& a, Graph& b, const std::string& what) {
   }
 }
 
-// FNV-1a of the nodes (as expect_same_nodes sees them), the variables' bytes and
-// the given tensors: printed, to compare runs of different builds of the code.
+// FNV-1a of the variables (sorted by name: name, shape, bytes) and the given tensors:
+// printed, to compare the numbers of different builds of the code.
 uint64_t digest(Graph& g, const std::vector<Tensor>& numbers) {
   uint64_t h = 1469598103934665603ull;
   auto mix = [&](const void* p, size_t n) {
     for (size_t i = 0; i < n; ++i) h = (h ^ static_cast<const unsigned char*>(p)[i]) * 1099511628211ull;
   };
-  auto mix_s = [&](const std::string& s) { mix(s.data(), s.size()); };
-  for (int i = 0; i < g.num_nodes(); ++i) {
-    const Node& n = g.node(i);
-    mix_s(n.op);
-    if (n.op == "variable" || n.op == "placeholder") mix_s(n.name);
-    for (const Output& o : n.inputs) mix_s(std::to_string(o.node) + ":" + std::to_string(o.index));
-    for (int c : n.control_inputs) mix_s("^" + std::to_string(c));
-    for (const auto& kv : n.attrs.all()) {
-      mix_s(kv.first);
-      std::visit([&](const auto& v) {
-        using T = std::decay_t<decltype(v)>;
-        if constexpr (std::is_same_v<T, std::string>) mix_s(v);
-        else if constexpr (std::is_same_v<T, std::vector<int64_t>>) mix(v.data(), v.size() * sizeof(int64_t));
-        else mix(&v, sizeof(v));
-      }, kv.second);
-    }
-    for (const Shape& s : n.out_shapes) mix_s(shape_str(s));
-    for (DType d : n.out_dtypes) mix_s(dtype_name(d));
+  auto mix_tensor = [&](const Tensor& t) { mix(t.raw(), size_t(t.numel()) * dtype_size(t.dtype())); };
+  for (const Var& v : vars_of(g)) {
+    const std::string s = v.name + shape_str(v.shape);
+    mix(s.data(), s.size());
+    mix_tensor(v.value);
   }
-  for (const Var& v : vars_of(g)) mix(v.value.raw(), size_t(v.value.numel()) * dtype_size(v.value.dtype()));
-  for (const Tensor& t : numbers) mix(t.raw(), size_t(t.numel()) * dtype_size(t.dtype()));
+  for (const Tensor& t : numbers) mix_tensor(t);
   return h;
 }
 void print_digest(const std::string& what, Graph& g, const std::vector<Tensor>& numbers) {
-  std::printf("digest %-40s %016llx\n", what.c_str(), static_cast<unsigned long long>(digest(g, numbers)));
+  std::printf("digest %-48s %016llx\n", what.c_str(), static_cast<unsigned long long>(digest(g, numbers)));
 }
 
 // Loss and the gradient of every trainable variable (sorted by name) at step 3, training.
