@@ -1,4 +1,4 @@
-// bert.h — BERT (Devlin et al., 2018) encoder and masked-LM head from graph ops.
+// bert.h — BERT (Devlin et al., 2018) encoder and masked-LM head from nn layers.
 //   ids, segments (B, T) → word + position + segment embeddings → LayerNorm → dropout
 //   → layers × [ self-attention (B, H, T, Dh) with a padding mask → dense → dropout → +x → LayerNorm
 //               → dense(ffn, gelu) → dense(C) → dropout → +x → LayerNorm ]          (B, T, C)
