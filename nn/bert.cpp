@@ -3,6 +3,8 @@
 
 #include <cmath>
 
+#include "nn/layers.h"
+
 namespace ft {
 namespace nn {
 namespace {
@@ -12,91 +14,44 @@ struct Builder {
   const BertOptions& o;
   int dropouts = 0;
 
+  Initializer w_init() const { return init::truncated_normal(o.init_std); }
   Value var(const std::string& name, const Shape& s, const Initializer& init) { return g.variable(name, s, init, o.dtype); }
-  Value weight(const std::string& name, const Shape& s) { return var(name, s, init::truncated_normal(o.init_std)); }
+  Value weight(const std::string& name, const Shape& s) { return var(name, s, w_init()); }
 
-  // (.., in) -> (.., out) under scope `name`: "<name>/w", "<name>/b".
-  Value dense(const std::string& name, Value x, int64_t out) {
-    auto s = g.name_scope(name);
-    const int64_t in = x.shape().back();
-    return matmul(x, weight("w", {in, out})) + var("b", {out}, init::zeros());
+  // (.., in) -> (.., out) under scope "dense": "dense/w", "dense/b"; this rank's part over o.tp.
+  Dense dense(int64_t out, const char* act = "") {
+    Dense d(out, act, true, w_init());
+    d.named("dense").dtype(o.dtype);
+    return d;
   }
-  Value layer_norm(const std::string& name, Value x) {
-    auto s = g.name_scope(name);
-    const int64_t c = x.shape().back();
-    return ft::layer_norm(x, var("gamma", {c}, init::ones()), var("beta", {c}, init::zeros()), o.ln_eps);
-  }
+  Value layer_norm(Value x) { return LayerNorm(o.ln_eps).named("LayerNorm").dtype(o.dtype)(g, x); }
   int64_t seed() { return static_cast<int64_t>(g.name_seed(g.scoped("dropout_" + std::to_string(++dropouts))) >> 1); }
   Value drop(Value x) { return o.dropout > 0 ? dropout(x, o.dropout, seed()) : x; }
 
-  // One encoder layer: (B, T, C) -> (B, T, C).
+  // One encoder layer (B, T, C) -> (B, T, C), this rank's part over o.tp (Megatron:
+  // heads and FFN columns split, the two output dense layers row-parallel; the same
+  // names and slices of the same initial values as the unsplit layer).
   Value layer(Value x, Value mask) {
-    if (o.tp.enabled()) return parallel_layer(x, mask);
-    const int64_t c = o.hidden;
+    const TensorParallel& tp = o.tp;
     Value a;
     {
       auto s = g.name_scope("attention");
-      AttentionWeights w;
-      {
-        auto s2 = g.name_scope("self");
-        auto proj = [&](const char* name, Value& wt, Value& bias) {
-          auto s3 = g.name_scope(name);
-          wt = weight("w", {c, c});
-          bias = var("b", {c}, init::zeros());
-        };
-        proj("query", w.wq, w.bq);
-        proj("key", w.wk, w.bk);
-        proj("value", w.wv, w.bv);
-      }
-      Value ctx = multi_head_attention(x, mask, w, o.heads, o.dropout, o.dropout > 0 ? seed() : 0);
+      MultiHeadAttention self(o.heads, o.dropout);
+      self.named("self").parallel(tp).kernel_init(w_init()).dtype(o.dtype).output_projection(false);
+      if (o.dropout > 0) self.dropout_seed(seed());
+      Value ctx = self(g, x, mask);  // (B, T, C/k)
       auto s2 = g.name_scope("output");
-      a = layer_norm("LayerNorm", drop(dense("dense", ctx, c)) + x);
+      a = layer_norm(drop(dense(o.hidden).parallel(tp, Split::Rows)(g, ctx)) + x);
     }
     Value h;
     {
       auto s = g.name_scope("intermediate");
-      h = gelu(dense("dense", a, o.ffn));
+      h = dense(o.ffn, "gelu").parallel(tp, Split::Columns)(g, a);  // (B, T, FFN/k)
     }
     auto s = g.name_scope("output");
-    return layer_norm("LayerNorm", drop(dense("dense", h, c)) + a);
+    return layer_norm(drop(dense(o.hidden).parallel(tp, Split::Rows)(g, h)) + a);
   }
-  Value parallel_layer(Value x, Value mask);
 };
-
-// The layer split over o.tp (same names, and slices of the same initial values).
-Value Builder::parallel_layer(Value x, Value mask) {
-  const TensorParallel& tp = o.tp;
-  const int64_t c = o.hidden;
-  const Initializer w_init = init::truncated_normal(o.init_std);
-  Value a;
-  {
-    auto s = g.name_scope("attention");
-    AttentionWeights w;
-    {
-      auto s2 = g.name_scope("self");
-      auto proj = [&](const char* name, Value& wt, Value& bias) {
-        auto s3 = g.name_scope(name);
-        wt = split_variable(g, "w", {c, c}, 1, w_init, tp, o.dtype);  // (C, C/k): heads r·H/k ...
-        bias = split_variable(g, "b", {c}, 0, init::zeros(), tp, o.dtype);
-      };
-      proj("query", w.wq, w.bq);
-      proj("key", w.wk, w.bk);
-      proj("value", w.wv, w.bv);
-    }
-    const int64_t heads = tp.part(o.heads, "bert: attention heads");
-    const int64_t sd = o.dropout > 0 ? seed() + 1000003 * tp.rank : 0;
-    Value ctx = multi_head_attention(copy_to_parallel(x, tp), mask, w, heads, o.dropout, sd);  // (B, T, C/k)
-    auto s2 = g.name_scope("output");
-    a = layer_norm("LayerNorm", drop(row_parallel_dense(g, "dense", ctx, c, c, tp, w_init, o.dtype)) + x);
-  }
-  Value h;
-  {
-    auto s = g.name_scope("intermediate");
-    h = gelu(column_parallel_dense(g, "dense", a, o.ffn, tp, false, w_init, o.dtype));  // (B, T, FFN/k)
-  }
-  auto s = g.name_scope("output");
-  return layer_norm("LayerNorm", drop(row_parallel_dense(g, "dense", h, o.ffn, c, tp, w_init, o.dtype)) + a);
-}
 
 void check_options(const BertOptions& o) {
   auto bad = [](const std::string& what) { throw Error("bert: " + what); };
@@ -120,24 +75,6 @@ BertInputs bert_placeholders(Graph& g, int64_t seq_len, int64_t max_predictions,
   in.masked_labels = g.placeholder("masked_labels", {-1, max_predictions}, DType::I32);
   in.masked_weights = g.placeholder("masked_weights", {-1, max_predictions}, f);
   return in;
-}
-
-Value multi_head_attention(Value x, Value mask, const AttentionWeights& w, int64_t heads, double p, int64_t seed) {
-  if (x.rank() != 3) throw Error("multi_head_attention: x must be (B, T, C), got " + shape_str(x.shape()));
-  // c: the projections' width (x's C, or C/k for a tensor-parallel part).
-  const int64_t t = x.shape()[1], c = w.wq.rank() == 2 ? w.wq.shape()[1] : x.shape()[2];
-  if (t < 0 || c < 0) throw Error("multi_head_attention: T and C must be known, got " + shape_str(x.shape()));
-  if (c % heads != 0)
-    throw Error("multi_head_attention: C = " + std::to_string(c) + " is not divisible by " + std::to_string(heads) +
-                " heads");
-  const int64_t d = c / heads;
-  // (B, T, C) -> (B, H, T, Dh)
-  auto split = [&](Value wt, Value b) { return transpose(reshape(matmul(x, wt) + b, {-1, t, heads, d}), {0, 2, 1, 3}); };
-  Value q = split(w.wq, w.bq), k = split(w.wk, w.bk), v = split(w.wv, w.bv);
-  Value scores = scale(matmul(q, k, false, true), 1.0 / std::sqrt(double(d)));  // (B, H, T, T)
-  Value probs = masked_softmax(scores, reshape(as(mask, x.dtype()), {-1, 1, 1, t}));
-  if (p > 0) probs = dropout(probs, p, seed);
-  return reshape(transpose(matmul(probs, v), {0, 2, 1, 3}), {-1, t, c});  // (B, T, C)
 }
 
 Value gather_positions(Value seq, Value positions) {
@@ -175,7 +112,7 @@ Value encoder(Graph& g, Value ids, Value segments, Value mask, const BertOptions
     Value types = b.weight("token_type_embeddings", {o.type_vocab, o.hidden});
     if (words_out) *words_out = words;
     x = gather(words, ids) + gather(types, segments) + pos;  // (B, T, C)
-    x = b.drop(b.layer_norm("LayerNorm", x));
+    x = b.drop(b.layer_norm(x));
   }
   auto s2 = g.name_scope("encoder");
   for (int64_t i = 0; i < o.layers; ++i) {
@@ -201,7 +138,7 @@ BertMlm bert_mlm(Graph& g, const BertInputs& in, const BertOptions& o) {
   Value h = gather_positions(m.sequence_output, in.masked_positions);  // (B·P, C)
   {
     auto s3 = g.name_scope("transform");
-    h = b.layer_norm("LayerNorm", gelu(b.dense("dense", h, o.hidden)));
+    h = b.layer_norm(b.dense(o.hidden, "gelu")(g, h));
   }
   // Decoder tied to the word embeddings: (B·P, C) · (V, C)ᵀ + bias (V).
   m.logits = matmul(h, words, false, true) + b.var("output_bias", {o.vocab}, init::zeros());

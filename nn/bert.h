@@ -1,4 +1,4 @@
-// bert.h — BERT (Devlin et al., 2018) encoder and masked-LM head from graph ops.
+// bert.h — BERT (Devlin et al., 2018) encoder and masked-LM head from nn layers.
 //   ids, segments (B, T) → word + position + segment embeddings → LayerNorm → dropout
 //   → layers × [ self-attention (B, H, T, Dh) with a padding mask → dense → dropout → +x → LayerNorm
 //               → dense(ffn, gelu) → dense(C) → dropout → +x → LayerNorm ]          (B, T, C)
@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <string>
 
+#include "nn/attention.h"
 #include "nn/parallel.h"
 #include "ops/ops.h"
 
@@ -64,16 +65,8 @@ BertMlm bert_mlm(Graph& g, const BertInputs& in, const BertOptions& o);
 // Encoder only: (B, T) ids → (B, T, C).
 Value bert_encoder(Graph& g, Value ids, Value segments, Value mask, const BertOptions& o);
 
-// ---- building blocks on given weights (used by the model and by gradient tests)
-struct AttentionWeights {
-  Value wq, bq, wk, bk, wv, bv;  // (C, C), (C)
-};
-// x (B, T, C), mask (B, T) 1/0 → context (B, T, C') before the output projection,
-// C' = the projections' width (C, or C/k for a tensor-parallel part with heads/k heads):
-// softmax_masked(q kᵀ / sqrt(Dh)) v per head, probabilities dropped out with
-// rate `dropout` (seeded by `seed`) while training.
-Value multi_head_attention(Value x, Value mask, const AttentionWeights& w, int64_t heads, double dropout = 0,
-                           int64_t seed = 0);
+// ---- building blocks (used by the model and by gradient tests; the attention
+// itself is nn/attention.h's multi_head_attention)
 // Rows of seq (B, T, C) at positions (B, P) → (B·P, C). The batch offset b·T is
 // not known when the graph is built (B varies), so the rows are selected by a
 // batched product one_hot(positions, T) (B, P, T) · seq: B·P·T·C multiply-adds,

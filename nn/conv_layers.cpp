@@ -28,8 +28,11 @@ Value Conv2D::forward(Graph& g, Value x) {
   const int64_t c = x.shape()[1];
   if (c < 0) fail("the channel dim must be known, got " + shape_str(x.shape()));
   const int64_t pad = padding_.same ? (kernel_ - 1) / 2 : padding_.pixels;
-  Value y = conv2d(x, variable(g, "w", {filters_, c, kernel_, kernel_}, init_), stride_, pad);
-  if (use_bias_) y = y + reshape(variable(g, "b", {filters_}, init::zeros()), {filters_, 1, 1});
+  Value w = variable(g, "w", {filters_, c, kernel_, kernel_}, init_);
+  Value b;
+  if (use_bias_) b = image_bias_ ? variable(g, "b", {filters_, 1, 1}, init::zeros()) : variable(g, "b", {filters_}, init::zeros());
+  Value y = conv2d(x, w, stride_, pad);
+  if (use_bias_) y = y + (image_bias_ ? b : reshape(b, {filters_, 1, 1}));
   return activation(y, act_);
 }
 

@@ -27,6 +27,12 @@ class Conv2D : public LayerBase<Conv2D> {
   Conv2D(int64_t filters, int64_t kernel, int64_t stride = 1, Padding padding = Padding(), std::string activation = "",
          bool use_bias = true, Initializer kernel_init = init::he());
   std::string kind() const override { return "conv2d"; }
+  // The bias as a (filters, 1, 1) variable broadcast over (H, W) instead of
+  // (filters) reshaped: the layout of the MNIST CNN's checkpoints (nn/zoo.h).
+  Conv2D& image_bias(bool on = true) {
+    image_bias_ = on;
+    return *this;
+  }
 
  protected:
   Value forward(Graph& g, Value x) override;
@@ -37,6 +43,7 @@ class Conv2D : public LayerBase<Conv2D> {
   std::string act_;
   bool use_bias_;
   Initializer init_;
+  bool image_bias_ = false;
 };
 
 // k x k max pooling, stride k unless given.

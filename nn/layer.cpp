@@ -36,17 +36,35 @@ std::vector<Value> Layer::variables() const {
   return v;
 }
 
-Value Layer::variable(Graph& g, const std::string& name, const Shape& shape, const Initializer& init) {
+Value Layer::variable(Graph& g, const std::string& name, const Shape& shape, const Initializer& init, DType dtype) {
+  return variable(g, name, shape, 0, init, TensorParallel{}, dtype);
+}
+
+Value Layer::variable(Graph& g, const std::string& name, const Shape& full_shape, int axis, const Initializer& init,
+                      const TensorParallel& tp, DType dtype) {
   for (const auto& kv : vars_) {
     if (kv.first != name) continue;
-    if (kv.second.shape() != shape)
+    Shape local = full_shape;
+    if (tp.enabled()) local[size_t(axis < 0 ? axis + int(local.size()) : axis)] /= tp.size;
+    if (kv.second.shape() != local)
       fail("variable '" + name + "' was built with shape " + shape_str(kv.second.shape()) + ", now needs " +
-           shape_str(shape) + " (input shape changed between calls)");
+           shape_str(local) + " (input shape changed between calls)");
     return kv.second;
   }
-  Value v = g.variable(name, shape, init);
+  Value v = split_variable(g, name, full_shape, axis, init, tp, dtype);
   vars_.emplace_back(name, v);
   return v;
+}
+
+Value Layer::sublayer(Layer& child, Graph& g, Value x) {
+  Value y = child(g, x);
+  for (const auto& kv : child.vars_) {
+    const std::string key = child.name() + "/" + kv.first;
+    bool known = false;
+    for (const auto& mine : vars_) known = known || mine.first == key;
+    if (!known) vars_.emplace_back(key, kv.second);
+  }
+  return y;
 }
 
 void Layer::fail(const std::string& why) const {

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "nn/parallel.h"
 #include "ops/ops.h"
 
 namespace ft {
@@ -36,7 +37,15 @@ class Layer {
   virtual bool scoped() const { return true; }
   // Creates variable `name` under the layer's scope on the first build; returns
   // the existing one on later builds (its shape must match).
-  Value variable(Graph& g, const std::string& name, const Shape& shape, const Initializer& init);
+  Value variable(Graph& g, const std::string& name, const Shape& shape, const Initializer& init,
+                 DType dtype = DType::F32);
+  // The same for this rank's part of a weight of `full_shape` split along `axis`
+  // over tp (nn/parallel.h split_variable); with tp.size 1 the whole weight.
+  Value variable(Graph& g, const std::string& name, const Shape& full_shape, int axis, const Initializer& init,
+                 const TensorParallel& tp, DType dtype = DType::F32);
+  // Builds `child` on x under this layer's scope; its variables count as this
+  // layer's ("<child name>/w", ...).
+  Value sublayer(Layer& child, Graph& g, Value x);
   // Throws ft::Error "<layer name> (<kind>): <why>".
   [[noreturn]] void fail(const std::string& why) const;
 

@@ -10,13 +10,34 @@ Dense::Dense(int64_t units, std::string activation, bool use_bias, Initializer k
   check_activation(act_);
 }
 
+Dense& Dense::parallel(const TensorParallel& tp, Split split, bool gather_output, bool copy_input) {
+  tp_ = tp;
+  split_ = split;
+  gather_ = gather_output;
+  copy_input_ = copy_input;
+  return *this;
+}
+
 Value Dense::forward(Graph& g, Value x) {
   if (x.rank() < 2) fail("input must have rank >= 2, got " + shape_str(x.shape()));
-  const int64_t in = x.shape().back();
-  if (in < 0) fail("the last input dim must be known, got " + shape_str(x.shape()));
-  Value y = matmul(x, variable(g, "w", {in, units_}, init_));
-  if (use_bias_) y = y + variable(g, "b", {units_}, init::zeros());
-  return activation(y, act_);
+  const int64_t in_part = x.shape().back();
+  if (in_part < 0) fail("the last input dim must be known, got " + shape_str(x.shape()));
+  Value y;
+  if (split_ == Split::Rows) {  // x (.., in/k) -> partial sums (.., units) -> allreduce -> + b
+    const int64_t in = in_part * tp_.size;
+    Value w = variable(g, "w", {in, units_}, 0, init_, tp_, dtype_);
+    Value b = use_bias_ ? variable(g, "b", {units_}, init::zeros(), dtype_) : Value();
+    y = reduce_from_parallel(matmul(x, w), tp_);
+    if (use_bias_) y = y + b;
+    return activation(y, act_);
+  }
+  // x (.., in) -> (.., units/k) [-> gathered (.., units)]
+  Value w = variable(g, "w", {in_part, units_}, 1, init_, tp_, dtype_);
+  Value b = use_bias_ ? variable(g, "b", {units_}, 0, init::zeros(), tp_, dtype_) : Value();
+  y = matmul(copy_input_ ? copy_to_parallel(x, tp_) : x, w);
+  if (use_bias_) y = y + b;
+  y = activation(y, act_);
+  return gather_ ? gather_from_parallel(y, tp_) : y;
 }
 
 Activation::Activation(std::string name) : act_(std::move(name)) { check_activation(act_); }
@@ -36,16 +57,21 @@ Dropout::Dropout(double rate) : rate_(rate) {
   if (rate < 0 || rate >= 1) throw Error("Dropout: rate must be in [0, 1), got " + std::to_string(rate));
 }
 
+Dropout::Dropout(double rate, int64_t seed) : Dropout(rate) {
+  fixed_seed_ = true;
+  seed_ = seed;
+}
+
 Value Dropout::forward(Graph& g, Value x) {
   if (rate_ == 0) return x;
-  return dropout(x, rate_, static_cast<int64_t>(g.name_seed(g.scoped("seed")) >> 1));
+  return dropout(x, rate_, fixed_seed_ ? seed_ : static_cast<int64_t>(g.name_seed(g.scoped("seed")) >> 1));
 }
 
 Value LayerNorm::forward(Graph& g, Value x) {
   if (x.rank() < 1 || x.shape().back() < 0) fail("the last input dim must be known, got " + shape_str(x.shape()));
   const int64_t c = x.shape().back();
-  Value gamma = variable(g, "gamma", {c}, init::ones());
-  Value beta = variable(g, "beta", {c}, init::zeros());
+  Value gamma = variable(g, "gamma", {c}, init::ones(), dtype_);
+  Value beta = variable(g, "beta", {c}, init::zeros(), dtype_);
   return layer_norm(x, gamma, beta, eps_);
 }
 

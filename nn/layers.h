@@ -1,4 +1,5 @@
-// layers.h — the basic layers: Dense, Activation, Flatten, Dropout, LayerNorm, Embedding.
+// layers.h — the basic layers: Dense (plain or tensor-parallel), Activation, Flatten, Dropout,
+// LayerNorm, Embedding.
 #pragma once
 
 #include <string>
@@ -8,13 +9,33 @@
 namespace ft {
 namespace nn {
 
+// How a Dense layer is split over a tensor-parallel group (Megatron-style, nn/parallel.h):
+//   Columns  x (.., in) replicated -> copy_to_parallel -> x w_r + b_r (.., units/k)
+//            [-> gather_from_parallel -> (.., units)]; w (in, units) split by columns, b with them
+//   Rows     x_r (.., in/k) this rank's part -> reduce_from_parallel(x_r w_r) + b (.., units);
+//            w split by rows, b replicated
+// The activation applies to this rank's result, before a gather. With tp.size 1
+// (the default) both are the plain layer.
+enum class Split { Columns, Rows };
+
 // (..., in) -> (..., units): x w + b, then the activation. w (in, units) glorot, b (units) zeros.
+// Split variables keep the unsplit names ("fc1/w") and hold slices of the unsplit initial values.
 class Dense : public LayerBase<Dense> {
  public:
   explicit Dense(int64_t units, std::string activation = "", bool use_bias = true,
                  Initializer kernel_init = init::glorot());
   std::string kind() const override { return "dense"; }
   int64_t units() const { return units_; }
+
+  // This rank's part of the layer over tp (tp.size 1: the plain layer).
+  // gather_output (Columns only): every rank gets the whole (.., units).
+  // copy_input (Columns only): false when x already passed copy_to_parallel.
+  Dense& parallel(const TensorParallel& tp, Split split = Split::Columns, bool gather_output = false,
+                  bool copy_input = true);
+  Dense& dtype(DType d) {  // of the variables (F32 by default)
+    dtype_ = d;
+    return *this;
+  }
 
  protected:
   Value forward(Graph& g, Value x) override;
@@ -24,6 +45,10 @@ class Dense : public LayerBase<Dense> {
   std::string act_;
   bool use_bias_;
   Initializer init_;
+  DType dtype_ = DType::F32;
+  TensorParallel tp_;
+  Split split_ = Split::Columns;
+  bool gather_ = false, copy_input_ = true;
 };
 
 // Applies an activation by name (see activation()).
@@ -54,10 +79,12 @@ class Flatten : public LayerBase<Flatten> {
 };
 
 // Inverted dropout with drop probability `rate` while training (RunOptions::training),
-// identity in evaluation. Seeded from the layer's name and the run's step.
+// identity in evaluation. The mask is a function of (seed, step, index): the seed is
+// derived from the layer's name unless one is given.
 class Dropout : public LayerBase<Dropout> {
  public:
   explicit Dropout(double rate);
+  Dropout(double rate, int64_t seed);
   std::string kind() const override { return "dropout"; }
 
  protected:
@@ -65,6 +92,8 @@ class Dropout : public LayerBase<Dropout> {
 
  private:
   double rate_;
+  bool fixed_seed_ = false;
+  int64_t seed_ = 0;
 };
 
 // Normalizes over the last axis (C): gamma (C) ones, beta (C) zeros.
@@ -72,12 +101,17 @@ class LayerNorm : public LayerBase<LayerNorm> {
  public:
   explicit LayerNorm(double eps = 1e-5) : eps_(eps) {}
   std::string kind() const override { return "layer_norm"; }
+  LayerNorm& dtype(DType d) {  // of gamma and beta (F32 by default)
+    dtype_ = d;
+    return *this;
+  }
 
  protected:
   Value forward(Graph& g, Value x) override;
 
  private:
   double eps_;
+  DType dtype_ = DType::F32;
 };
 
 // int ids (N...) -> (N..., dim) rows of table (vocab, dim), normal(0.02) init.

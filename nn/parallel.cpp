@@ -1,10 +1,12 @@
-// parallel.cpp — column- and row-parallel dense layers (see parallel.h).
+// parallel.cpp — split variables, the group collectives, and the column-/row-parallel
+// dense functions (nn::Dense with a Split; see parallel.h).
 #include "nn/parallel.h"
 
 #include <cstring>
 #include <random>
 
 #include "comm/mp_ops.h"
+#include "nn/layers.h"
 
 namespace ft {
 namespace nn {
@@ -54,25 +56,17 @@ Value gather_from_parallel(Value x, const TensorParallel& tp) {
 
 Value column_parallel_dense(Graph& g, const std::string& scope, Value x, int64_t out, const TensorParallel& tp,
                             bool gather_output, const Initializer& w_init, DType dtype, bool copy_input) {
-  auto s = g.name_scope(scope);
-  const int64_t in = x.shape().back();
-  if (in < 0) throw Error("column_parallel_dense '" + g.scoped("") + "': input width unknown");
-  Value w = split_variable(g, "w", {in, out}, 1, w_init, tp, dtype);
-  Value b = split_variable(g, "b", {out}, 0, init::zeros(), tp, dtype);
-  Value y = matmul(copy_input ? copy_to_parallel(x, tp) : x, w) + b;  // (.., out/size)
-  return gather_output ? gather_from_parallel(y, tp) : y;
+  return Dense(out, "", true, w_init).named(scope).dtype(dtype).parallel(tp, Split::Columns, gather_output,
+                                                                          copy_input)(g, x);
 }
 
 Value row_parallel_dense(Graph& g, const std::string& scope, Value x_part, int64_t in, int64_t out,
                          const TensorParallel& tp, const Initializer& w_init, DType dtype) {
-  auto s = g.name_scope(scope);
-  const int64_t local = tp.part(in, "row_parallel_dense '" + g.scoped("") + "'");
+  const int64_t local = tp.part(in, "row_parallel_dense '" + g.scoped(scope) + "'");
   if (x_part.shape().back() != local)
-    throw Error("row_parallel_dense '" + g.scoped("") + "': input part " + shape_str(x_part.shape()) +
+    throw Error("row_parallel_dense '" + g.scoped(scope) + "': input part " + shape_str(x_part.shape()) +
                 " should end in " + std::to_string(local));
-  Value w = split_variable(g, "w", {in, out}, 0, w_init, tp, dtype);
-  Value b = g.variable("b", {out}, init::zeros(), dtype);
-  return reduce_from_parallel(matmul(x_part, w), tp) + b;  // (.., out)
+  return Dense(out, "", true, w_init).named(scope).dtype(dtype).parallel(tp, Split::Rows)(g, x_part);
 }
 
 }  // namespace nn

@@ -1,18 +1,20 @@
-// parallel.h — tensor-parallel (Megatron-style) dense layers over a
-// model-parallel group of `size` ranks, this rank being `rank`.
+// parallel.h — tensor parallelism (Megatron-style) over a model-parallel group of
+// `size` ranks, this rank being `rank`: the group (TensorParallel), split variables
+// and the f/g collectives. The split layers themselves are nn::Dense with a Split
+// (nn/layers.h) and nn::MultiHeadAttention (nn/attention.h); tp.size 1 is the plain layer.
 //
-//   column_parallel_dense  x (.., in) replicated -> f = mp_identity(x)
-//                          -> x w_r + b_r  (.., out/size)   [-> mp_allgather -> (.., out)]
-//                          w (in, out) split by output columns: w_r = w[:, r·out/size ...]
-//   row_parallel_dense     x_r (.., in/size) split -> x_r w_r -> mp_allreduce -> + b  (.., out)
-//                          w (in, out) split by input rows: w_r = w[r·in/size ..., :]
+//   column-parallel  x (.., in) replicated -> f = mp_identity(x)
+//                    -> x w_r + b_r  (.., out/size)   [-> mp_allgather -> (.., out)]
+//                    w (in, out) split by output columns: w_r = w[:, r·out/size ...]
+//   row-parallel     x_r (.., in/size) split -> x_r w_r -> mp_allreduce -> + b  (.., out)
+//                    w (in, out) split by input rows: w_r = w[r·in/size ..., :]
 //
 // A column-parallel layer followed by a row-parallel one costs one allreduce
 // forward (g after the row layer) and one backward (f before the column layer).
 // Split variables keep the unsplit model's names ("fc1/w") and hold exactly
 // the slice of the weight the unsplit model would initialize: the full weight
 // is drawn with the same per-name seed, then sliced, so a split model starts
-// where the unsplit one does. With size 1 these are plain dense layers.
+// where the unsplit one does.
 #pragma once
 
 #include <string>
@@ -43,12 +45,14 @@ Value reduce_from_parallel(Value x, const TensorParallel& tp);
 // Concatenation of the ranks' last-axis blocks; gradient: this rank's block (size 1: x).
 Value gather_from_parallel(Value x, const TensorParallel& tp);
 
-// Under name scope `scope`: variables "w" (in, out) and "b" (out), split by columns.
+// Dense(out).named(scope) split by columns (w_init, dtype; see nn::Dense):
+// under name scope `scope`: variables "w" (in, out) and "b" (out), split by columns.
 // gather_output: the result is (.., out) on every rank; else this rank's (.., out/size).
 Value column_parallel_dense(Graph& g, const std::string& scope, Value x, int64_t out, const TensorParallel& tp,
                             bool gather_output, const Initializer& w_init, DType dtype = DType::F32,
                             bool copy_input = true);
-// Under name scope `scope`: "w" (in, out) split by rows, "b" (out) replicated.
+// Dense(out).named(scope) split by rows: under name scope `scope`: "w" (in, out)
+// split by rows, "b" (out) replicated.
 // x is this rank's (.., in/size) part; the result (.., out) is the same on every rank.
 Value row_parallel_dense(Graph& g, const std::string& scope, Value x_part, int64_t in, int64_t out,
                          const TensorParallel& tp, const Initializer& w_init, DType dtype = DType::F32);
