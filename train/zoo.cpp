@@ -1,6 +1,6 @@
 // zoo.cpp — the built-in models and datasets, registered the way a user's are
 // (train/registry.h): each reads its own config section once and builds its graph
-// with the nn/ zoo.
+// with the nn/ zoo (nn/zoo.h); no graph code lives here.
 //   mlp, cnn   MNIST classifiers ending in a mean softmax cross-entropy (data: mnist)
 //   bert       masked-LM pre-training over the masked positions (data: mlm_corpus)
 #include <cmath>
@@ -8,8 +8,7 @@
 
 #include "data/idx.h"
 #include "data/mlm.h"
-#include "nn/bert.h"
-#include "nn/parallel.h"
+#include "nn/zoo.h"
 #include "ops/ops.h"
 #include "train/registry.h"
 
@@ -17,100 +16,36 @@ namespace ft {
 namespace train {
 namespace {
 
-using K = KeySpec;
 const KeySpec kDropout = {"model.dropout", KeyType::Float, "0.0", "", 0, 0.99, "dropout rate (mlp, cnn, bert)"};
 const KeySpec kSeqLen = {"data.seq_len", KeyType::Int, "128", "", 8, 1e6, "bert: tokens per sequence"};
 const KeySpec kMaxPred = {"data.max_predictions", KeyType::Int, "20", "", 1, 1e6, "bert: masked positions per sequence"};
-
-// ---- graph code (moves to nn/) -----------------------------------------------------
-
-Value dense(Graph& g, const std::string& name, Value x, int64_t in, int64_t out) {
-  auto s = g.name_scope(name);
-  Value w = g.variable("w", {in, out}, init::glorot());
-  Value b = g.variable("b", {out}, init::zeros());
-  return matmul(x, w) + b;
-}
-
-Value conv(Graph& g, const std::string& name, Value x, int64_t in, int64_t out, int64_t k) {
-  auto s = g.name_scope(name);
-  Value w = g.variable("w", {out, in, k, k}, init::he());
-  Value b = g.variable("b", {out, 1, 1}, init::zeros());
-  return conv2d(x, w) + b;
-}
-
-// Tensor-parallel MLP (tp.size > 1): a hidden layer whose input is replicated is
-// column-parallel (its output stays split), the next one row-parallel (its
-// partial sums are allreduced), and so on; the output layer is row-parallel
-// after a split layer, else column-parallel with an allgather when the group
-// size divides the 10 classes, else replicated. Names and initial values are
-// the unsplit model's. Dropout on a split activation is seeded per rank.
-Value parallel_mlp(Graph& g, const std::vector<int64_t>& hidden, double p, int64_t seed, Value x,
-                   const nn::TensorParallel& tp) {
-  Value h = x;
-  bool split = false;
-  int64_t in = 784, i = 0;
-  for (int64_t units : hidden) {
-    const std::string name = "fc" + std::to_string(++i);
-    int64_t drop_seed = seed + i;
-    if (split) {
-      h = relu(nn::row_parallel_dense(g, name, h, in, units, tp, init::glorot()));
-      split = false;
-    } else if (units % tp.size == 0) {
-      h = relu(nn::column_parallel_dense(g, name, h, units, tp, false, init::glorot()));
-      split = true;
-      drop_seed += 1000003 * tp.rank;
-    } else {
-      h = relu(dense(g, name, h, in, units));
-    }
-    if (p > 0) h = dropout(h, p, drop_seed);
-    in = units;
-  }
-  const std::string out = "fc" + std::to_string(i + 1);
-  if (split) return nn::row_parallel_dense(g, out, h, in, 10, tp, init::glorot());
-  if (10 % tp.size == 0) return nn::column_parallel_dense(g, out, h, 10, tp, true, init::glorot());
-  return dense(g, out, h, in, 10);
-}
-
-Value mlp_logits(Graph& g, const std::vector<int64_t>& hidden, double p, int64_t seed, Value x,
-                 const nn::TensorParallel& tp) {
-  if (tp.enabled()) return parallel_mlp(g, hidden, p, seed, x, tp);
-  // (N, 784) -> hidden... -> (N, 10)
-  Value h = x;
-  int64_t in = 784, i = 0;
-  for (int64_t units : hidden) {
-    h = relu(dense(g, "fc" + std::to_string(++i), h, in, units));
-    if (p > 0) h = dropout(h, p, seed + i);
-    in = units;
-  }
-  return dense(g, "fc" + std::to_string(i + 1), h, in, 10);
-}
-
-Value cnn_logits(Graph& g, double p, int64_t seed, Value x) {
-  // (N, 1, 28, 28) -conv3-> (N, 32, 26, 26) -pool-> 13 -conv3-> (N, 64, 11, 11) -pool-> 5 -> 1600 -> 128 -> 10
-  Value h = reshape(x, {-1, 1, 28, 28});
-  h = max_pool2d(relu(conv(g, "conv1", h, 1, 32, 3)), 2);
-  h = max_pool2d(relu(conv(g, "conv2", h, 32, 64, 3)), 2);
-  h = reshape(h, {-1, 64 * 5 * 5});
-  h = relu(dense(g, "fc1", h, 64 * 5 * 5, 128));
-  if (p > 0) h = dropout(h, p, seed + 1);
-  return dense(g, "fc2", h, 128, 10);
-}
 
 // ---- models ------------------------------------------------------------------------
 
 // MNIST classifiers: images (N, 784) f32, labels (N) i32 -> logits (N, 10).
 class MnistClassifier : public Model {
  public:
-  MnistClassifier(const Config& c, bool cnn)
-      : cnn_(cnn), dropout_(c.f("model.dropout")), hidden_(cnn ? std::vector<int64_t>{} : c.ints("model.hidden")) {}
+  MnistClassifier(const Config& c, bool cnn) : cnn_(cnn), dropout_(c.f("model.dropout")) {
+    if (!cnn) hidden_ = c.ints("model.hidden");
+  }
   ModelGraph build(Graph& g, const BuildContext& ctx) override {
     ModelGraph m;
     Value x = g.placeholder("images", {-1, 784});
     Value y = g.placeholder("labels", {-1}, DType::I32);
     m.inputs = {x, y};
     m.labels = y;
-    const int64_t seed = int64_t(ctx.seed);
-    m.logits = cnn_ ? cnn_logits(g, dropout_, seed, x) : mlp_logits(g, hidden_, dropout_, seed, x, ctx.tp);
+    if (cnn_) {
+      nn::CnnOptions o;
+      o.dropout = dropout_;
+      o.seed = int64_t(ctx.seed);
+      m.logits = nn::cnn_classifier(g, x, o, ctx.tp);
+    } else {
+      nn::MlpOptions o;
+      o.hidden = hidden_;
+      o.dropout = dropout_;
+      o.seed = int64_t(ctx.seed);
+      m.logits = nn::mlp_classifier(g, x, o, ctx.tp);
+    }
     m.loss = mean(sparse_softmax_cross_entropy(m.logits, y));
     return m;
   }
@@ -209,13 +144,13 @@ std::unique_ptr<Dataset> mlm_corpus(const Config& c) {
 }  // namespace
 
 void register_zoo() {
-  register_model({"mlp", [](const Config& c) { return std::make_unique<MnistClassifier>(c, false); }, "mnist", true,
+  register_model({"mlp", [](const Config& c) { return std::make_unique<MnistClassifier>(c, false); }, "mnist", nn::supports_tensor_parallel("mlp"),
                   {"", {{"model.hidden", KeyType::IntList, "[512, 512]", "", 1, 1e9, "mlp: hidden layer widths"}, kDropout},
                    nullptr}});
-  register_model({"cnn", [](const Config& c) { return std::make_unique<MnistClassifier>(c, true); }, "mnist", false,
+  register_model({"cnn", [](const Config& c) { return std::make_unique<MnistClassifier>(c, true); }, "mnist", nn::supports_tensor_parallel("cnn"),
                   {"", {kDropout}, nullptr}});
   register_model(
-      {"bert", [](const Config& c) { return std::make_unique<BertModel>(c); }, "mlm_corpus", true,
+      {"bert", [](const Config& c) { return std::make_unique<BertModel>(c); }, "mlm_corpus", nn::supports_tensor_parallel("bert"),
        {"",
         {{"model.layers", KeyType::Int, "2", "", 1, 1000, "bert: encoder layers"},
          {"model.hidden_size", KeyType::Int, "128", "", 1, 1e6, "bert: hidden size"},
