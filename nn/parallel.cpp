@@ -1,12 +1,10 @@
-// parallel.cpp — split variables, the group collectives, and the column-/row-parallel
-// dense functions (nn::Dense with a Split; see parallel.h).
+// parallel.cpp — split variables and the group collectives (see parallel.h).
 #include "nn/parallel.h"
 
 #include <cstring>
 #include <random>
 
 #include "comm/mp_ops.h"
-#include "nn/layers.h"
 
 namespace ft {
 namespace nn {
@@ -52,21 +50,6 @@ Value reduce_from_parallel(Value x, const TensorParallel& tp) {
 }
 Value gather_from_parallel(Value x, const TensorParallel& tp) {
   return tp.enabled() ? comm::mp_allgather(x, tp.size, tp.rank) : x;
-}
-
-Value column_parallel_dense(Graph& g, const std::string& scope, Value x, int64_t out, const TensorParallel& tp,
-                            bool gather_output, const Initializer& w_init, DType dtype, bool copy_input) {
-  return Dense(out, "", true, w_init).named(scope).dtype(dtype).parallel(tp, Split::Columns, gather_output,
-                                                                          copy_input)(g, x);
-}
-
-Value row_parallel_dense(Graph& g, const std::string& scope, Value x_part, int64_t in, int64_t out,
-                         const TensorParallel& tp, const Initializer& w_init, DType dtype) {
-  const int64_t local = tp.part(in, "row_parallel_dense '" + g.scoped(scope) + "'");
-  if (x_part.shape().back() != local)
-    throw Error("row_parallel_dense '" + g.scoped(scope) + "': input part " + shape_str(x_part.shape()) +
-                " should end in " + std::to_string(local));
-  return Dense(out, "", true, w_init).named(scope).dtype(dtype).parallel(tp, Split::Rows)(g, x_part);
 }
 
 }  // namespace nn

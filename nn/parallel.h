@@ -45,17 +45,5 @@ Value reduce_from_parallel(Value x, const TensorParallel& tp);
 // Concatenation of the ranks' last-axis blocks; gradient: this rank's block (size 1: x).
 Value gather_from_parallel(Value x, const TensorParallel& tp);
 
-// Dense(out).named(scope) split by columns (w_init, dtype; see nn::Dense):
-// under name scope `scope`: variables "w" (in, out) and "b" (out), split by columns.
-// gather_output: the result is (.., out) on every rank; else this rank's (.., out/size).
-Value column_parallel_dense(Graph& g, const std::string& scope, Value x, int64_t out, const TensorParallel& tp,
-                            bool gather_output, const Initializer& w_init, DType dtype = DType::F32,
-                            bool copy_input = true);
-// Dense(out).named(scope) split by rows: under name scope `scope`: "w" (in, out)
-// split by rows, "b" (out) replicated.
-// x is this rank's (.., in/size) part; the result (.., out) is the same on every rank.
-Value row_parallel_dense(Graph& g, const std::string& scope, Value x_part, int64_t in, int64_t out,
-                         const TensorParallel& tp, const Initializer& w_init, DType dtype = DType::F32);
-
 }  // namespace nn
 }  // namespace ft

@@ -103,9 +103,20 @@ void check_eval_labels_trained(const Tensor& train, const Tensor& test, const st
                   ") never occurs in the training labels");
 }
 
+// The classifiers have 10 classes: a label outside [0, 10) names its file and example.
+void check_label_range(const Tensor& labels, const std::string& file) {
+  const int32_t* y = labels.data<int32_t>();
+  for (int64_t i = 0; i < labels.numel(); ++i)
+    if (y[i] < 0 || y[i] > 9)
+      throw Error(file + ": label " + std::to_string(y[i]) + " of example " + std::to_string(i) +
+                  " is not a digit class (0..9)");
+}
+
 std::unique_ptr<Dataset> mnist(const Config& c) {
   const std::string dir = c.s("data.dir");
   data::Dataset train = data::load_mnist(dir, "train"), test = data::load_mnist(dir, "test");
+  check_label_range(train.labels, dir + "/train-labels-idx1-ubyte");
+  check_label_range(test.labels, dir + "/t10k-labels-idx1-ubyte");
   check_eval_labels_trained(train.labels, test.labels, dir);
   return std::make_unique<TensorDataset>(std::vector<Tensor>{train.images, train.labels},
                                          std::vector<Tensor>{test.images, test.labels},

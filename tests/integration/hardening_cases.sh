@@ -117,6 +117,15 @@ open(p, "wb").write(b)
 EOF
 "$FAILS" --one-line "never occurs in the training labels" \
   "$T" "${MLP[@]}" --set train.steps=5 --set train.checkpoint.dir= --set data.dir="$R/mnist11" || die "missing label"
+mkdir -p "$R/mnist200" && cp data/mnist/* "$R/mnist200/"
+python3 - "$R/mnist200/t10k-labels-idx1-ubyte" <<'EOF'
+import sys
+b = bytearray(open(sys.argv[1], "rb").read())
+b[8 + 5] = 200  # example 5
+open(sys.argv[1], "wb").write(b)
+EOF
+"$FAILS" --one-line "t10k-labels-idx1-ubyte: label 200 of example 5 is not a digit class" \
+  "$T" "${MLP[@]}" --set train.steps=5 --set train.checkpoint.dir= --set data.dir="$R/mnist200" || die "label range"
 ok "checks at start"
 
 # 10. The non-finite error names the step as the log counts it (from 1): the step
