@@ -135,19 +135,19 @@ int main(int argc, char** argv) {
     std::vector<float> a(n), send(n), recv(n);
     // correctness: one checked call each
     fill(a, r);
-    w->set_algorithm(MpiCommunicator::Algo::Auto);
+    w->set_algorithm(AllreduceAlgorithm::Auto);
     w->allreduce(a.data(), int64_t(n), DType::F32, ReduceOp::Sum);
     int64_t wrong_ft = count_wrong(a, p);
     fill(a, r);
-    w->set_algorithm(MpiCommunicator::Algo::Shm);
+    w->set_algorithm(AllreduceAlgorithm::Shm);
     w->allreduce(a.data(), int64_t(n), DType::F32, ReduceOp::Sum);
     wrong_ft += count_wrong(a, p);
     fill(a, r);
-    w->set_algorithm(MpiCommunicator::Algo::Ring);
+    w->set_algorithm(AllreduceAlgorithm::Ring);
     w->allreduce(a.data(), int64_t(n), DType::F32, ReduceOp::Sum);
     wrong_ft += count_wrong(a, p);
     fill(a, r);
-    w->set_algorithm(MpiCommunicator::Algo::Mpi);
+    w->set_algorithm(AllreduceAlgorithm::Mpi);
     w->allreduce(a.data(), int64_t(n), DType::F32, ReduceOp::Sum);
     wrong_ft += count_wrong(a, p);
     fill(send, r);
@@ -158,7 +158,7 @@ int main(int argc, char** argv) {
     total_wrong += wr[0] + wr[1];
     // timing: zeros keep the in-place sums finite whatever the call count
     std::fill(a.begin(), a.end(), 0.0f);
-    using A = MpiCommunicator::Algo;
+    using A = AllreduceAlgorithm;
     auto ft_call = [&](A algo) {
       return [&, algo] {
         w->set_algorithm(algo);

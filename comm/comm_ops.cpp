@@ -13,7 +13,7 @@ namespace {
 const DType kAllTypes[] = {DType::F32, DType::F64, DType::I32, DType::I64, DType::F16, DType::BF16};
 
 Communicator& comm_of(const KernelCtx& c) {
-  Communicator* comm = c.resources ? c.resources->get<Communicator>("comm") : nullptr;
+  Communicator* comm = c.resources ? c.resources->comm.get() : nullptr;
   if (!comm)
     throw Error("no communicator: put one into RunOptions::resources with comm::add_to_resources()");
   return *comm;
@@ -31,15 +31,15 @@ void allreduce_shape(ShapeCtx& c) {
 }
 
 // Allreduces the inputs into the outputs as one fused buffer (the backend
-// decides whether that goes through its fusion buffer), then done().
-void allreduce_kernel(KernelCtx& c, std::function<void()> done_in) {
+// decides whether that goes through its fusion buffer), then done(status).
+void allreduce_kernel(KernelCtx& c, DoneFn done_in) {
   Communicator& comm = comm_of(c);
   // Stall detection: the collective is noted as in flight until it completes.
   const int64_t key = c.attrs().i("bucket");
   Inflight::get().begin(key, "allreduce bucket " + std::to_string(key) + " of step " + std::to_string(c.step));
-  std::function<void()> done = [key, d = std::move(done_in)] {
+  DoneFn done = [key, d = std::move(done_in)](const Status& s) {
     Inflight::get().end(key);
-    d();
+    d(s);
   };
   ReduceOp op = parse_reduce_op(c.attrs().s("op"));
   const DType dt = c.in(0).dtype();
@@ -50,13 +50,13 @@ void allreduce_kernel(KernelCtx& c, std::function<void()> done_in) {
   comm.allreduce_spans_async(key, std::move(spans), dt, op, std::move(done));
 }
 
-void send_kernel(KernelCtx& c, std::function<void()> done) {
+void send_kernel(KernelCtx& c, DoneFn done) {
   c.out(0).data<int32_t>()[0] = 0;
   comm_of(c).send_async(c.in(0).raw(), c.in(0).bytes(), int(c.attrs().i("peer")), int(c.attrs().i("tag")),
                         std::move(done));
 }
 
-void recv_kernel(KernelCtx& c, std::function<void()> done) {
+void recv_kernel(KernelCtx& c, DoneFn done) {
   Tensor& out = c.out(0);
   comm_of(c).recv_async(out.raw(), out.bytes(), int(c.attrs().i("peer")), int(c.attrs().i("tag")), std::move(done));
 }

@@ -8,10 +8,10 @@
 //   send              x -> () i32 token; sends x to attr "peer" with attr "tag".
 //   recv              () -> (attr "shape") of attr "dtype", from "peer" / "tag".
 //
-// The kernels find the communicator in RunOptions::resources under "comm"
-// (comm::add_to_resources). A communication error inside a run cannot fail
-// the run (done() carries no status): it is kept by the communicator, so call
-// comm->check() after Executor::run to rethrow it. A fusion buffer is per (communicator, bucket id):
+// The kernels use RunOptions::resources->comm (comm::add_to_resources). A
+// communication error fails the run: the backend's completion status becomes
+// the executor's error, "op 'allreduce_bucket_3' (allreduce_bucket): <MPI call>
+// failed on rank r: ...". A fusion buffer is per (communicator, bucket id):
 // two graphs running at the same time on one communicator need distinct ids.
 #pragma once
 

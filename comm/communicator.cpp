@@ -49,6 +49,12 @@ void Communicator::set_async_error(std::exception_ptr e) {
   if (!async_error_) async_error_ = e;
 }
 
+Status Communicator::async_failure() {
+  std::exception_ptr e = std::current_exception();
+  set_async_error(e);
+  return Status::from_exception(e);
+}
+
 Tensor Communicator::allgather(const Tensor& t) {
   Shape s = t.shape();
   if (s.empty()) s = {int64_t(size())};
@@ -102,14 +108,14 @@ size_t Communicator::span_bytes(const std::vector<Span>& spans) {
 }
 
 void Communicator::allreduce_spans_async(int64_t key, std::vector<Span> spans, DType dtype, ReduceOp op,
-                                         std::function<void()> done) {
+                                         DoneFn done) {
   const size_t bytes = span_bytes(spans);
   char* buf = static_cast<char*>(fusion_buffer(key, bytes));
   gather_spans(spans, 0, bytes, buf);
   allreduce_async(buf, int64_t(bytes / dtype_size(dtype)), dtype, op,
-                  [buf, bytes, spans = std::move(spans), done = std::move(done)] {
-                    scatter_spans(spans, 0, bytes, buf);
-                    done();
+                  [buf, bytes, spans = std::move(spans), done = std::move(done)](const Status& s) {
+                    if (s.ok()) scatter_spans(spans, 0, bytes, buf);
+                    done(s);
                   });
 }
 
@@ -195,7 +201,7 @@ void verify_consistent(Communicator& c, uint64_t hash, const std::string& what) 
                   " has " + hex(all[r]));
 }
 
-void add_to_resources(Resources& r, CommPtr c) { r.items["comm"] = std::shared_ptr<void>(std::move(c)); }
+void add_to_resources(Resources& r, CommPtr c) { r.comm = std::move(c); }
 
 }  // namespace comm
 }  // namespace ft

@@ -28,8 +28,9 @@
 // ---- Errors --------------------------------------------------------------------
 // MPI_ERRORS_RETURN is set on every communicator; a failed call throws ft::Error
 // naming the MPI call and the rank. An error inside an asynchronous call cannot
-// be thrown to the issuer: it is kept (sticky), done() is still called, and the
-// next call on the communicator, or check(), rethrows it.
+// be thrown to the issuer: done() receives it as a failed Status (core/status.h),
+// and it is also kept (sticky) so that the next call on the communicator, or
+// check(), rethrows it for issuers that do not look at the status.
 #pragma once
 
 #include <cstddef>
@@ -42,6 +43,7 @@
 #include <string>
 #include <vector>
 
+#include "core/status.h"
 #include "core/tensor.h"
 
 namespace ft {
@@ -52,6 +54,32 @@ namespace comm {
 enum class ReduceOp { Sum, Mean, Max };
 const char* reduce_op_name(ReduceOp op);          // "sum", "mean", "max"
 ReduceOp parse_reduce_op(const std::string& s);   // throws on unknown names
+
+// The preferred host allreduce algorithm (distributed.allreduce_algorithm);
+// comm/allreduce_algorithm.h says which algorithms each one lists, in order.
+enum class AllreduceAlgorithm { Auto, Shm, Ring, Mpi };
+const char* allreduce_algorithm_name(AllreduceAlgorithm a);     // "auto", "shm", "ring", "mpi"
+AllreduceAlgorithm parse_allreduce_algorithm(const std::string& s);  // throws on unknown names
+
+// Settings of a communicator, given to Communicator::configure(). Backends use
+// what applies to them (the MPI backend all of it; others none).
+struct CommOptions {
+  AllreduceAlgorithm allreduce = AllreduceAlgorithm::Auto;
+  // From comm_bench (np 2 and 4, one 2-core host): below 16 MiB Open MPI's
+  // in-place allreduce is as fast or faster (fewer rounds at np 4); from
+  // 16-32 MiB its per-call temporaries make the persistent ring win.
+  size_t ring_threshold = size_t(16) << 20;
+  // Ring reduce-scatter segment (0 = one segment per chunk). Small segments
+  // keep the received data in cache but add a synchronization each: on a host
+  // where ranks share cores with other work that costs more.
+  size_t ring_segment = 0;
+  size_t shm_threshold = 0;  // comm_bench: shared memory is as fast or faster at every size
+  // Shared memory: bytes per rank and round (two slots per rank are mapped);
+  // node_size > 0 groups consecutive ranks into pseudo-nodes (tests of the
+  // hierarchical path). Take effect before the shared window is set up.
+  size_t shm_slot = size_t(4) << 20;
+  int shm_node_size = 0;
+};
 
 class Communicator {
  public:
@@ -73,10 +101,21 @@ class Communicator {
   virtual void recv(void* data, size_t bytes, int peer, int tag) = 0;
   virtual void barrier() = 0;
   // Collective over this communicator: ranks with equal color form a new
-  // communicator, ordered by (key, old rank).
+  // communicator, ordered by (key, old rank). It inherits the options.
   virtual std::shared_ptr<Communicator> split(int color, int key) = 0;
 
-  // ---- asynchronous (the buffer must stay valid until done() ran)
+  // Collective (every rank, same options, before the communicator is used
+  // concurrently): applies the options and sets up now what the chosen
+  // algorithms need (the shared-memory window), so a stall in the first step
+  // can already name missing ranks. The default ignores them.
+  virtual void configure(const CommOptions& options) { (void)options; }
+  // Ranks that a collective in progress on this rank still waits for, when the
+  // backend can tell (the shared-memory allreduce can); empty otherwise. Safe
+  // from any thread (the stall watch asks).
+  virtual std::vector<int> not_arrived() const { return {}; }
+
+  // ---- asynchronous (the buffer must stay valid until done() ran; done()
+  // gets the call's Status and runs once, on the comm thread or the caller's)
   // Fused allreduce of several buffers: the concatenation of every span's src
   // is reduced and written to the spans' dst (src == dst allowed). Buffers stay
   // valid until done(). The base version copies through the persistent fusion
@@ -87,17 +126,15 @@ class Communicator {
     void* dst;
     size_t bytes;
   };
-  virtual void allreduce_spans_async(int64_t key, std::vector<Span> spans, DType dtype, ReduceOp op,
-                                     std::function<void()> done);
+  virtual void allreduce_spans_async(int64_t key, std::vector<Span> spans, DType dtype, ReduceOp op, DoneFn done);
   // Bytes [lo, hi) of the spans' concatenation: copied from the srcs to `to`
   // (gather), or from `from` to the dsts (scatter).
   static void gather_spans(const std::vector<Span>& spans, size_t lo, size_t hi, char* to);
   static void scatter_spans(const std::vector<Span>& spans, size_t lo, size_t hi, const char* from);
   static size_t span_bytes(const std::vector<Span>& spans);
-  virtual void allreduce_async(void* data, int64_t count, DType dtype, ReduceOp op,
-                               std::function<void()> done) = 0;
-  virtual void send_async(const void* data, size_t bytes, int peer, int tag, std::function<void()> done) = 0;
-  virtual void recv_async(void* data, size_t bytes, int peer, int tag, std::function<void()> done) = 0;
+  virtual void allreduce_async(void* data, int64_t count, DType dtype, ReduceOp op, DoneFn done) = 0;
+  virtual void send_async(const void* data, size_t bytes, int peer, int tag, DoneFn done) = 0;
+  virtual void recv_async(void* data, size_t bytes, int peer, int tag, DoneFn done) = 0;
   // Rethrows (once) an error recorded by an asynchronous call.
   void check();
 
@@ -116,6 +153,9 @@ class Communicator {
 
  protected:
   void set_async_error(std::exception_ptr e);
+  // Keeps the current exception as the sticky error and returns its Status
+  // (use inside a catch block of an asynchronous call).
+  Status async_failure();
 
  private:
   std::mutex buf_mu_;
@@ -147,8 +187,8 @@ bool launched_by_mpi();
 // `what`, the first rank whose value differs from rank 0 and both values.
 void verify_consistent(Communicator& c, uint64_t hash, const std::string& what);
 
-// Puts the communicator into executor resources under "comm" (what the graph
-// ops look up through KernelCtx::resources->get<Communicator>("comm")).
+// Sets Resources::comm, the communicator of the graph ops allreduce_bucket,
+// send and recv (comm/comm_ops.h).
 void add_to_resources(Resources& r, CommPtr c);
 
 // MPI_Error_string-style message prefix helper: "<call> failed on rank <r>: <msg>".

@@ -13,7 +13,7 @@ bool device_comm_available(std::string* why) {
   return false;
 }
 
-CommPtr make_device_comm(CommPtr) { throw Error(std::string("device communicator: ") + kWhy); }
+DeviceCommPtr make_device_comm(CommPtr) { throw Error(std::string("device communicator: ") + kWhy); }
 
 void register_device_comm_kernels() {}
 

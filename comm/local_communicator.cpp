@@ -29,7 +29,7 @@ void LocalCommunicator::reduce_scatter(const void* send, void* recv, int64_t cou
 }
 
 void LocalCommunicator::send(const void* data, size_t bytes, int peer, int tag) {
-  send_async(data, bytes, peer, tag, [] {});
+  send_async(data, bytes, peer, tag, [](const Status&) {});
   check();
 }
 
@@ -43,7 +43,7 @@ void LocalCommunicator::recv(void* data, size_t bytes, int peer, int tag) {
       throw Error(call_error("recv", 0, "no message with tag " + std::to_string(tag) +
                                             " was sent to self; a blocking receive would never complete"));
   }
-  recv_async(data, bytes, peer, tag, [] {});
+  recv_async(data, bytes, peer, tag, [](const Status&) {});
   check();
 }
 
@@ -52,12 +52,12 @@ std::shared_ptr<Communicator> LocalCommunicator::split(int, int) {
   return std::make_shared<LocalCommunicator>();
 }
 
-void LocalCommunicator::allreduce_async(void*, int64_t, DType, ReduceOp, std::function<void()> done) {
+void LocalCommunicator::allreduce_async(void*, int64_t, DType, ReduceOp, DoneFn done) {
   check();
-  done();
+  done(Status());
 }
 
-void LocalCommunicator::send_async(const void* data, size_t bytes, int peer, int tag, std::function<void()> done) {
+void LocalCommunicator::send_async(const void* data, size_t bytes, int peer, int tag, DoneFn done) {
   check();
   check_peer(peer, "send");
   PendingRecv r{nullptr, 0, nullptr};
@@ -73,17 +73,18 @@ void LocalCommunicator::send_async(const void* data, size_t bytes, int peer, int
     }
   }
   if (r.done) {
+    Status st;
     if (r.bytes != bytes)
-      set_async_error(std::make_exception_ptr(Error(call_error(
-          "recv", 0, "expected " + std::to_string(r.bytes) + " bytes, got " + std::to_string(bytes)))));
+      st = failed(call_error("recv", 0,
+                             "expected " + std::to_string(r.bytes) + " bytes, got " + std::to_string(bytes)));
     else
       std::memcpy(r.data, data, bytes);
-    r.done();
+    r.done(st);
   }
-  done();
+  done(Status());
 }
 
-void LocalCommunicator::recv_async(void* data, size_t bytes, int peer, int tag, std::function<void()> done) {
+void LocalCommunicator::recv_async(void* data, size_t bytes, int peer, int tag, DoneFn done) {
   check();
   check_peer(peer, "recv");
   std::vector<char> msg;
@@ -97,12 +98,21 @@ void LocalCommunicator::recv_async(void* data, size_t bytes, int peer, int tag, 
     msg = std::move(box.front());
     box.pop_front();
   }
+  Status st;
   if (msg.size() != bytes)
-    set_async_error(std::make_exception_ptr(Error(call_error(
-        "recv", 0, "expected " + std::to_string(bytes) + " bytes, got " + std::to_string(msg.size())))));
+    st = failed(
+        call_error("recv", 0, "expected " + std::to_string(bytes) + " bytes, got " + std::to_string(msg.size())));
   else
     std::memcpy(data, msg.data(), bytes);
-  done();
+  done(st);
+}
+
+Status LocalCommunicator::failed(const std::string& message) {
+  try {
+    throw Error(message);
+  } catch (...) {
+    return async_failure();  // sticky as well, like the MPI backend's
+  }
 }
 
 }  // namespace comm

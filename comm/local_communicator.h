@@ -32,17 +32,18 @@ class LocalCommunicator : public Communicator {
   void barrier() override {}
   std::shared_ptr<Communicator> split(int color, int key) override;
 
-  void allreduce_async(void* data, int64_t count, DType dtype, ReduceOp op, std::function<void()> done) override;
-  void send_async(const void* data, size_t bytes, int peer, int tag, std::function<void()> done) override;
-  void recv_async(void* data, size_t bytes, int peer, int tag, std::function<void()> done) override;
+  void allreduce_async(void* data, int64_t count, DType dtype, ReduceOp op, DoneFn done) override;
+  void send_async(const void* data, size_t bytes, int peer, int tag, DoneFn done) override;
+  void recv_async(void* data, size_t bytes, int peer, int tag, DoneFn done) override;
 
  private:
   struct PendingRecv {
     void* data;
     size_t bytes;
-    std::function<void()> done;
+    DoneFn done;
   };
   void check_peer(int peer, const char* call) const;
+  Status failed(const std::string& message);  // a failed status, also kept as the sticky error
   std::mutex mu_;
   std::map<int, std::deque<std::vector<char>>> mail_;       // tag -> sent messages
   std::map<int, std::deque<PendingRecv>> waiting_;          // tag -> posted receives

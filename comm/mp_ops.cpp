@@ -12,7 +12,7 @@ namespace comm {
 namespace {
 
 Communicator& mp_comm_of(const KernelCtx& c) {
-  Communicator* comm = c.resources ? c.resources->get<Communicator>("mp_comm") : nullptr;
+  Communicator* comm = c.resources ? c.resources->mp_comm.get() : nullptr;
   if (!comm)
     throw Error("no model-parallel communicator: put one into RunOptions::resources with comm::add_mp_to_resources()");
   const int64_t size = c.attrs().i("size"), rank = c.attrs().i("rank");
@@ -138,7 +138,7 @@ void order_after_mp_collectives(Graph& g, int node) {
     if (id < node) g.add_control_input(node, id);
 }
 
-void add_mp_to_resources(Resources& r, CommPtr c) { r.items["mp_comm"] = std::shared_ptr<void>(std::move(c)); }
+void add_mp_to_resources(Resources& r, CommPtr c) { r.mp_comm = std::move(c); }
 
 }  // namespace comm
 }  // namespace ft

@@ -8,7 +8,7 @@
 //   mp_allgather  (.., n) -> (.., size * n): every rank's block concatenated along
 //                 the last axis in rank order; gradient: this rank's block of dy
 //
-// The kernels use the communicator in RunOptions::resources under "mp_comm"
+// The kernels use the communicator RunOptions::resources->mp_comm
 // (add_mp_to_resources). The group's size and this rank's index are attrs fixed
 // at build time; a run whose mp_comm disagrees fails naming the node.
 //
@@ -40,7 +40,7 @@ std::vector<int> mp_collective_nodes(const Graph& g);
 // Adds control edges from every mp collective node created before `node`.
 void order_after_mp_collectives(Graph& g, int node);
 
-// Puts c into r under "mp_comm".
+// Sets Resources::mp_comm.
 void add_mp_to_resources(Resources& r, CommPtr c);
 
 }  // namespace comm

@@ -110,39 +110,45 @@ void MpiCommunicator::allreduce(void* data, int64_t count, DType dtype, ReduceOp
 
 void MpiCommunicator::allreduce_now(void* data, int64_t count, DType dtype, ReduceOp op) {
   if (size_ == 1 || count == 0) return;
-  size_t bytes = size_t(count) * dtype_size(dtype);
-  if (use_shm(bytes)) {
-    shm_->allreduce(data, count, dtype, op);  // divides for mean itself
-    return;
+  switch (choose(size_t(count) * dtype_size(dtype)).kind) {
+    case AllreduceCandidate::Kind::Shm:
+      shm_->allreduce(data, count, dtype, op);  // divides for mean itself
+      return;
+    case AllreduceCandidate::Kind::Ring:
+      ring_allreduce(data, count, dtype, op);  // divides for mean itself
+      return;
+    case AllreduceCandidate::Kind::Mpi:
+      check_mpi(MPI_Allreduce(MPI_IN_PLACE, data, to_int(count, "MPI_Allreduce"), mpi_type(dtype),
+                              op == ReduceOp::Max ? MPI_MAX : MPI_SUM, comm_),
+                "MPI_Allreduce");
+      if (op == ReduceOp::Mean) divide_by(data, count, dtype, size_);
+      return;
   }
-  bool ring = algo_ == Algo::Ring || (algo_ == Algo::Auto && bytes >= ring_threshold_);
-  if (ring) {
-    ring_allreduce(data, count, dtype, op);  // divides for mean itself
-    return;
-  }
-  check_mpi(MPI_Allreduce(MPI_IN_PLACE, data, to_int(count, "MPI_Allreduce"), mpi_type(dtype),
-                          op == ReduceOp::Max ? MPI_MAX : MPI_SUM, comm_),
-            "MPI_Allreduce");
-  if (op == ReduceOp::Mean) divide_by(data, count, dtype, size_);
 }
 
-void MpiCommunicator::setup_shm() {
+void MpiCommunicator::configure(const CommOptions& options) {
   check();
-  if (size_ == 1 || !(algo_ == Algo::Shm || algo_ == Algo::Auto)) return;
-  MpiEngine::get().run([&] { use_shm(std::max(shm_threshold_, size_t(1))); });
+  opts_ = options;
+  rebuild();
+  if (size_ == 1 || !lists_shm(candidates_)) return;
+  MpiEngine::get().run([&] {
+    if (shm_state_ == 0) choose(std::max(opts_.shm_threshold, size_t(1)));  // sets the window up
+  });
 }
 
-bool MpiCommunicator::wants_shm(size_t bytes) const {
-  return algo_ == Algo::Shm || (algo_ == Algo::Auto && bytes >= shm_threshold_);
+NodeSharing MpiCommunicator::sharing() const {
+  const int s = shm_state_.load();
+  return s == 0 ? NodeSharing::Unknown : s == 1 ? NodeSharing::Yes : NodeSharing::No;
 }
 
-bool MpiCommunicator::use_shm(size_t bytes) {
-  if (!wants_shm(bytes)) return false;
-  if (shm_state_ == 0) {  // every rank reaches this at the same call
-    shm_ = ShmAllreduce::create(comm_, shm_slot_, shm_node_size_);
+AllreduceCandidate MpiCommunicator::choose(size_t bytes) {
+  AllreduceCandidate c = select_allreduce(candidates_, {bytes, sharing()});
+  if (c.kind == AllreduceCandidate::Kind::Shm && shm_state_ == 0) {  // every rank reaches this at the same call
+    shm_ = ShmAllreduce::create(comm_, opts_.shm_slot, opts_.shm_node_size);
     shm_state_ = shm_ ? 1 : -1;
+    if (!shm_) c = select_allreduce(candidates_, {bytes, NodeSharing::No});
   }
-  return shm_state_ == 1;
+  return c;
 }
 
 // Ring allreduce in place: p-1 reduce-scatter steps (receive the left
@@ -157,7 +163,8 @@ void MpiCommunicator::ring_allreduce(void* data, int64_t count, DType dtype, Red
   auto len = [&](int c) { return base + (c < rem ? 1 : 0); };
   // Reduce-scatter steps move a chunk in segments of at most seg bytes, so a
   // received segment is still in cache when it is added (seg 0 = whole chunk).
-  const int64_t seg = ring_segment_ ? std::max<int64_t>(1, int64_t(ring_segment_ / esz)) : base + 1;
+  const size_t segment = opts_.ring_segment;
+  const int64_t seg = segment ? std::max<int64_t>(1, int64_t(segment / esz)) : base + 1;
   size_t need = size_t(std::min<int64_t>(seg, base + 1)) * esz;
   if (scratch_.size() < need) scratch_.resize(need);
   char* d = static_cast<char*>(data);
@@ -244,51 +251,52 @@ std::shared_ptr<Communicator> MpiCommunicator::split(int color, int key) {
   MPI_Comm sub = MPI_COMM_NULL;
   MpiEngine::get().run([&] { check_mpi(MPI_Comm_split(comm_, color, key, &sub), "MPI_Comm_split"); });
   auto c = std::make_shared<MpiCommunicator>(sub, true);
-  c->set_algorithm(algo_);
-  c->set_ring_threshold(ring_threshold_);
-  c->set_ring_segment(ring_segment_);
-  c->set_shm_threshold(shm_threshold_);
-  c->set_shm_slot(shm_slot_);
+  c->opts_ = opts_;
+  c->opts_.shm_node_size = 0;  // pseudo-nodes are a setting of the communicator they were set on
+  c->rebuild();
   return c;
 }
 
-void MpiCommunicator::allreduce_async(void* data, int64_t count, DType dtype, ReduceOp op,
-                                      std::function<void()> done) {
+void MpiCommunicator::allreduce_async(void* data, int64_t count, DType dtype, ReduceOp op, DoneFn done) {
   check();
   require_reducible(dtype, "allreduce_async");
   MpiEngine::get().post([this, data, count, dtype, op, done = std::move(done)] {
+    Status st;
     try {
       allreduce_now(data, count, dtype, op);
     } catch (...) {
-      set_async_error(std::current_exception());
+      st = async_failure();
     }
-    done();
+    done(st);
   });
 }
 
 void MpiCommunicator::allreduce_spans_async(int64_t key, std::vector<Span> spans, DType dtype, ReduceOp op,
-                                            std::function<void()> done) {
+                                            DoneFn done) {
   check();
   require_reducible(dtype, "allreduce_async");
   const size_t bytes = span_bytes(spans);
-  if (size_ == 1 || !wants_shm(bytes) || shm_state_ < 0) {
+  // Not shared memory (by the list, or known not to apply): through the fusion buffer.
+  if (size_ == 1 || select_allreduce(candidates_, {bytes, sharing()}).kind != AllreduceCandidate::Kind::Shm) {
     Communicator::allreduce_spans_async(key, std::move(spans), dtype, op, std::move(done));
     return;
   }
   if (shm_state_ == 1 && shm_->nodes() == 1) {
     // One node: no MPI call involved, so the caller's thread does the work and
     // no comm thread competes with the compute threads for the cores.
+    Status st;
     try {
       shm_->allreduce(spans, dtype, op);
     } catch (...) {
-      set_async_error(std::current_exception());
+      st = async_failure();
     }
-    done();
+    done(st);
     return;
   }
   MpiEngine::get().post([this, key, bytes, spans = std::move(spans), dtype, op, done = std::move(done)] {
+    Status st;
     try {
-      if (use_shm(bytes)) {
+      if (choose(bytes).kind == AllreduceCandidate::Kind::Shm) {
         shm_->allreduce(spans, dtype, op);
       } else {  // not applicable (decided just now, on every rank alike): through the fusion buffer
         char* buf = static_cast<char*>(fusion_buffer(key, bytes));
@@ -297,41 +305,40 @@ void MpiCommunicator::allreduce_spans_async(int64_t key, std::vector<Span> spans
         scatter_spans(spans, 0, bytes, buf);
       }
     } catch (...) {
-      set_async_error(std::current_exception());
+      st = async_failure();
     }
-    done();
+    done(st);
   });
 }
 
-void MpiCommunicator::post_transfer(const char* call, std::function<int(MPI_Request*)> start,
-                                    std::function<void()> done) {
+void MpiCommunicator::post_transfer(const char* call, std::function<int(MPI_Request*)> start, DoneFn done) {
   check();
   MpiEngine::get().post([this, call, start = std::move(start), done = std::move(done)] {
     try {
       MPI_Request req;
       check_mpi(start(&req), call);
       MpiEngine::get().watch(req, [this, call, done](int err) {
+        Status st;
         try {
           check_mpi(err, (std::string(call) + " (completion)").c_str());
         } catch (...) {
-          set_async_error(std::current_exception());
+          st = async_failure();
         }
-        done();
+        done(st);
       });
     } catch (...) {
-      set_async_error(std::current_exception());
-      done();
+      done(async_failure());
     }
   });
 }
 
-void MpiCommunicator::send_async(const void* data, size_t bytes, int peer, int tag, std::function<void()> done) {
+void MpiCommunicator::send_async(const void* data, size_t bytes, int peer, int tag, DoneFn done) {
   post_transfer("MPI_Isend", [=](MPI_Request* r) {
     return MPI_Isend(data, to_int(int64_t(bytes), "MPI_Isend"), MPI_BYTE, peer, tag, comm_, r);
   }, std::move(done));
 }
 
-void MpiCommunicator::recv_async(void* data, size_t bytes, int peer, int tag, std::function<void()> done) {
+void MpiCommunicator::recv_async(void* data, size_t bytes, int peer, int tag, DoneFn done) {
   post_transfer("MPI_Irecv", [=](MPI_Request* r) {
     return MPI_Irecv(data, to_int(int64_t(bytes), "MPI_Irecv"), MPI_BYTE, peer, tag, comm_, r);
   }, std::move(done));

@@ -407,6 +407,7 @@ struct ParallelRun : std::enable_shared_from_this<ParallelRun> {
     std::lock_guard<std::mutex> l(err_mu);
     if (!failed.exchange(true)) error = std::make_exception_ptr(op_error(n, e));
   }
+  void fail(const Node& n, const Status& s) { fail(n, Error(s.message())); }
   void finish(size_t si) {
     for (int s : P.steps[si].succ)
       if (pending[size_t(s)].fetch_sub(1) == 1) submit(size_t(s));
@@ -420,8 +421,12 @@ struct ParallelRun : std::enable_shared_from_this<ParallelRun> {
     const int thread = std::this_thread::get_id() == caller ? 0 : 1;
     try {
       if (st.async) {
-        st.kernel->async_fn(*st.ctx, [self = shared_from_this(), si, t0, thread] {
-          record_step(self->opt, self->P.steps[si], t0, thread, &self->trace_mu);
+        st.kernel->async_fn(*st.ctx, [self = shared_from_this(), si, t0, thread](const Status& s) {
+          Executor::Plan::Step& done_st = self->P.steps[si];
+          if (s.ok())
+            record_step(self->opt, done_st, t0, thread, &self->trace_mu);
+          else
+            self->fail(done_st.ctx->node, s);
           self->finish(si);
         });
         return;

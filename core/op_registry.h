@@ -12,11 +12,16 @@
 #include <vector>
 
 #include "core/graph.h"
+#include "core/status.h"
 
 namespace ft {
 
 class ThreadPool;
 class Device;
+namespace comm {  // comm/: core only passes them through (no comm/ headers here)
+class Communicator;
+class DeviceCommunicator;
+}  // namespace comm
 
 // ---- shape inference
 struct ShapeCtx {
@@ -55,12 +60,13 @@ struct OpDef {
 };
 
 // ---- kernels
+// What kernels reach beyond their inputs, typed; a run's RunOptions::resources.
+// Set them with comm::add_to_resources and friends; an unset member is null
+// (a kernel that needs it throws, naming the setter).
 struct Resources {
-  std::map<std::string, std::shared_ptr<void>> items;
-  template <class T> T* get(const std::string& k) const {
-    auto it = items.find(k);
-    return it == items.end() ? nullptr : static_cast<T*>(it->second.get());
-  }
+  std::shared_ptr<comm::Communicator> comm;               // allreduce_bucket, send, recv on the host
+  std::shared_ptr<comm::Communicator> mp_comm;            // mp_allreduce, mp_allgather (model-parallel group)
+  std::shared_ptr<comm::DeviceCommunicator> device_comm;  // allreduce_bucket on device memory (NCCL)
 };
 
 struct KernelCtx {
@@ -77,7 +83,11 @@ struct KernelCtx {
   const AttrMap& attrs() const { return node.attrs; }
 };
 using KernelFn = std::function<void(KernelCtx&)>;
-using AsyncKernelFn = std::function<void(KernelCtx&, std::function<void()> done)>;
+// An async kernel returns after starting its work and calls done exactly once,
+// from any thread, when the outputs are ready (ok) or the work failed: a failed
+// status becomes the run's error, named like a throwing kernel's. Throwing
+// before done() was called is an error as well (then done() must not be called).
+using AsyncKernelFn = std::function<void(KernelCtx&, DoneFn done)>;
 
 struct Kernel {
   KernelFn fn;

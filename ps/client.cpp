@@ -63,14 +63,15 @@ void WorkerClient::send_request(int s, int64_t kind, int64_t step, size_t payloa
   r.flags = flags;
   std::memcpy(l.out.data(), &r, sizeof(r));
   sends_.add();
-  world_.send_async(l.out.data(), sizeof(Request) + payload_bytes, l.rank, kTagRequest, [this] { sends_.done(); });
+  world_.send_async(l.out.data(), sizeof(Request) + payload_bytes, l.rank, kTagRequest,
+                    [this](const Status&) { sends_.done(); });  // an error is reported by wait_all's check()
 }
 
 void WorkerClient::post_reply(int s) {
   Link& l = *links_[size_t(s)];
   l.replied = false;
   replies_.add();
-  world_.recv_async(l.in.data(), l.in.size(), l.rank, kTagReply, [this, &l] {
+  world_.recv_async(l.in.data(), l.in.size(), l.rank, kTagReply, [this, &l](const Status&) {
     l.replied = true;
     replies_.done();
   });
@@ -126,7 +127,8 @@ void WorkerClient::snapshot(const std::vector<float*>& vars, optim::OptimizerSta
     post_reply(s);
     if (state) {
       got_len.add();
-      world_.recv_async(&lens[size_t(s)], 8, links_[size_t(s)]->rank, kTagStateLen, [&got_len] { got_len.done(); });
+      world_.recv_async(&lens[size_t(s)], 8, links_[size_t(s)]->rank, kTagStateLen,
+                        [&got_len](const Status&) { got_len.done(); });
     }
     send_request(s, kSnapshot, -1, 0, state ? kWithState : 0);
   }
@@ -143,7 +145,7 @@ void WorkerClient::snapshot(const std::vector<float*>& vars, optim::OptimizerSta
     bufs[size_t(s)].resize(size_t(lens[size_t(s)]));
     got_state.add();
     world_.recv_async(bufs[size_t(s)].data(), bufs[size_t(s)].size(), links_[size_t(s)]->rank, kTagState,
-                      [&got_state] { got_state.done(); });
+                      [&got_state](const Status&) { got_state.done(); });
   }
   wait_all(got_state, "optimizer state");
   *state = optim::OptimizerState();

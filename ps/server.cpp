@@ -67,7 +67,7 @@ void ParameterServer::load_state(const optim::OptimizerState& whole) { opt_.load
 
 void ParameterServer::post_recv(int w) {
   Worker& k = *workers_[size_t(w)];
-  world_.recv_async(k.in.data(), k.in.size(), k.rank, kTagRequest, [this, w] { inbox_.put(w); });
+  world_.recv_async(k.in.data(), k.in.size(), k.rank, kTagRequest, [this, w](const Status&) { inbox_.put(w); });
 }
 
 void ParameterServer::run() {
@@ -224,7 +224,7 @@ void ParameterServer::reply(int wi, int64_t step) {
   std::memcpy(w.out.data(), &rep, sizeof(rep));
   std::memcpy(w.out.data() + sizeof(Reply), params_.data<float>(), n_ * 4);
   w.sending.add();
-  world_.send_async(w.out.data(), w.out.size(), w.rank, kTagReply, [&w] { w.sending.done(); });
+  world_.send_async(w.out.data(), w.out.size(), w.rank, kTagReply, [&w](const Status&) { w.sending.done(); });
 }
 
 void ParameterServer::send_state(int wi) {
@@ -234,8 +234,8 @@ void ParameterServer::send_state(int wi) {
   w.state_len = int64_t(w.state.size());
   stats_.bytes_out += 8 + w.state_len;
   w.sending.add(2);
-  world_.send_async(&w.state_len, 8, w.rank, kTagStateLen, [&w] { w.sending.done(); });
-  world_.send_async(w.state.data(), w.state.size(), w.rank, kTagState, [&w] { w.sending.done(); });
+  world_.send_async(&w.state_len, 8, w.rank, kTagStateLen, [&w](const Status&) { w.sending.done(); });
+  world_.send_async(w.state.data(), w.state.size(), w.rank, kTagState, [&w](const Status&) { w.sending.done(); });
 }
 
 void ParameterServer::check_stall() {

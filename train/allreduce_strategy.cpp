@@ -36,7 +36,6 @@
 #include "comm/comm_ops.h"
 #include "comm/communicator.h"
 #include "comm/device_comm.h"
-#include "comm/mpi_communicator.h"
 #include "comm/stall.h"
 #include "comm/mp_ops.h"
 #include "optim/clip.h"
@@ -140,12 +139,9 @@ class AllreduceStrategy : public Strategy {
   void setup(StepContext& ctx) override {
     comm::CommPtr dp = ctx.dp_comm ? ctx.dp_comm : ctx.world;
     comm::Communicator& w = *dp;
-    if (auto* m = dynamic_cast<comm::MpiCommunicator*>(&w)) {
-      const std::string& a = ctx.cfg.distributed.allreduce_algorithm;
-      using A = comm::MpiCommunicator::Algo;
-      m->set_algorithm(a == "shm" ? A::Shm : a == "ring" ? A::Ring : a == "mpi" ? A::Mpi : A::Auto);
-      m->setup_shm();  // before the first step, so a stall there can name missing ranks
-    }
+    comm::CommOptions copt;  // default thresholds
+    copt.allreduce = comm::parse_allreduce_algorithm(ctx.cfg.distributed.allreduce_algorithm);
+    dp->configure(copt);  // collective; sets up shared memory now, so a stall in step 1 can name missing ranks
     comm::add_to_resources(res_, dp);
     if (ctx.mp_comm) comm::add_mp_to_resources(res_, ctx.mp_comm);
     // Order of production: backward builds the last layer's gradients first,
@@ -216,9 +212,7 @@ class AllreduceStrategy : public Strategy {
             std::fprintf(stderr, "%s\n", line.c_str());
             std::fflush(stderr);
           },
-          [mpi = std::dynamic_pointer_cast<comm::MpiCommunicator>(dp)] {
-            return mpi ? mpi->shm_not_arrived() : std::vector<int>{};
-          });
+          [dp] { return dp->not_arrived(); });
     }
     ex_ = std::make_unique<Executor>(ctx.g, &ctx.pool);
   }

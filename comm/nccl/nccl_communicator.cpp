@@ -48,7 +48,7 @@ struct NcclCommunicator::Impl {
   // completion thread: events in submission order
   std::mutex mu;
   std::condition_variable cv;
-  std::deque<std::pair<cudaEvent_t, std::function<void()>>> pending;
+  std::deque<std::pair<cudaEvent_t, DoneFn>> pending;
   bool stop = false;
   std::thread waiter;
   std::function<void(std::exception_ptr)> on_error;
@@ -72,15 +72,19 @@ struct NcclCommunicator::Impl {
         l.unlock();
         cudaError_t e = cudaEventSynchronize(item.first);
         cudaEventDestroy(item.first);
-        if (e != cudaSuccess && on_error)
-          on_error(std::make_exception_ptr(Error(call_error("cudaEventSynchronize", rank, cudaGetErrorString(e)))));
-        item.second();
+        Status st;
+        if (e != cudaSuccess) {
+          auto err = std::make_exception_ptr(Error(call_error("cudaEventSynchronize", rank, cudaGetErrorString(e))));
+          if (on_error) on_error(err);
+          st = Status::from_exception(err);
+        }
+        item.second(st);
         l.lock();
       }
     });
   }
   // Records an event after the work just enqueued; done() runs once it fired.
-  void complete_async(std::function<void()> done) {
+  void complete_async(DoneFn done) {
     cudaEvent_t ev;
     cuda(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming), "cudaEventCreate");
     cuda(cudaEventRecord(ev, stream), "cudaEventRecord");
@@ -203,8 +207,7 @@ std::shared_ptr<Communicator> NcclCommunicator::split(int color, int key) {
   return std::shared_ptr<Communicator>(new NcclCommunicator(std::move(sub)));
 }
 
-void NcclCommunicator::allreduce_async(void* data, int64_t count, DType dtype, ReduceOp op,
-                                       std::function<void()> done) {
+void NcclCommunicator::allreduce_async(void* data, int64_t count, DType dtype, ReduceOp op, DoneFn done) {
   check();
   Impl& m = *impl_;
   m.nccl(ncclAllReduce(data, data, size_t(count), nccl_type(dtype), nccl_op(op), m.comm, m.stream), "ncclAllReduce");
@@ -219,16 +222,16 @@ void NcclCommunicator::allreduce_enqueue(void* data, int64_t count, DType dtype,
   m.nccl(ncclAllReduce(data, data, size_t(count), nccl_type(dtype), nccl_op(op), m.comm, m.stream), "ncclAllReduce");
 }
 
-void NcclCommunicator::when_done(std::function<void()> done) { impl_->complete_async(std::move(done)); }
+void NcclCommunicator::when_done(DoneFn done) { impl_->complete_async(std::move(done)); }
 
-void NcclCommunicator::send_async(const void* data, size_t bytes, int peer, int, std::function<void()> done) {
+void NcclCommunicator::send_async(const void* data, size_t bytes, int peer, int, DoneFn done) {
   check();
   Impl& m = *impl_;
   m.nccl(ncclSend(data, bytes, ncclUint8, peer, m.comm, m.stream), "ncclSend");
   m.complete_async(std::move(done));
 }
 
-void NcclCommunicator::recv_async(void* data, size_t bytes, int peer, int, std::function<void()> done) {
+void NcclCommunicator::recv_async(void* data, size_t bytes, int peer, int, DoneFn done) {
   check();
   Impl& m = *impl_;
   m.nccl(ncclRecv(data, bytes, ncclUint8, peer, m.comm, m.stream), "ncclRecv");

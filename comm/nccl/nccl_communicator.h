@@ -6,19 +6,20 @@
 // Bootstrap: rank 0 creates the ncclUniqueId and broadcasts it over the
 // bootstrap communicator (MPI), then every rank calls ncclCommInitRank.
 // Blocking calls synchronize the stream before returning; *_async calls record
-// an event and a completion thread calls done() once the event has fired.
+// an event and a completion thread calls done() once the event has fired, with
+// a failed status when the event reports a CUDA error.
 // send/recv ignore the tag: NCCL orders point-to-point messages per peer.
 #pragma once
 
 #include <memory>
 
-#include "comm/communicator.h"
+#include "comm/device_comm.h"
 #include "ops/cuda/device.h"
 
 namespace ft {
 namespace comm {
 
-class NcclCommunicator : public Communicator {
+class NcclCommunicator : public DeviceCommunicator {
  public:
   // device < 0: the node-local rank modulo the number of visible devices.
   NcclCommunicator(CommPtr bootstrap, int device = -1);
@@ -27,7 +28,7 @@ class NcclCommunicator : public Communicator {
   int rank() const override;
   int size() const override;
   std::string backend() const override { return "nccl"; }
-  int device() const;
+  int device() const override;
   using Communicator::allgather;
   using Communicator::allreduce;
   using Communicator::broadcast;
@@ -42,16 +43,16 @@ class NcclCommunicator : public Communicator {
   void barrier() override;
   std::shared_ptr<Communicator> split(int color, int key) override;
 
-  void allreduce_async(void* data, int64_t count, DType dtype, ReduceOp op, std::function<void()> done) override;
+  void allreduce_async(void* data, int64_t count, DType dtype, ReduceOp op, DoneFn done) override;
 
   // Stream-ordered use (the device allreduce_bucket kernel, comm/nccl/nccl_ops.cpp):
   // the stream collectives run on; an allreduce queued on it without waiting; and
   // done() on the completion thread once everything queued on it so far finished.
-  cuda::Stream stream() const;
-  void allreduce_enqueue(void* data, int64_t count, DType dtype, ReduceOp op);
-  void when_done(std::function<void()> done);
-  void send_async(const void* data, size_t bytes, int peer, int tag, std::function<void()> done) override;
-  void recv_async(void* data, size_t bytes, int peer, int tag, std::function<void()> done) override;
+  cuda::Stream stream() const override;
+  void allreduce_enqueue(void* data, int64_t count, DType dtype, ReduceOp op) override;
+  void when_done(DoneFn done) override;
+  void send_async(const void* data, size_t bytes, int peer, int tag, DoneFn done) override;
+  void recv_async(void* data, size_t bytes, int peer, int tag, DoneFn done) override;
 
   struct Impl;
 

@@ -37,22 +37,21 @@ DeviceFusion& fusion() {
   return f;
 }
 
-NcclCommunicator& nccl_of(const KernelCtx& c) {
-  Communicator* comm = c.resources ? c.resources->get<Communicator>(device_comm_key()) : nullptr;
-  auto* nccl = dynamic_cast<NcclCommunicator*>(comm);
-  if (!nccl)
-    throw Error("allreduce_bucket on cuda: no NCCL communicator in RunOptions::resources (comm::add_device_comm_to_resources)");
-  return *nccl;
+DeviceCommunicator& device_comm_of(const KernelCtx& c) {
+  DeviceCommunicator* comm = c.resources ? c.resources->device_comm.get() : nullptr;
+  if (!comm)
+    throw Error("allreduce_bucket on cuda: no device communicator in RunOptions::resources (comm::add_device_comm_to_resources)");
+  return *comm;
 }
 
-void nccl_allreduce_kernel(KernelCtx& c, std::function<void()> done_in) {
-  NcclCommunicator& nccl = nccl_of(c);
+void nccl_allreduce_kernel(KernelCtx& c, DoneFn done_in) {
+  DeviceCommunicator& nccl = device_comm_of(c);
   cuda::set_device(nccl.device());
   const int64_t key = c.attrs().i("bucket");
   Inflight::get().begin(key, "allreduce bucket " + std::to_string(key) + " of step " + std::to_string(c.step) + " (nccl)");
-  std::function<void()> done = [key, d = std::move(done_in)] {
+  DoneFn done = [key, d = std::move(done_in)](const Status& s) {
     Inflight::get().end(key);
-    d();
+    d(s);
   };
   const ReduceOp op = parse_reduce_op(c.attrs().s("op"));
   const DType dt = c.in(0).dtype();
@@ -90,7 +89,7 @@ bool device_comm_available(std::string* why) {
   return false;
 }
 
-CommPtr make_device_comm(CommPtr bootstrap) {
+DeviceCommPtr make_device_comm(CommPtr bootstrap) {
   std::string why;
   if (!device_comm_available(&why)) throw Error("device communicator: " + why);
   return std::make_shared<NcclCommunicator>(std::move(bootstrap));

@@ -65,7 +65,7 @@ TEST(NcclBucket, RegisteredForCudaAndAvailabilityIsReported) {
 TEST(NcclBucket, AllreducesDeviceTensorsOnTheCommStream) {
   REQUIRE_GPU();
   comm::register_device_comm_kernels();
-  comm::CommPtr nccl = comm::make_device_comm(std::make_shared<comm::LocalCommunicator>());
+  comm::DeviceCommPtr nccl = comm::make_device_comm(std::make_shared<comm::LocalCommunicator>());
   Resources res;
   comm::add_device_comm_to_resources(res, nccl);
   Graph g;
@@ -80,7 +80,10 @@ TEST(NcclBucket, AllreducesDeviceTensorsOnTheCommStream) {
   ASSERT_NE(k, nullptr);
   KernelCtx ctx{g.node(outs[0].node()), {&da.t, &db.t}, {&oa.t, &ob.t}, nullptr, &res, 0, true};
   std::promise<void> done;
-  k->async_fn(ctx, [&] { done.set_value(); });
+  k->async_fn(ctx, [&](const Status& s) {
+    EXPECT_TRUE(s.ok()) << s.message();
+    done.set_value();
+  });
   done.get_future().wait();
   nccl->check();
   EXPECT_EQ(cuda::to_host(oa.t).to_vector<float>(), ha.to_vector<float>());

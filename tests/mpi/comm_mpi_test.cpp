@@ -32,13 +32,13 @@ MpiCommunicator& M() { return *std::static_pointer_cast<MpiCommunicator>(g_world
 double value(int rank, int64_t i) { return double(((rank * 7 + i * 3) % 11) - 5 + rank); }
 
 template <class T>
-void check_allreduce(int64_t n, ReduceOp op, MpiCommunicator::Algo algo) {
+void check_allreduce(int64_t n, ReduceOp op, AllreduceAlgorithm algo) {
   const int p = W().size(), r = W().rank();
   std::vector<T> v(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) v[size_t(i)] = T(value(r, i));
   M().set_algorithm(algo);
   W().allreduce(v.data(), n, DTypeOf<T>::value, op);
-  M().set_algorithm(MpiCommunicator::Algo::Auto);
+  M().set_algorithm(AllreduceAlgorithm::Auto);
   int64_t wrong = 0;
   for (int64_t i = 0; i < n; ++i) {
     T sum = 0, mx = T(value(0, i));
@@ -63,7 +63,7 @@ TEST(Mpi, WorldIsMpi) {
 
 TEST(Mpi, AllreduceSumMeanMaxSizesDtypesAlgorithms) {
   REQUIRE_RANKS(2);
-  using A = MpiCommunicator::Algo;
+  using A = AllreduceAlgorithm;
   for (int64_t n : {int64_t(0), int64_t(1), int64_t(3), int64_t(1000), int64_t(65539), int64_t(300001)})
     for (ReduceOp op : {ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Max})
       for (A algo : {A::Auto, A::Mpi, A::Ring, A::Shm}) {
@@ -74,6 +74,32 @@ TEST(Mpi, AllreduceSumMeanMaxSizesDtypesAlgorithms) {
       }
 }
 
+// configure() builds the candidate list once from the preference; a split
+// inherits it; with shm listed, configure sets the shared window up (collective).
+TEST(Mpi, ConfigureBuildsTheCandidateList) {
+  REQUIRE_RANKS(2);
+  const int r = W().rank();
+  auto c = std::static_pointer_cast<MpiCommunicator>(W().split(0, r));
+  CommOptions o;
+  o.allreduce = AllreduceAlgorithm::Ring;
+  c->configure(o);
+  ASSERT_EQ(c->candidates().size(), 2u);
+  EXPECT_STREQ(c->candidates()[0].name(), "ring");
+  EXPECT_EQ(c->shm_description(), "");  // not listed: never set up
+  auto s = std::static_pointer_cast<MpiCommunicator>(c->split(0, r));
+  EXPECT_EQ(s->options().allreduce, AllreduceAlgorithm::Ring);
+  EXPECT_STREQ(s->candidates()[0].name(), "ring");
+  o.allreduce = AllreduceAlgorithm::Auto;
+  c->configure(o);
+  EXPECT_STREQ(c->candidates()[0].name(), "shm");
+  EXPECT_NE(c->shm_description(), "");  // one host: the ranks share a node
+  EXPECT_TRUE(c->not_arrived().empty());  // nothing in progress
+  std::vector<float> v(1000, float(r + 1));
+  c->allreduce(v.data(), int64_t(v.size()), DType::F32, ReduceOp::Sum);
+  const int p = W().size();
+  EXPECT_EQ(v[999], float(p * (p + 1) / 2));
+}
+
 // The shared-memory allreduce over many rounds (small slots), fused spans, and
 // the hierarchical path (pseudo-nodes of 2 ranks at np 4, MPI between them).
 TEST(Mpi, SharedMemoryAllreduceRoundsSpansAndNodes) {
@@ -81,7 +107,7 @@ TEST(Mpi, SharedMemoryAllreduceRoundsSpansAndNodes) {
   const int p = W().size(), r = W().rank();
   for (int node_size : {0, 2, 1}) {
     auto c = std::static_pointer_cast<MpiCommunicator>(W().split(0, r));
-    c->set_algorithm(MpiCommunicator::Algo::Shm);
+    c->set_algorithm(AllreduceAlgorithm::Shm);
     c->set_shm_slot(4096);  // 1024 floats per round
     c->set_shm_node_size(node_size);
     for (int64_t n : {int64_t(1), int64_t(17), int64_t(1024), int64_t(1025), int64_t(100003)})
@@ -113,7 +139,10 @@ TEST(Mpi, SharedMemoryAllreduceRoundsSpansAndNodes) {
     std::atomic<bool> done{false};
     c->allreduce_spans_async(7, {{a.data(), out_a.data(), a.size() * 4}, {none.data(), none.data(), 0},
                                  {b.data(), b.data(), b.size() * 4}},
-                             DType::F32, ReduceOp::Sum, [&] { done = true; });
+                             DType::F32, ReduceOp::Sum, [&](const Status& s) {
+                               EXPECT_TRUE(s.ok()) << s.message();
+                               done = true;
+                             });
     while (!done) std::this_thread::sleep_for(std::chrono::microseconds(50));
     c->check();
     int64_t wrong = 0;
@@ -137,8 +166,8 @@ TEST(Mpi, SegmentedRingAllreduce) {
         // Tiny segments on large arrays mean tens of thousands of messages: on
         // oversubscribed ranks that takes minutes and proves nothing more.
         if (seg > 0 && seg < 64 && n > 4099) continue;
-        check_allreduce<float>(n, op, MpiCommunicator::Algo::Ring);
-        check_allreduce<int64_t>(n, op, MpiCommunicator::Algo::Ring);
+        check_allreduce<float>(n, op, AllreduceAlgorithm::Ring);
+        check_allreduce<int64_t>(n, op, AllreduceAlgorithm::Ring);
       }
   }
   M().set_ring_segment(saved);
@@ -146,12 +175,12 @@ TEST(Mpi, SegmentedRingAllreduce) {
 
 TEST(Mpi, AllreduceResultIsBitIdenticalOnAllRanks) {
   REQUIRE_RANKS(2);
-  for (auto algo : {MpiCommunicator::Algo::Mpi, MpiCommunicator::Algo::Ring}) {
+  for (auto algo : {AllreduceAlgorithm::Mpi, AllreduceAlgorithm::Ring}) {
     std::vector<float> v(100003);
     for (size_t i = 0; i < v.size(); ++i) v[i] = std::sin(float(i) * 0.37f + float(W().rank())) / 3.0f;
     M().set_algorithm(algo);
     W().allreduce(v.data(), int64_t(v.size()), DType::F32, ReduceOp::Mean);
-    M().set_algorithm(MpiCommunicator::Algo::Auto);
+    M().set_algorithm(AllreduceAlgorithm::Auto);
     uint64_t h = 1469598103934665603ull;
     const unsigned char* b = reinterpret_cast<const unsigned char*>(v.data());
     for (size_t i = 0; i < v.size() * 4; ++i) h = (h ^ b[i]) * 1099511628211ull;
@@ -231,14 +260,14 @@ TEST(Mpi, PendingReceiveDoesNotBlockCollectives) {
   const int r = W().rank();
   std::atomic<bool> got{false};
   int msg = -1;
-  if (r == 0) W().recv_async(&msg, sizeof msg, 1, 42, [&] { got = true; });
+  if (r == 0) W().recv_async(&msg, sizeof msg, 1, 42, [&](const Status& s) { got = s.ok(); });
   // A collective queued behind the pending receive still completes.
   int64_t x = r + 1;
   W().allreduce(&x, 1, DType::I64, ReduceOp::Sum);
   EXPECT_EQ(x, int64_t(W().size()) * (W().size() + 1) / 2);
   std::atomic<bool> sent{false};
   int payload = 1234;
-  if (r == 1) W().send_async(&payload, sizeof payload, 0, 42, [&] { sent = true; });
+  if (r == 1) W().send_async(&payload, sizeof payload, 0, 42, [&](const Status& s) { sent = s.ok(); });
   auto wait = [](std::atomic<bool>& f) {
     for (int i = 0; i < 20000 && !f; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   };
@@ -299,11 +328,17 @@ TEST(Mpi, MpiErrorNamesCallAndRank) {
     EXPECT_NE(m.find("MPI_Send"), std::string::npos) << m;
     EXPECT_NE(m.find("rank " + std::to_string(W().rank())), std::string::npos) << m;
   }
-  // The same on the asynchronous path: kept, reported by check(), done() still called.
+  // The same on the asynchronous path: done() gets a failed status naming the
+  // call, and the error is also kept for check().
   std::atomic<bool> done{false};
-  W().send_async(&x, sizeof x, W().size() + 5, 0, [&] { done = true; });
+  std::string msg;
+  W().send_async(&x, sizeof x, W().size() + 5, 0, [&](const Status& s) {
+    if (!s.ok()) msg = s.message();
+    done = true;
+  });
   for (int i = 0; i < 20000 && !done; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   EXPECT_TRUE(done.load());
+  EXPECT_NE(msg.find("MPI_Isend"), std::string::npos) << msg;
   EXPECT_THROW(W().check(), Error);
   W().barrier();  // the communicator still works
 }

@@ -49,7 +49,7 @@ TEST(Local, SendRecvToSelfThroughMailbox) {
   // A receive posted first completes when the send arrives.
   bool got = false;
   std::vector<float> d(3, 0);
-  c.recv_async(d.data(), 12, 0, 9, [&] { got = true; });
+  c.recv_async(d.data(), 12, 0, 9, [&](const Status& s) { got = s.ok(); });
   EXPECT_FALSE(got);
   c.send(a.data(), 12, 0, 9);
   EXPECT_TRUE(got);
@@ -57,9 +57,12 @@ TEST(Local, SendRecvToSelfThroughMailbox) {
   // A blocking receive with nothing sent, a wrong peer: errors, not hangs.
   EXPECT_THROW(c.recv(b.data(), 12, 0, 123), Error);
   EXPECT_THROW(c.send(a.data(), 12, 1, 0), Error);
-  // A size mismatch is reported by the next call.
+  // A size mismatch fails the receive's status and is reported by the next call.
   c.send(a.data(), 12, 0, 11);
-  c.recv_async(b.data(), 8, 0, 11, [] {});
+  Status st;
+  c.recv_async(b.data(), 8, 0, 11, [&](const Status& s) { st = s; });
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("expected 8 bytes, got 12"), std::string::npos) << st.message();
   EXPECT_THROW(c.check(), Error);
   EXPECT_NO_THROW(c.check());  // reported once
 }
@@ -68,7 +71,7 @@ TEST(Local, AsyncAllreduceCallsDone) {
   LocalCommunicator c;
   float x = 2;
   int calls = 0;
-  c.allreduce_async(&x, 1, DType::F32, ReduceOp::Mean, [&] { ++calls; });
+  c.allreduce_async(&x, 1, DType::F32, ReduceOp::Mean, [&](const Status& s) { calls += s.ok(); });
   EXPECT_EQ(calls, 1);
   EXPECT_EQ(x, 2.0f);
 }
@@ -233,4 +236,142 @@ TEST(CommOps, SendRecvToSelf) {
   Executor ex(g, &pool);
   auto r = ex.run({}, {y, tok}, opt);
   EXPECT_EQ(r[0].to_vector<float>(), std::vector<float>(4, 1.5f));
+}
+
+// A receive whose size does not match the send fails its node's status: the
+// run fails naming the node, and the communicator keeps the error for check().
+TEST(CommOps, FailedReceiveFailsTheRun) {
+  Graph g;
+  auto x = g.variable("x", {2, 2}, init::constant(1.5));
+  auto tok = send(x, 0, 6);
+  auto y = recv(g, {3}, DType::F32, 0, 6, "short_recv");
+  g.add_control_input(y.node(), tok.node());  // the send first: the receive finds the message
+  auto comm = std::make_shared<LocalCommunicator>();
+  Resources res;
+  add_to_resources(res, comm);
+  RunOptions opt;
+  opt.resources = &res;
+  ThreadPool pool(2);
+  Executor ex(g, &pool);
+  try {
+    ex.run({}, {y, tok}, opt);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "op 'short_recv' (recv): recv failed on rank 0: expected 12 bytes, got 16");
+  }
+  EXPECT_THROW(comm->check(), Error);
+}
+
+// A backend whose allreduce completes with an error: allreduce_bucket reports it.
+class FailingAllreduce : public LocalCommunicator {
+ public:
+  void allreduce_async(void*, int64_t, DType, ReduceOp, DoneFn done) override {
+    done(Status::failed(call_error("MPI_Allreduce", 0, "link down")));
+  }
+};
+
+TEST(CommOps, FailedAllreduceStatusFailsTheRun) {
+  Graph g;
+  auto w = g.variable("w", {2}, init::ones());
+  auto o = allreduce(g, {w, w * 2.0}, 3);
+  Resources res;
+  add_to_resources(res, std::make_shared<FailingAllreduce>());
+  RunOptions opt;
+  opt.resources = &res;
+  ThreadPool pool(2);
+  Executor ex(g, &pool);
+  try {
+    ex.run({}, {o[0] + o[1]}, opt);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "op 'allreduce_bucket_3' (allreduce_bucket): MPI_Allreduce failed on rank 0: link down");
+  }
+}
+
+// ---- allreduce algorithm candidates (comm/allreduce_algorithm.h)
+
+namespace {
+std::string pick(const CommOptions& o, size_t bytes, NodeSharing sharing) {
+  return select_allreduce(allreduce_candidates(o), {bytes, sharing}).name();
+}
+std::string names(const std::vector<AllreduceCandidate>& list) {
+  std::string s;
+  for (const AllreduceCandidate& c : list) s += std::string(s.empty() ? "" : ",") + c.name();
+  return s;
+}
+CommOptions with(AllreduceAlgorithm a) {
+  CommOptions o;
+  o.allreduce = a;
+  return o;
+}
+}  // namespace
+
+TEST(AllreduceCandidates, ListsFollowThePreference) {
+  EXPECT_EQ(names(allreduce_candidates(with(AllreduceAlgorithm::Auto))), "shm,ring,mpi");
+  EXPECT_EQ(names(allreduce_candidates(with(AllreduceAlgorithm::Shm))), "shm,mpi");
+  EXPECT_EQ(names(allreduce_candidates(with(AllreduceAlgorithm::Ring))), "ring,mpi");
+  EXPECT_EQ(names(allreduce_candidates(with(AllreduceAlgorithm::Mpi))), "mpi");
+  EXPECT_TRUE(lists_shm(allreduce_candidates(with(AllreduceAlgorithm::Auto))));
+  EXPECT_FALSE(lists_shm(allreduce_candidates(with(AllreduceAlgorithm::Ring))));
+  for (const char* n : {"auto", "shm", "ring", "mpi"})
+    EXPECT_EQ(allreduce_algorithm_name(parse_allreduce_algorithm(n)), std::string(n));
+  EXPECT_THROW(parse_allreduce_algorithm("nccl"), Error);
+}
+
+// The choices of the MPI backend before the candidate lists, for every setting.
+TEST(AllreduceCandidates, AutoPicksShmOnANodeElseRingFrom16MiBElseMpi) {
+  const CommOptions o = with(AllreduceAlgorithm::Auto);
+  EXPECT_EQ(o.ring_threshold, size_t(16) << 20);
+  EXPECT_EQ(o.shm_threshold, 0u);
+  const size_t ring = o.ring_threshold;
+  for (size_t b : {size_t(4), size_t(1) << 20, ring - 4, ring, ring * 4}) {
+    EXPECT_EQ(pick(o, b, NodeSharing::Unknown), "shm") << b;  // choosing it sets the window up
+    EXPECT_EQ(pick(o, b, NodeSharing::Yes), "shm") << b;
+  }
+  EXPECT_EQ(pick(o, 4, NodeSharing::No), "mpi");
+  EXPECT_EQ(pick(o, ring - 4, NodeSharing::No), "mpi");
+  EXPECT_EQ(pick(o, ring, NodeSharing::No), "ring");
+  EXPECT_EQ(pick(o, ring * 4, NodeSharing::No), "ring");
+}
+
+TEST(AllreduceCandidates, ThresholdsMoveTheBoundaries) {
+  CommOptions o = with(AllreduceAlgorithm::Auto);
+  o.shm_threshold = 1000;
+  o.ring_threshold = 5000;
+  EXPECT_EQ(pick(o, 999, NodeSharing::Yes), "mpi");
+  EXPECT_EQ(pick(o, 1000, NodeSharing::Yes), "shm");
+  EXPECT_EQ(pick(o, 999, NodeSharing::Unknown), "mpi");  // below shm: the window is not touched
+  EXPECT_EQ(pick(o, 4999, NodeSharing::No), "mpi");
+  EXPECT_EQ(pick(o, 5000, NodeSharing::No), "ring");
+  o.shm_threshold = 8000;  // shared memory only above the ring threshold
+  EXPECT_EQ(pick(o, 6000, NodeSharing::Yes), "ring");
+  EXPECT_EQ(pick(o, 8000, NodeSharing::Yes), "shm");
+}
+
+TEST(AllreduceCandidates, ForcedSettings) {
+  const size_t big = size_t(64) << 20;
+  // shm at any size where ranks share a node; else MPI_Allreduce (not the ring).
+  const CommOptions shm = with(AllreduceAlgorithm::Shm);
+  EXPECT_EQ(pick(shm, 4, NodeSharing::Yes), "shm");
+  EXPECT_EQ(pick(shm, 4, NodeSharing::Unknown), "shm");
+  EXPECT_EQ(pick(shm, 4, NodeSharing::No), "mpi");
+  EXPECT_EQ(pick(shm, big, NodeSharing::No), "mpi");
+  // ring at any size, shared node or not.
+  const CommOptions ring = with(AllreduceAlgorithm::Ring);
+  for (NodeSharing s : {NodeSharing::Unknown, NodeSharing::Yes, NodeSharing::No}) {
+    EXPECT_EQ(pick(ring, 4, s), "ring");
+    EXPECT_EQ(pick(ring, big, s), "ring");
+    EXPECT_EQ(pick(with(AllreduceAlgorithm::Mpi), 4, s), "mpi");
+    EXPECT_EQ(pick(with(AllreduceAlgorithm::Mpi), big, s), "mpi");
+  }
+}
+
+TEST(AllreduceCandidates, SingleRankBackendsIgnoreOptionsAndReportNoMissingRanks) {
+  LocalCommunicator c;
+  c.configure(with(AllreduceAlgorithm::Ring));
+  EXPECT_TRUE(c.not_arrived().empty());
+  float x = 3;
+  c.allreduce(&x, 1, DType::F32, ReduceOp::Sum);
+  EXPECT_EQ(x, 3.0f);
 }

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <functional>
+#include <thread>
 
 #include "core/checked.h"
 #include "util/gradcheck.h"
@@ -137,6 +138,53 @@ TEST(Executor, KernelErrorNamesTheOp) {
     FAIL();
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("reshape"), std::string::npos) << e.what();
+  }
+}
+
+// An async kernel that completes on another thread with a failed status:
+// the status becomes the run's error, named like a throwing kernel's.
+namespace {
+void register_failing_async_op() {
+  static bool once = [] {
+    OpDef d;
+    d.name = "test_async_fail";
+    d.num_inputs = 1;
+    d.is_async = true;
+    d.stateful = true;
+    d.shape = [](ShapeCtx& c) { c.set(0, c.in_shapes[0], c.in_dtypes[0]); };
+    OpRegistry::get().add_op(d);
+    Kernel k;
+    k.async_fn = [](KernelCtx& c, DoneFn done) {
+      const bool fail = c.attrs().i("fail") != 0;
+      c.out(0).copy_from(c.in(0));  // y = x
+      std::thread([done, fail] { done(fail ? Status::failed("link to rank 3 lost") : Status()); }).detach();
+    };
+    OpRegistry::get().add_kernel("test_async_fail", "cpu", DType::F32, k);
+    return true;
+  }();
+  (void)once;
+}
+}  // namespace
+
+TEST(Executor, FailedAsyncStatusIsTheRunsError) {
+  register_failing_async_op();
+  for (int threads : {1, 3}) {
+    Graph g;
+    auto x = g.placeholder("x", {2});
+    auto ok = g.add1("test_async_fail", {x * 2.0f}, {{"fail", int64_t(0)}}, "fine");
+    auto bad = g.add1("test_async_fail", {ok}, {{"fail", int64_t(1)}}, "bucket_7");
+    auto y = relu(bad);
+    ThreadPool pool(threads);
+    Executor ex(g, &pool);
+    const Tensor xt = Tensor::from<float>({2}, {1, -1});
+    try {
+      ex.run({{x, xt}}, {y});
+      FAIL() << "expected an error";
+    } catch (const Error& e) {
+      EXPECT_EQ(std::string(e.what()), "op 'bucket_7' (test_async_fail): link to rank 3 lost");
+    }
+    // The plan stays usable: a graph whose async nodes succeed runs.
+    EXPECT_EQ(ex.run({{x, xt}}, {ok})[0].to_vector<float>(), (std::vector<float>{2, -2}));
   }
 }
 

@@ -75,13 +75,13 @@ void register_async_op() {
     d.shape = [](ShapeCtx& c) { c.set(0, c.in_shapes[0], c.in_dtypes[0]); };
     reg.add_op(d);
     Kernel k;
-    k.async_fn = [](KernelCtx& c, std::function<void()> fin) {
+    k.async_fn = [](KernelCtx& c, DoneFn fin) {
       const float* x = c.in(0).data<float>();
       float* y = c.out(0).data<float>();
       const int64_t n = c.in(0).numel();
       Completer::get().post([x, y, n, fin] {
         for (int64_t i = 0; i < n; ++i) y[i] = x[i] + 1.0f;
-        fin();
+        fin(Status());
       });
     };
     reg.add_kernel("test_async_inc", "cpu", DType::F32, k);
