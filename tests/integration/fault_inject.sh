@@ -15,7 +15,7 @@ set -uo pipefail
 TRAIN=$1
 CASE=$2
 MPIRUN=(mpirun --oversubscribe --bind-to none)
-LIMIT=(timeout -k 10 180)  # a hang guard for the runs that are not killed
+LIMIT=(timeout -k 10 120)  # a hang guard for the runs that are not killed
 CHECK=tests/integration/check.py
 RUNS=${FT_FAULT_RUNS:-${TMPDIR:-/tmp}/ft-fault-inject.$$}/$CASE
 rm -rf "$RUNS"
@@ -51,7 +51,7 @@ echo "fault_inject $CASE: seed $seed (FT_FAULT_SEED=$seed repeats it): SIGKILL r
 # 1. Uninterrupted reference run.
 "${LIMIT[@]}" "${MPIRUN[@]}" -np $np "$TRAIN" "${ARGS[@]}" --set train.checkpoint.dir="$RUNS/full/ck" \
   --set train.metrics_file="$RUNS/full/m.jsonl" >"$RUNS/full.log" 2>&1 \
-  || { tail -20 "$RUNS/full.log"; fail "the uninterrupted run failed or hung (killed after 180 s)"; }
+  || { tail -20 "$RUNS/full.log"; fail "the uninterrupted run failed or hung (killed after 120 s)"; }
 
 # 2. The same run, with the victim killed once the chief has logged kill_step.
 "${MPIRUN[@]}" -np $np "$TRAIN" "${ARGS[@]}" --set train.checkpoint.dir="$RUNS/ck" \
@@ -102,7 +102,7 @@ else
 fi
 "${LIMIT[@]}" "${MPIRUN[@]}" -np $np "$TRAIN" "${ARGS[@]}" --set train.checkpoint.dir="$RUNS/ck" \
   --set train.metrics_file="$RUNS/resumed.jsonl" --resume >"$RUNS/resumed.log" 2>&1 \
-  || { rc=$?; tail -20 "$RUNS/resumed.log"; fail "--resume failed (exit $rc$([ $rc -eq 124 ] && echo ': hung, killed after 180 s'))"; }
+  || { rc=$?; tail -20 "$RUNS/resumed.log"; fail "--resume failed (exit $rc$([ $rc -eq 124 ] && echo ': hung, killed after 120 s'))"; }
 grep -q "resumed from .* at step $at\$" "$RUNS/resumed.log" \
   || { grep resumed "$RUNS/resumed.log"; fail "the run did not resume at step $at (the last checkpoint)"; }
 echo "resumed at step $at and finished"
@@ -131,5 +131,5 @@ if [ "$CASE" = ar_worker ]; then
   python3 $CHECK same "$RUNS/full/ck/step-$(printf %08d $STEPS)" "$RUNS/ck/step-$(printf %08d $STEPS)" \
     || fail "deterministic mode: final checkpoints differ"
 fi
-rm -rf "$RUNS"
+rm -rf "$RUNS"; rmdir "$(dirname "$RUNS")" 2>/dev/null
 echo "ok: $CASE"
