@@ -268,7 +268,9 @@ TEST(Pipeline, PartitionedMlpMatchesWholeGraph) {
   // Reference: the whole graph on this rank.
   std::vector<Value> fetch = {loss};
   fetch.insert(fetch.end(), grads.begin(), grads.end());
-  auto whole = Executor(g).run({{x, xv}, {y, yv}}, fetch);
+  // Fetched tensors are views into the executor's arena: clone them while it lives.
+  Executor whole_ex(g);
+  auto whole = whole_ex.run({{x, xv}, {y, yv}}, fetch);
   for (auto& t : whole) t = t.clone();
 
   PartitionOptions po;
