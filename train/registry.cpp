@@ -93,29 +93,18 @@ const StrategyEntry& strategy_entry(const Config& c) {
   return find_or_list(reg().strategies, c, "distributed.mode", c.s("distributed.mode"), "strategy");
 }
 
-std::vector<std::string> model_names() {
-  schema();
+template <class M>
+std::vector<std::string> keys_of(const M& m) {
+  schema();  // the built-ins are registered on first use
   std::lock_guard<std::mutex> l(reg().mu);
   std::vector<std::string> v;
-  for (const auto& kv : reg().models) v.push_back(kv.first);
+  for (const auto& kv : m) v.push_back(kv.first);
   return v;
 }
 
-std::vector<std::string> dataset_names() {
-  schema();
-  std::lock_guard<std::mutex> l(reg().mu);
-  std::vector<std::string> v;
-  for (const auto& kv : reg().datasets) v.push_back(kv.first);
-  return v;
-}
-
-std::vector<std::string> strategy_names() {
-  schema();
-  std::lock_guard<std::mutex> l(reg().mu);
-  std::vector<std::string> v;
-  for (const auto& kv : reg().strategies) v.push_back(kv.first);
-  return v;
-}
+std::vector<std::string> model_names() { return keys_of(reg().models); }
+std::vector<std::string> dataset_names() { return keys_of(reg().datasets); }
+std::vector<std::string> strategy_names() { return keys_of(reg().strategies); }
 
 // The rules between keys of different subsystems, each checked here once.
 std::vector<std::string> validate_registered(const Config& c) {
