@@ -22,7 +22,8 @@ runs=(
   ps_sync_equals_allreduce_np3        # ps-sync against allreduce-sync, 40 steps
   ps_async_staleness_np4              # ps-async on 2 servers with a slow worker, 40 steps
   ps_dead_worker_np3                  # a killed ps worker ends the job, named
-  train_mp2_resume_bit_identical      # model parallel: checkpoint per slice and resume
+  train_mp2_resume_bit_identical      # model parallel: a checkpoint of two slices and resume
+  train_mp_checkpoint_one_commit      # model parallel: one commit, a mixed set refused
   train_bert_tiny_mp2                 # BERT-tiny, heads and FFN split over 2 ranks, 30 steps
   comm_mpi_test_np2 mp_mpi_test_np2   # the multi-rank gtest programs
   executor_stress_test                # many short multi-threaded steps
