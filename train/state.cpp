@@ -64,7 +64,6 @@ TrainState TrainState::parse(const std::string& text, const std::string& file) {
   const Reader r{j, file};
   TrainState s;
   s.step = r.integer("step", 0, kMaxStep);
-  s.optimizer_step = r.has("optimizer_step") ? r.integer("optimizer_step", 0, s.step) : 0;
   s.data_epoch = r.integer("data_epoch", 0, kMaxStep);
   s.data_index = r.integer("data_index", 0, int64_t(1) << 62);
   if (r.has("mode")) {
@@ -72,6 +71,11 @@ TrainState TrainState::parse(const std::string& text, const std::string& file) {
     s.mode = j.at("mode").get<std::string>();
   }
   if (r.has("world")) s.world = r.integer("world", 1, int64_t(1) << 24);
+  // Every worker's push is an update of the servers' optimizer (ps-async), so it
+  // may have applied up to step x world updates.
+  const int64_t cap = int64_t(1) << 62;
+  const int64_t most_updates = s.step > cap / s.world ? cap : s.step * s.world;
+  s.optimizer_step = r.has("optimizer_step") ? r.integer("optimizer_step", 0, most_updates) : 0;
   if (r.has("loss_scale")) {
     s.has_loss_scale = true;
     s.loss_scale = r.positive("loss_scale");

@@ -15,7 +15,8 @@ struct TrainState {
   // Steps are counted from 0; a checkpoint at step s has run steps [0, s).
   static constexpr int64_t kMaxStep = int64_t(1) << 40;
   int64_t step = 0;
-  int64_t optimizer_step = 0;  // updates the optimizer has applied (skipped steps excluded)
+  int64_t optimizer_step = 0;  // updates the optimizer has applied (skipped steps excluded;
+                               // with parameter servers one per worker push, up to step x world)
   int64_t data_epoch = 0;      // loader position: the epoch and the example index within it
   int64_t data_index = 0;
   std::string mode;            // distributed.mode that wrote it

@@ -175,6 +175,10 @@ TEST(TrainState, RoundTripAndRangeChecks) {
   EXPECT_TRUE(has(bad(R"({"step": 3, "data_epoch": -1, "data_index": 0})"), "field 'data_epoch'"));
   EXPECT_TRUE(has(bad(R"({"step": 3, "data_index": 0})"), "field 'data_epoch' is missing"));
   EXPECT_TRUE(has(bad(R"({"step": 3, "optimizer_step": 4, )" + pos + "}"), "field 'optimizer_step' = 4"));
+  // ps-async: each of the workers' pushes is an update, so 2 workers (world 3) at step 35
+  // may have applied 69 of them.
+  EXPECT_EQ(TrainState::parse(R"({"step": 35, "optimizer_step": 69, "world": 3, )" + pos + "}", "s").optimizer_step, 69);
+  EXPECT_TRUE(has(bad(R"({"step": 35, "optimizer_step": 106, "world": 3, )" + pos + "}"), "field 'optimizer_step'"));
   EXPECT_TRUE(has(bad(R"({"step": 3, "loss_scale": 0, "loss_scale_clean_steps": 0, "skipped_steps": 0, )" + pos + "}"),
                   "field 'loss_scale'"));
   EXPECT_TRUE(has(bad(R"({"step": "3", )" + pos + "}"), "field 'step' must be an integer"));
