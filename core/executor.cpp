@@ -384,16 +384,19 @@ Error op_error(const Node& n, const std::exception& e) {
 // One run of a plan on the thread pool. Pool tasks and async completions hold it
 // by shared_ptr: the thread that finishes the last step is still inside finish()
 // (notifying the pool) when run() sees the count and returns, so nothing a task
-// touches after its step may live on run()'s stack.
+// touches after its step may live on run()'s stack, and after the last count it
+// reads nothing of the plan either (the caller may destroy the Executor at once).
 struct ParallelRun : std::enable_shared_from_this<ParallelRun> {
   ParallelRun(Executor::Plan& plan, const RunOptions& o, ThreadPool* p)
-      : P(plan), opt(o), pool(p), caller(std::this_thread::get_id()), pending(plan.steps.size()) {
+      : P(plan), opt(o), pool(p), caller(std::this_thread::get_id()), total(plan.steps.size()),
+        pending(plan.steps.size()) {
     for (size_t i = 0; i < P.steps.size(); ++i) pending[i].store(P.steps[i].deps, std::memory_order_relaxed);
   }
   Executor::Plan& P;
   const RunOptions& opt;  // read only before a step's finish(), while run() still waits
   ThreadPool* pool;
   const std::thread::id caller;
+  const size_t total;  // steps in the plan
   std::vector<std::atomic<int>> pending;
   std::atomic<size_t> finished{0};
   std::atomic<bool> failed{false};
@@ -411,7 +414,7 @@ struct ParallelRun : std::enable_shared_from_this<ParallelRun> {
   void finish(size_t si) {
     for (int s : P.steps[si].succ)
       if (pending[size_t(s)].fetch_sub(1) == 1) submit(size_t(s));
-    if (finished.fetch_add(1) + 1 == P.steps.size()) pool->notify();
+    if (finished.fetch_add(1) + 1 == total) pool->notify();
   }
   void execute(size_t si) {
     Executor::Plan::Step& st = P.steps[si];

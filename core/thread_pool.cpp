@@ -28,7 +28,9 @@ void ThreadPool::submit(std::function<void()> task) {
 }
 
 void ThreadPool::notify() {
-  { std::lock_guard<std::mutex> l(mu_); }
+  // Under the lock: a waiter whose predicate this wakes returns only after the
+  // lock is released, so a pool its owner destroys right then is not touched later.
+  std::lock_guard<std::mutex> l(mu_);
   cv_.notify_all();
 }
 
