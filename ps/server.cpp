@@ -161,6 +161,7 @@ void ParameterServer::handle(int wi) {
 }
 
 void ParameterServer::apply(const float* grad, int64_t step) {
+  const auto t0 = std::chrono::steady_clock::now();
   opt_.set_lr(o_.lr(step));
   std::vector<optim::ParamRef> refs;
   for (int i : plan_.by_server[size_t(index_)]) {
@@ -171,6 +172,12 @@ void ParameterServer::apply(const float* grad, int64_t step) {
   opt_.step(refs);
   ++stats_.applied;
   stats_.opt_steps = opt_.steps();
+  if (o_.on_apply) {
+    auto ns = [](std::chrono::steady_clock::time_point t) {
+      return int64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
+    };
+    o_.on_apply(step, ns(t0), ns(std::chrono::steady_clock::now()));
+  }
 }
 
 void ParameterServer::apply_sync_if_complete() {

@@ -38,6 +38,8 @@ struct ServerOptions {
   int64_t staleness = 0;                     // async: bound on the step gap
   double stall_s = 60;                       // silent-worker timeout
   std::function<double(int64_t step)> lr;    // learning rate for a worker's step
+  // Called after each update with its step and steady-clock start and end (ns): the timeline.
+  std::function<void(int64_t step, int64_t start_ns, int64_t end_ns)> on_apply;
 };
 
 class ParameterServer {

@@ -38,6 +38,7 @@
 #include "comm/device_comm.h"
 #include "comm/stall.h"
 #include "comm/mp_ops.h"
+#include "core/log.h"
 #include "optim/clip.h"
 #include "train/registry.h"
 
@@ -156,6 +157,19 @@ class AllreduceStrategy : public Strategy {
     }
     // Every rank must hold the same layout before anything is exchanged.
     check_same_layout(w, bucketer);
+    plan_lines_.clear();
+    if (w.size() > 1) {
+      if (deterministic_) {
+        double bytes = 0;
+        for (const auto& t : bucketer.tensors()) bytes += double(numel(t.shape)) * double(dtype_size(t.dtype));
+        plan_lines_.push_back(fmt::format("deterministic: allgather of every micro-batch's gradients, {:.3f} MiB per rank "
+                                          "and step ({} ranks)", bytes / double(1 << 20), w.size()));
+      } else {
+        std::istringstream lines(bucketer.describe());
+        for (std::string l; std::getline(lines, l);) plan_lines_.push_back("allreduce " + l);
+      }
+    }
+    for (const std::string& l : mp_collectives(ctx.g, ctx.cfg.data.batch_size)) plan_lines_.push_back(l);
     for (const Value& v : ctx.g.variables()) w.broadcast(ctx.g.value(v), 0);
 
     fetch_ = {ctx.model.loss};
@@ -208,10 +222,7 @@ class AllreduceStrategy : public Strategy {
       watch_ = std::make_unique<comm::StallWatch>(
           w.rank(), ctx.cfg.distributed.stall_warning_s,
           [names](int64_t key) { return key >= 0 && size_t(key) < names.size() ? names[size_t(key)] : "?"; },
-          [](const std::string& line) {
-            std::fprintf(stderr, "%s\n", line.c_str());
-            std::fflush(stderr);
-          },
+          [](const std::string& line) { logging::warn("{}", line); },
           [dp] { return dp->not_arrived(); });
     }
     ex_ = std::make_unique<Executor>(ctx.g, &ctx.pool);
@@ -246,6 +257,14 @@ class AllreduceStrategy : public Strategy {
     ctx.opt.step(optim::bind(ctx.g, ctx.params, grads));
   }
 
+  std::vector<std::string> comm_plan(StepContext&) const override { return plan_lines_; }
+  size_t arena_bytes(StepContext& ctx, const Executor::Feeds& batch) override {
+    if (!ex_) return 0;
+    Executor::Feeds f = batch;
+    f.insert(f.end(), ctx.extra.begin(), ctx.extra.end());
+    return ex_->stats(f, fetch_).arena_bytes;
+  }
+
   void log_fields(nlohmann::json& rec) const override {
     rec["buckets"] = buckets_;
     rec["backend"] = device_buckets_ ? "nccl" : "mpi";
@@ -278,8 +297,8 @@ class AllreduceStrategy : public Strategy {
       }
     }
     if (ctx.world->rank() == 0 && w.size() > 1)
-      std::printf("parameters bit-identical on all %d ranks%s (hash %016llx)\n", w.size(),
-                  mp_ > 1 ? " of the data-parallel group" : "", static_cast<unsigned long long>(all));
+      logging::info("parameters bit-identical on all {} ranks{} (hash {:016x})", w.size(),
+                mp_ > 1 ? " of the data-parallel group" : "", all);
   }
 
  private:
@@ -335,6 +354,7 @@ class AllreduceStrategy : public Strategy {
   int mp_ = 1;
   int64_t micro_ = 0;
   int buckets_ = 0;
+  std::vector<std::string> plan_lines_;  // --dry-run
   Resources res_;
   std::vector<int> order_;
   std::vector<Value> fetch_;
@@ -346,7 +366,7 @@ class AllreduceStrategy : public Strategy {
 
 void register_allreduce_strategy() {
   StrategyCaps caps;
-  caps.model_parallel = caps.mixed_precision = caps.trace = caps.device_comm = true;
+  caps.model_parallel = caps.mixed_precision = caps.device_comm = true;
   register_strategy({"allreduce-sync",
                      [](const RunConfig& c, const comm::CommPtr&) { return std::make_unique<AllreduceStrategy>(c); },
                      caps});

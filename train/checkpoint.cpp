@@ -2,6 +2,8 @@
 #include "train/checkpoint.h"
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <cstdio>
 #include <filesystem>
 
@@ -63,6 +65,7 @@ void CheckpointManager::write_slice(const Checkpoint& c, int slice, int slices) 
   try {
     const std::map<std::string, std::string> meta = {{"step", std::to_string(c.state.step)}};
     save_safetensors((d / "model.safetensors").string(), c.model, meta);
+    if (delay_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_));
     save_safetensors((d / "optimizer.safetensors").string(), c.optimizer, meta);
     write_file_atomic((d / "state.json").string(), c.state.to_json());
   } catch (...) {
@@ -94,12 +97,20 @@ std::string CheckpointManager::commit(int64_t step, int slices) {
   if (ec) throw Error(final_dir.string() + ": cannot finish checkpoint: " + ec.message());
   write_file_atomic((root / "latest").string(), name + "\n");
   fs::remove_all(old, ec);
-  // Retention: keep the newest `keep` folders.
-  std::vector<std::string> all;
-  for (const auto& e : fs::directory_iterator(dir_))
-    if (e.is_directory() && e.path().filename().string().rfind("step-", 0) == 0) all.push_back(e.path().string());
+  // Retention: keep the `keep` most recently written folders, by write order (a
+  // folder's state.json time), not by step: a run that continues from an older
+  // checkpoint beside newer ones keeps what it writes. The folder just written
+  // is never removed.
+  std::vector<std::pair<fs::file_time_type, fs::path>> all;
+  for (const auto& e : fs::directory_iterator(dir_)) {
+    if (!e.is_directory() || e.path().filename().string().rfind("step-", 0) != 0 || e.path() == final_dir) continue;
+    fs::path state = slices > 1 ? e.path() / slice_name(0) / "state.json" : e.path() / "state.json";
+    auto t = fs::last_write_time(fs::exists(state) ? state : e.path(), ec);
+    if (ec) t = fs::file_time_type::min();
+    all.emplace_back(t, e.path());
+  }
   std::sort(all.begin(), all.end());
-  for (size_t i = 0; i + size_t(keep_) < all.size(); ++i) fs::remove_all(all[i], ec);
+  for (size_t i = 0; i + size_t(keep_) < all.size() + 1; ++i) fs::remove_all(all[i].second, ec);
   return final_dir.string();
 }
 

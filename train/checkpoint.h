@@ -43,6 +43,8 @@ class CheckpointManager {
   // The newest complete checkpoint folder, or "" when there is none.
   std::string latest() const;
   const std::string& dir() const { return dir_; }
+  // debug.slow_checkpoint_ms: a pause inside each slice write (tests of a signal mid-write).
+  void set_write_delay_ms(int64_t ms) { delay_ms_ = ms; }
   // Loads slice `slice` of `slices` from a checkpoint folder, or from the newest
   // one when `path` is DIR itself. Errors name the file.
   static Checkpoint load(const std::string& path, int slice = 0, int slices = 1);
@@ -53,6 +55,7 @@ class CheckpointManager {
  private:
   std::string dir_;
   int keep_;
+  int64_t delay_ms_ = 0;
 };
 
 // Throws naming `file` when `tensors` lacks a slot of a parameter (an empty or

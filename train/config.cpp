@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <deque>
 #include <iterator>
 #include <mutex>
@@ -90,6 +93,16 @@ std::string at(const std::string& file, const YAML::Mark& m) {
   return file + ":" + std::to_string(m.line + 1);
 }
 
+// The shortest text that reads back as the same double (0.1, not 0.10000000000000001).
+std::string shortest_float(double v) {
+  char b[40];
+  for (int prec = 1; prec <= 17; ++prec) {
+    std::snprintf(b, sizeof(b), "%.*g", prec, v);
+    if (std::strtod(b, nullptr) == v) break;
+  }
+  return b;
+}
+
 // Checks one value against its spec and returns the canonical text. `where`
 // prefixes errors ("cfg.yaml:12" or "--set").
 std::string canonical(const KeySpec& k, const YAML::Node& n, const std::string& where) {
@@ -133,10 +146,7 @@ std::string canonical(const KeySpec& k, const YAML::Node& n, const std::string& 
       double v;
       if (!YAML::convert<double>::decode(n, v) || !std::isfinite(v)) throw bad("must be a number, got '" + text + "'");
       range(v);
-      std::ostringstream o;
-      o.precision(17);
-      o << v;
-      return o.str();
+      return shortest_float(v);
     }
     case KeyType::Bool: {
       bool v;
@@ -304,10 +314,41 @@ std::string Config::where(const std::string& key) const {
   auto it = where_.find(key);
   return it == where_.end() ? "default" : it->second;
 }
+// Nested YAML that Config::load reads back to the same values: strings quoted,
+// numbers in their canonical text, lists in flow style.
 std::string Config::dump() const {
-  std::ostringstream o;
-  for (const auto& kv : v_) o << kv.first << ": " << kv.second << "\n";
-  return o.str();
+  YAML::Emitter e;
+  e << YAML::BeginMap;
+  std::vector<std::string> open;  // the maps entered, outermost first
+  for (const auto& kv : v_) {
+    std::vector<std::string> parts;
+    for (size_t a = 0, d; a <= kv.first.size(); a = d + 1) {
+      d = kv.first.find('.', a);
+      if (d == std::string::npos) d = kv.first.size();
+      parts.push_back(kv.first.substr(a, d - a));
+    }
+    size_t common = 0;
+    while (common < open.size() && common + 1 < parts.size() && open[common] == parts[common]) ++common;
+    for (; open.size() > common; open.pop_back()) e << YAML::EndMap;
+    for (size_t i = common; i + 1 < parts.size(); ++i) {
+      e << YAML::Key << parts[i] << YAML::Value << YAML::BeginMap;
+      open.push_back(parts[i]);
+    }
+    e << YAML::Key << parts.back() << YAML::Value;
+    const KeySpec* k = spec_of(kv.first);
+    if (k && k->type == KeyType::String) {
+      e << YAML::DoubleQuoted << kv.second;
+    } else if (k && k->type == KeyType::IntList) {
+      e << YAML::Flow << YAML::BeginSeq;
+      for (int64_t x : ints(kv.first)) e << x;
+      e << YAML::EndSeq;
+    } else {
+      e << kv.second;
+    }
+  }
+  for (; !open.empty(); open.pop_back()) e << YAML::EndMap;
+  e << YAML::EndMap;
+  return std::string(e.c_str()) + "\n";
 }
 
 RunConfig::RunConfig(Config c) : raw(std::move(c)) {
@@ -320,8 +361,22 @@ RunConfig::RunConfig(Config c) : raw(std::move(c)) {
   t.steps = r.i("train.steps");
   t.log_every = r.i("train.log_every");
   t.eval_every = r.i("train.eval_every");
+  // The run folder, and every artifact in it unless its own key names a path.
+  t.run_dir = r.s("train.run_dir");
+  if (t.run_dir.empty()) {
+    const char* root = std::getenv("FT_RUNS_ROOT");
+    const std::string stem = r.path().empty() ? "run" : std::filesystem::path(r.path()).stem().string();
+    t.run_dir = (std::filesystem::path(root && *root ? root : "runs") / stem).string();
+  }
+  const std::filesystem::path rd(t.run_dir);
   t.metrics_file = r.s("train.metrics_file");
+  if (t.metrics_file.empty()) t.metrics_file = (rd / "metrics.jsonl").string();
+  t.checkpoint.enabled = r.b("train.checkpoint.enabled");
   t.checkpoint.dir = r.s("train.checkpoint.dir");
+  if (t.checkpoint.dir.empty()) t.checkpoint.dir = (rd / "checkpoints").string();
+  if (!t.checkpoint.enabled) t.checkpoint.dir.clear();
+  t.tensorboard = r.b("train.tensorboard");
+  t.log_level = r.s("train.log_level");
   t.checkpoint.every = r.i("train.checkpoint.every");
   t.checkpoint.keep = int(r.i("train.checkpoint.keep"));
   t.seed = uint64_t(r.i("train.seed"));
@@ -330,6 +385,7 @@ RunConfig::RunConfig(Config c) : raw(std::move(c)) {
   t.loss_scale = r.f("train.loss_scale");
   t.loss_scale_window = r.i("train.loss_scale_window");
   t.trace_file = r.s("train.trace_file");
+  if (t.trace_file.empty() && r.b("train.trace")) t.trace_file = (rd / "trace.json").string();
   t.trace_steps = r.i("train.trace_steps");
   t.profile = r.b("train.profile");
 
@@ -371,6 +427,7 @@ RunConfig::RunConfig(Config c) : raw(std::move(c)) {
 
   debug.slow_rank = int(r.i("debug.slow_rank"));
   debug.slow_ms = r.i("debug.slow_ms");
+  debug.slow_checkpoint_ms = r.i("debug.slow_checkpoint_ms");
   debug.check_numerics = r.b("debug.check_numerics");
 }
 

@@ -89,21 +89,25 @@ class Config {
 // ---- typed sections ------------------------------------------------------------
 
 struct CheckpointConfig {
-  std::string dir;    // "" = no checkpoints
+  bool enabled = true;
+  std::string dir;    // RUN_DIR/checkpoints unless train.checkpoint.dir names one; "" = none (enabled false)
   int64_t every = 0;  // 0 = only at the end
   int keep = 3;
 };
 
 struct TrainConfig {
   int64_t steps = 0, log_every = 1, eval_every = 0;
-  std::string metrics_file;
+  std::string run_dir;       // train.run_dir, or FT_RUNS_ROOT (default runs)/<config file name>
+  std::string metrics_file;  // RUN_DIR/metrics.jsonl unless train.metrics_file names one
+  bool tensorboard = true;   // TensorBoard scalars in RUN_DIR
+  std::string log_level;     // debug | info | warn | error
   CheckpointConfig checkpoint;
   uint64_t seed = 0;
   int threads = 0;             // 0 = cores / ranks on this node
   double clip_norm = 0;        // 0 = off
   double loss_scale = 0;       // initial dynamic loss scale; 0 = 65536 for fp16, else off
   int64_t loss_scale_window = 2000;
-  std::string trace_file;
+  std::string trace_file;  // train.trace_file, or RUN_DIR/trace.json with train.trace; "" = no timeline
   int64_t trace_steps = 0;
   bool profile = false;
 };
@@ -143,6 +147,7 @@ struct DistributedConfig {
 struct DebugConfig {
   int slow_rank = -1;
   int64_t slow_ms = 0;
+  int64_t slow_checkpoint_ms = 0;
   bool check_numerics = false;
 };
 

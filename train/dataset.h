@@ -8,6 +8,8 @@
 // position is saved in checkpoints so a resume continues with the same batches.
 #pragma once
 
+#include <map>
+
 #include <string>
 #include <vector>
 
@@ -22,20 +24,27 @@ class Dataset {
   virtual std::vector<Tensor> train() const = 0;
   virtual std::vector<Tensor> eval() const = 0;
   virtual std::string describe() const = 0;  // one line for the log
+  // Files the run folder keeps beside the checkpoints (name -> contents), e.g.
+  // the vocab.txt a text dataset used or built.
+  virtual std::map<std::string, std::string> artifacts() const { return {}; }
 };
 
 // A dataset held in memory as given.
 class TensorDataset : public Dataset {
  public:
-  TensorDataset(std::vector<Tensor> train, std::vector<Tensor> eval, std::string describe)
-      : train_(std::move(train)), eval_(std::move(eval)), describe_(std::move(describe)) {}
+  TensorDataset(std::vector<Tensor> train, std::vector<Tensor> eval, std::string describe,
+                std::map<std::string, std::string> artifacts = {})
+      : train_(std::move(train)), eval_(std::move(eval)), describe_(std::move(describe)),
+        artifacts_(std::move(artifacts)) {}
   std::vector<Tensor> train() const override { return train_; }
   std::vector<Tensor> eval() const override { return eval_; }
   std::string describe() const override { return describe_; }
+  std::map<std::string, std::string> artifacts() const override { return artifacts_; }
 
  private:
   std::vector<Tensor> train_, eval_;
   std::string describe_;
+  std::map<std::string, std::string> artifacts_;
 };
 
 }  // namespace train

@@ -31,6 +31,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "core/log.h"
 #include "ps/client.h"
 #include "ps/plan.h"
 #include "ps/server.h"
@@ -89,8 +90,9 @@ class PsStrategy : public Strategy {
     staleness_ = sync_ ? 0 : ctx.cfg.distributed.ps.staleness;
     stall_s_ = ctx.cfg.distributed.stall_warning_s;
     if (is_chief(w.rank()))
-      std::printf("%s: %s, %d worker(s), staleness bound %lld\n", name().c_str(), plan_.describe().c_str(),
-                  w.size() - servers_, static_cast<long long>(staleness_));
+      logging::info("{}: {}, {} worker(s), staleness bound {}", name(), plan_.describe(), w.size() - servers_, staleness_);
+    // ps-sync workers step together and agree on a stop among themselves.
+    workers_ = w.split(is_worker(w.rank()) ? 1 : 0, w.rank());
     if (!is_worker(w.rank())) {
       sched_ = schedule_from_config(ctx.cfg);
       ps::ServerOptions o;
@@ -98,6 +100,12 @@ class PsStrategy : public Strategy {
       o.staleness = staleness_;
       o.stall_s = stall_s_;
       o.lr = [s = sched_.get()](int64_t step) { return s->lr(step); };
+      if (Timeline* tl = ctx.timeline) {  // the first train.trace_steps steps' updates of every worker
+        const int64_t limit = ctx.cfg.train.trace_steps * (w.size() - servers_);
+        o.on_apply = [tl, limit, n = int64_t(0)](int64_t step, int64_t t0, int64_t t1) mutable {
+          if (n++ < limit) tl->span({"apply step " + std::to_string(step + 1), "server_apply", kServerLane, t0, t1, nullptr});
+        };
+      }
       std::vector<int> workers;
       for (int r = servers_; r < w.size(); ++r) workers.push_back(r);
       server_ = std::make_unique<ps::ParameterServer>(w, plan_, w.rank(), workers, ctx.opt, o);
@@ -111,7 +119,10 @@ class PsStrategy : public Strategy {
     std::vector<int> server_ranks;
     for (int s = 0; s < servers_; ++s) server_ranks.push_back(s);
     client_ = std::make_unique<ps::WorkerClient>(w, plan_, server_ranks, 2 * stall_s_ + 5);
-    for (const Value& p : ctx.params) vars_.push_back(ctx.g.value(p).data<float>());
+    for (const Value& p : ctx.params) {
+      vars_.push_back(ctx.g.value(p).data<float>());
+      total_elems_ += ctx.g.value(p).numel();
+    }
     fetch_ = {ctx.model.loss};
     fetch_.insert(fetch_.end(), ctx.grads.begin(), ctx.grads.end());
     ex_ = std::make_unique<Executor>(ctx.g, &ctx.pool);
@@ -123,9 +134,16 @@ class PsStrategy : public Strategy {
       client_->pull(step);
       started_ = true;
     }
-    if (client_->pending()) client_->wait(vars_);
+    if (client_->pending()) {
+      const int64_t t0 = Timeline::now_ns();
+      client_->wait(vars_);
+      if (ctx.timeline)
+        ctx.timeline->span({"pull wait", "ps_pull", kCommLane, t0, Timeline::now_ns(), {{"bytes", pull_bytes()}}});
+    }
     RunOptions ro;
     ro.step = step;
+    ro.trace = ctx.trace;
+    ro.profile = ctx.profile;
     auto out = ex_->run(batch, fetch_, ro);
     StepResult r;
     r.loss = out[0].item<float>();
@@ -137,7 +155,36 @@ class PsStrategy : public Strategy {
   void apply(StepContext& ctx, const std::vector<Tensor>& grads, int64_t step, double lr) override {
     std::vector<const float*> g;
     for (const Tensor& t : grads) g.push_back(t.data<float>());
+    const int64_t t0 = Timeline::now_ns();
     client_->push(step, g);
+    if (ctx.timeline)
+      ctx.timeline->span({"push step " + std::to_string(step + 1), "ps_push", kCommLane, t0, Timeline::now_ns(),
+                          {{"bytes", pull_bytes()}, {"servers", servers_}}});
+  }
+
+  // ps-async workers run at their own pace: each stops on its own signal (mpirun
+  // forwards one to every rank). ps-sync workers step together and agree.
+  bool agree_stop(StepContext& ctx, bool local) override {
+    if (!sync_ || !workers_ || workers_->size() == 1) return local;
+    int32_t v = local ? 1 : 0;
+    workers_->allreduce(&v, 1, DType::I32, comm::ReduceOp::Max);
+    return v != 0;
+  }
+
+  std::vector<std::string> comm_plan(StepContext& ctx) const override {
+    std::vector<std::string> out = {
+        fmt::format("{}: each worker pushes {:.3f} MiB of gradients and pulls as much of parameters per step",
+                    name(), pull_bytes() / double(1 << 20)),
+        "shards: " + plan_.describe()};
+    return out;
+  }
+
+  size_t arena_bytes(StepContext&, const Executor::Feeds& batch) override {
+    return ex_ ? ex_->stats(batch, fetch_).arena_bytes : 0;
+  }
+
+  double pull_bytes() const {
+    return double(total_elems_) * 4;
   }
 
   void sync_params(StepContext& ctx) override {
@@ -159,10 +206,8 @@ class PsStrategy : public Strategy {
   void serve(StepContext& ctx) override {
     server_->run();
     const ps::ServerStats& s = server_->stats();
-    std::printf("%s server rank %d: %lld updates, %.1f MB in, %.1f MB out, max staleness %lld\n", name().c_str(),
-                ctx.world->rank(), static_cast<long long>(s.applied), double(s.bytes_in) / 1e6,
-                double(s.bytes_out) / 1e6, static_cast<long long>(s.max_staleness));
-    std::fflush(stdout);
+    logging::info("{} server rank {}: {} updates, {:.1f} MB in, {:.1f} MB out, max staleness {}", name(),
+              ctx.world->rank(), s.applied, double(s.bytes_in) / 1e6, double(s.bytes_out) / 1e6, s.max_staleness);
   }
 
   void log_fields(nlohmann::json& rec) const override {
@@ -198,6 +243,8 @@ class PsStrategy : public Strategy {
   std::unique_ptr<ps::ParameterServer> server_;
   std::unique_ptr<ps::WorkerClient> client_;
   std::vector<float*> vars_;
+  int64_t total_elems_ = 0;
+  comm::CommPtr workers_;
   std::vector<Value> fetch_;
   std::unique_ptr<Executor> ex_;
 };

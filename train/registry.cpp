@@ -130,8 +130,6 @@ std::vector<std::string> validate_registered(const Config& c) {
     c.fail("precision", "= " + prec + " is supported in allreduce-sync only");
   if (c.f("train.loss_scale") > 0 && !strategy.caps.mixed_precision)
     c.fail("train.loss_scale", "is supported in allreduce-sync only");
-  if (!c.s("train.trace_file").empty() && !strategy.caps.trace)
-    c.fail("train.trace_file", "is supported in allreduce-sync only");
   if (c.s("distributed.backend") == "nccl" && !strategy.caps.device_comm)
     c.fail("distributed.backend", "= nccl is supported in allreduce-sync only");
   return {model.name, data.name};

@@ -24,6 +24,7 @@
 #include "optim/optimizer.h"
 #include "train/config.h"
 #include "train/model.h"
+#include "train/timeline.h"
 
 namespace ft {
 namespace train {
@@ -32,7 +33,6 @@ namespace train {
 struct StrategyCaps {
   bool model_parallel = false;   // distributed.model_parallel > 1
   bool mixed_precision = false;  // precision fp16 | bf16, train.loss_scale
-  bool trace = false;            // train.trace_file
   bool device_comm = false;      // distributed.backend nccl
 };
 
@@ -56,7 +56,8 @@ struct StepContext {
   optim::Optimizer& opt;
   ThreadPool& pool;
   Profile* profile = nullptr;                // train.profile
-  std::vector<TraceEvent>* trace = nullptr;  // train.trace_file, while steps are traced
+  std::vector<TraceEvent>* trace = nullptr;  // train.trace, while steps are traced
+  Timeline* timeline = nullptr;              // train.trace: spans besides graph nodes (waits, server applies)
   Executor::Feeds extra;                     // fed every step besides the batch (the loss scale)
 };
 
@@ -64,6 +65,10 @@ struct StepResult {
   double loss = 0;             // the logged loss (the global mean where the strategy reduces it)
   std::vector<Tensor> grads;   // in params order, reduced where the strategy reduces
 };
+
+// --dry-run lines for the model-parallel collectives and transfers of a graph:
+// count and output bytes per op type, unknown dims counted as `batch`.
+std::vector<std::string> mp_collectives(const Graph& g, int64_t batch);
 
 class Strategy {
  public:
@@ -80,6 +85,16 @@ class Strategy {
   virtual void finish(StepContext& ctx) {}
   // Extra fields of a metrics record.
   virtual void log_fields(nlohmann::json& rec) const {}
+  // Whether every rank stops now: called by every worker at each step boundary
+  // with this rank's wish (a signal arrived). The default agrees over the world
+  // (one 4-byte allreduce); strategies whose workers do not step together decide
+  // per rank.
+  virtual bool agree_stop(StepContext& ctx, bool local);
+  // --dry-run: the communication of one step, one line each (buckets with bytes,
+  // shards per server, model-parallel collectives), and the planned arena of the
+  // training step for `batch`.
+  virtual std::vector<std::string> comm_plan(StepContext& ctx) const { return {}; }
+  virtual size_t arena_bytes(StepContext& ctx, const Executor::Feeds& batch) { return 0; }
 };
 
 }  // namespace train

@@ -8,10 +8,12 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <mutex>
 #include <thread>
 
+#include "core/log.h"
 #include "core/memory_info.h"
 #include "data/loader.h"
 #include "ops/autocast.h"
@@ -19,8 +21,11 @@
 #include "train/metrics.h"
 #include "train/mp.h"
 #include "train/optim_config.h"
+#include "train/preempt.h"
 #include "train/registry.h"
 #include "train/state.h"
+#include "train/tb_events.h"
+#include "train/timeline.h"
 #include "train/update.h"
 #include "comm/mp_ops.h"
 
@@ -53,23 +58,54 @@ long peak_rss_kb() {
   return ru.ru_maxrss;
 }
 
-// Chrome trace format (chrome://tracing, Perfetto): one complete event per node run;
-// communication ops get their own lane (tid 2), compute threads tids 0/1.
-void write_chrome_trace(const std::string& path, const Graph& g, const std::vector<TraceEvent>& trace, int rank) {
-  nlohmann::json events = nlohmann::json::array();
-  int64_t t0 = trace.empty() ? 0 : trace.front().start_ns;
-  for (const auto& e : trace) t0 = std::min(t0, e.start_ns);
-  for (const auto& e : trace) {
-    const Node& n = g.node(e.node);
-    const bool comm = n.op == "allreduce_bucket" || n.op == "send" || n.op == "recv";
-    events.push_back({{"name", n.name}, {"cat", n.op}, {"ph", "X"}, {"pid", rank}, {"tid", comm ? 2 : e.thread},
-                      {"ts", double(e.start_ns - t0) / 1e3}, {"dur", double(e.end_ns - e.start_ns) / 1e3}});
+double wall_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// "669,706"
+std::string thousands(int64_t v) {
+  std::string d = std::to_string(v), out;
+  for (size_t i = 0; i < d.size(); ++i) {
+    if (i && (d.size() - i) % 3 == 0) out += ',';
+    out += d[i];
   }
-  nlohmann::json doc = {{"traceEvents", events}, {"displayTimeUnit", "ms"}};
-  std::filesystem::path p(path);
+  return out;
+}
+
+std::string mib(double bytes) { return fmt::format("{:.2f} MiB", bytes / double(1 << 20)); }
+
+// Rank 0's text on every rank (a collective).
+std::string broadcast_string(comm::Communicator& w, std::string s) {
+  if (w.size() == 1) return s;
+  int64_t n = int64_t(s.size());
+  w.broadcast(&n, 1, DType::I64, 0);
+  std::vector<int32_t> buf(size_t((n + 3) / 4) + 1, 0);
+  std::memcpy(buf.data(), s.data(), w.rank() == 0 ? size_t(n) : 0);
+  w.broadcast(buf.data(), int64_t(buf.size()), DType::I32, 0);
+  return std::string(reinterpret_cast<const char*>(buf.data()), size_t(n));
+}
+
+// What marks a folder as holding a run: the files a run writes there.
+std::vector<std::string> run_artifacts(const std::filesystem::path& dir) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> found;
   std::error_code ec;
-  if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path(), ec);
-  write_file_atomic(path, doc.dump());
+  if (!fs::is_directory(dir, ec)) return found;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string n = e.path().filename().string();
+    if (n == "config.yaml" || n == "metrics.jsonl" || n == "trace.json" || n == "vocab.txt" || n == "latest" ||
+        n.rfind("events.out.tfevents.", 0) == 0 || n.rfind("step-", 0) == 0 ||
+        (n == "checkpoints" && !fs::is_empty(e.path(), ec)))
+      found.push_back(n);
+  }
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
+// Removes what run_artifacts() names (and nothing else a user keeps there).
+void remove_artifacts(const std::filesystem::path& dir) {
+  std::error_code ec;
+  for (const std::string& n : run_artifacts(dir)) std::filesystem::remove_all(dir / n, ec);
 }
 
 // Evaluation counts over batches: loss and accuracy over the counted rows (labels >= 0),
@@ -106,12 +142,12 @@ void print_profile(Profile& p) {
   std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
   double total = 0;
   for (const auto& r : rows) total += double(r.second.first);
-  std::printf("profile: kernel time per op type (training steps, summed over threads)\n");
-  std::printf("  %-40s %10s %7s %10s\n", "op", "ms", "share", "calls");
+  logging::info("profile: kernel time per op type (training steps, summed over threads)");
+  logging::info("  {:<40} {:>10} {:>7} {:>10}", "op", "ms", "share", "calls");
   for (const auto& r : rows)
-    std::printf("  %-40s %10.1f %6.1f%% %10lld\n", r.first.c_str(), double(r.second.first) / 1e6,
-                100.0 * double(r.second.first) / std::max(1.0, total), static_cast<long long>(r.second.second));
-  std::printf("  %-40s %10.1f\n", "total", total / 1e6);
+    logging::info("  {:<40} {:>10.1f} {:>6.1f}% {:>10}", r.first, double(r.second.first) / 1e6,
+              100.0 * double(r.second.first) / std::max(1.0, total), r.second.second);
+  logging::info("  {:<40} {:>10.1f}", "total", total / 1e6);
 }
 
 // Every input the model declares must match its dataset column: dtype, and the
@@ -152,13 +188,17 @@ class Trainer::Run {
   TrainResult fit();
 
  private:
+  void prepare_run_dir();
   void build_graph();
   void check_memory() const;
   void restore();
+  void dry_run();
   EvalAcc evaluate(int64_t step);
   void save(int64_t step);
   void log(int64_t done, double lr);
+  void scalar(const std::string& tag, int64_t step, double v, double wall);
   void check_loss(double loss, int64_t step);
+  void write_timeline();
 
   const RunConfig& c_;
   comm::CommPtr world_;
@@ -176,10 +216,12 @@ class Trainer::Run {
   Graph* g_ = nullptr;
   ModelGraph mg_;
   std::vector<Value> params_, grads_;
+  int64_t param_count_ = 0;  // this rank's slice
   std::unique_ptr<Update> update_;
   std::unique_ptr<optim::Optimizer> opt_;
   std::unique_ptr<optim::LRSchedule> sched_;
   std::unique_ptr<MetricsLog> metrics_;
+  std::unique_ptr<EventWriter> events_;
   std::unique_ptr<StepContext> ctx_;
   Resources eval_res_;
   Profile profile_;
@@ -187,7 +229,8 @@ class Trainer::Run {
   std::unique_ptr<CheckpointManager> ckpt_;
   std::unique_ptr<Executor> eval_ex_;
   std::vector<TraceEvent> trace_;
-  int64_t start_ = 0;
+  std::unique_ptr<Timeline> timeline_;
+  int64_t start_ = 0, last_saved_ = -1;
   TrainResult res_;
   // the log window
   double t_start_ = 0, t_log_ = 0, loss_acc_ = 0, first_loss_ = 0;
@@ -198,6 +241,9 @@ class Trainer::Run {
 
 Trainer::Run::Run(const RunConfig& c, comm::CommPtr world, const FitOptions& fo)
     : c_(c), world_(std::move(world)), fo_(fo), rank_(world_->rank()), size_(world_->size()) {
+  logging::set_level(logging::parse_level(c.train.log_level));
+  logging::set_rank(rank_, size_);
+  install_preemption_handlers();
   // device: every node goes there when it has a kernel there, else on cpu
   // (core/placement.h). Opened first, so a missing device is the one error.
   if (c.device != "cpu") {
@@ -211,6 +257,7 @@ Trainer::Run::Run(const RunConfig& c, comm::CommPtr world, const FitOptions& fo)
   if (size_ % mp != 0)
     c.fail("distributed.model_parallel", "= " + std::to_string(mp) + " does not divide the world size " +
                                              std::to_string(size_));
+  if (!fo_.dry_run) prepare_run_dir();
   ThreadPool::set_global_threads(threads_for_rank(c));
   strategy_ = strategy_entry(c.raw).make(c, world_);
   roles_ = strategy_->roles(rank_, size_);
@@ -223,25 +270,38 @@ Trainer::Run::Run(const RunConfig& c, comm::CommPtr world, const FitOptions& fo)
   opt_ = optimizer_from_config(c);
   check_memory();
   sched_ = schedule_from_config(c);
-  metrics_ = std::make_unique<MetricsLog>(roles_.chief ? c.train.metrics_file : "", !fo_.resume.empty());
+  const bool fresh_log = fo_.resume.empty() || fo_.dry_run;
+  metrics_ = std::make_unique<MetricsLog>(roles_.chief && !fo_.dry_run ? c.train.metrics_file : "", !fresh_log);
+  if (roles_.chief && !fo_.dry_run && c.train.tensorboard) events_ = std::make_unique<EventWriter>(c.train.run_dir);
   ctx_.reset(new StepContext{c, world_, grid_.dp_comm, grid_.mp_comm, *g_, mg_, params_, grads_, *opt_,
-                             ThreadPool::global()});
+                             ThreadPool::global(), nullptr, nullptr, nullptr, {}});
   if (grid_.mp_comm) comm::add_mp_to_resources(eval_res_, grid_.mp_comm);
   if (c.train.profile) ctx_->profile = &profile_;
-  if (roles_.chief)
-    std::printf("%s; %s, %d rank(s), %d thread(s) per rank\n", data_->describe().c_str(), strategy_->name().c_str(),
-                size_, ThreadPool::global().threads());
+  // The model's size over all its slices: the first model-parallel group sums them.
+  {
+    int64_t total = param_count_;
+    if (grid_.mp_comm) {
+      total = 0;
+      for (uint64_t v : grid_.mp_comm->allgather_u64(uint64_t(param_count_))) total += int64_t(v);
+    }
+    res_.parameters = total;
+  }
+  if (roles_.chief) {
+    logging::info("model {}: {} parameters ({}); {}", c.model, thousands(res_.parameters),
+              human_bytes(double(res_.parameters) * 4), data_->describe());
+    logging::info("{}, {} rank(s), {} thread(s) per rank; run folder {}", strategy_->name(), size_,
+              ThreadPool::global().threads(), c.train.run_dir);
+  }
   if (roles_.chief && c.precision != "fp32")
-    std::printf("mixed precision: %d matmul/conv nodes in %s, fp32 master weights; loss scaling %s\n", half_nodes_,
-                c.precision.c_str(),
-                update_->scaling() ? ("from " + std::to_string(int64_t(update_->initial_scale()))).c_str() : "off");
+    logging::info("mixed precision: {} matmul/conv nodes in {}, fp32 master weights; loss scaling {}", half_nodes_,
+              c.precision, update_->scaling() ? "from " + std::to_string(int64_t(update_->initial_scale())) : "off");
 
   data::LoaderOptions lo;
   lo.batch_size = c.data.batch_size;
   lo.rank = roles_.worker ? roles_.data_rank : 0;
   lo.world = roles_.data_world;
   lo.seed = c.train.seed;
-  lo.prefetch = c.data.prefetch && roles_.worker;
+  lo.prefetch = c.data.prefetch && roles_.worker && !fo_.dry_run;
   std::vector<Tensor> train_cols = data_->train();
   eval_cols_ = data_->eval();
   check_inputs(mg_.inputs, train_cols, "training");
@@ -250,15 +310,70 @@ Trainer::Run::Run(const RunConfig& c, comm::CommPtr world, const FitOptions& fo)
   if (loader_->steps_per_epoch() < 1)
     c.fail("data.batch_size", "x workers exceeds the " + std::to_string(loader_->size()) + " training examples");
   if (!fo_.resume.empty()) restore();
-  strategy_->setup(*ctx_);
-  if (!c.train.trace_file.empty()) {
-    trace_.reserve(size_t(std::min(c.train.trace_steps, c.train.steps)) * size_t(g_->num_nodes()));
+  if (!c.train.trace_file.empty() && !fo_.dry_run) {
+    const int64_t steps = std::min(c.train.trace_steps, c.train.steps);
+    timeline_ = std::make_unique<Timeline>(world_, roles_.worker ? (roles_.chief ? "chief" : "worker") : "server",
+                                           size_t(steps) * size_t(g_->num_nodes() + 64) + 4096);
+    ctx_->timeline = timeline_.get();
+    trace_.reserve(size_t(steps) * size_t(g_->num_nodes()));
     ctx_->trace = &trace_;
   }
+  strategy_->setup(*ctx_);
   // With model parallelism the k ranks of the first replica write one slice each
   // of one checkpoint; the first of them commits it once all are written.
-  if (!c.train.checkpoint.dir.empty() && replica0_ && roles_.worker)
+  if (!c.train.checkpoint.dir.empty() && replica0_ && roles_.worker && !fo_.dry_run)
+  {
     ckpt_ = std::make_unique<CheckpointManager>(c.train.checkpoint.dir, c.train.checkpoint.keep, grid_.mp_index == 0);
+    ckpt_->set_write_delay_ms(c.debug.slow_checkpoint_ms);
+  }
+  if (roles_.chief && !fo_.dry_run) {
+    for (const auto& kv : data_->artifacts())
+      write_file_atomic((std::filesystem::path(c.train.run_dir) / kv.first).string(), kv.second);
+  }
+}
+
+// The run folder: refused when it holds an earlier run (unless resuming or
+// overwriting), created, and given the resolved config. Rank 0 decides; every
+// rank gets the same answer, or the same error.
+void Trainer::Run::prepare_run_dir() {
+  namespace fs = std::filesystem;
+  std::string err;
+  if (rank_ == 0) {
+    try {
+      const fs::path dir(c_.train.run_dir);
+      if (fo_.overwrite && !fo_.resume.empty()) throw Error("--overwrite and --resume exclude each other: pick one");
+      std::vector<fs::path> places = {dir};
+      if (!c_.train.checkpoint.dir.empty()) places.push_back(c_.train.checkpoint.dir);
+      for (const fs::path& d : places) {
+        const auto found = run_artifacts(d);
+        if (found.empty() || !fo_.resume.empty()) continue;
+        if (fo_.overwrite) {
+          remove_artifacts(d);
+          continue;
+        }
+        std::string list;
+        for (size_t i = 0; i < found.size() && i < 4; ++i) list += (i ? ", " : "") + found[i];
+        throw Error(d.string() + ": holds an earlier run (" + list + (found.size() > 4 ? ", ..." : "") +
+                    "); pass --resume to continue it, --overwrite to replace it, or choose another train.run_dir");
+      }
+      std::error_code ec;
+      fs::create_directories(dir, ec);
+      if (ec) throw Error(dir.string() + ": cannot create the run folder: " + ec.message());
+      // config.yaml first: it is also the probe that the folder can be written.
+      try {
+        write_file_atomic((dir / "config.yaml").string(),
+                          "# resolved config of this run: train --config " + (dir / "config.yaml").string() +
+                              " --set train.run_dir=NEW runs it again\n" + c_.raw.dump());
+      } catch (const std::exception& e) {
+        throw Error(dir.string() + ": cannot write the run folder (" + e.what() + ")");
+      }
+    } catch (const std::exception& e) {
+      err = e.what();
+      if (err.empty()) err = "run folder: unknown error";
+    }
+  }
+  err = broadcast_string(*world_, err);
+  if (!err.empty()) throw Error(err);
 }
 
 // The model's graph, in half precision when asked (ops/autocast.h: matmul/conv in
@@ -283,6 +398,7 @@ void Trainer::Run::build_graph() {
   }
   g_ = half_ ? half_.get() : built_.get();
   params_ = g_->trainable();
+  for (const Value& v : params_) param_count_ += g_->value(v).numel();
   const Value scale = update_->scale_input(*g_);  // gradients of loss * s, with s fed each step
   auto on_device = g_->device_scope(scope_dev);
   grads_ = gradients(scale.defined() ? mg_.loss * scale : mg_.loss, params_);
@@ -302,9 +418,14 @@ void Trainer::Run::check_memory() const {
 }
 
 TrainResult Trainer::Run::fit() {
+  if (fo_.dry_run) {
+    dry_run();
+    return res_;
+  }
   if (!roles_.worker) {
     strategy_->serve(*ctx_);
     res_.is_worker = false;
+    write_timeline();
     return res_;
   }
   const int64_t steps = c_.train.steps;
@@ -314,13 +435,18 @@ TrainResult Trainer::Run::fit() {
   faults_log_ = minor_faults();
   Executor::Feeds feeds;
   for (const Value& v : mg_.inputs) feeds.emplace_back(v, Tensor());
-  for (int64_t step = start_; step < steps; ++step) {
+  int64_t step = start_;
+  for (; step < steps; ++step) {
     const data::Batch& b = loader_->next();  // this rank's shard of the global batch, prefetched
     for (size_t i = 0; i < feeds.size(); ++i) feeds[i].second = b[i];
     const double lr = sched_->lr(step);
     if (c_.debug.slow_rank == rank_ && c_.debug.slow_ms > 0)
       std::this_thread::sleep_for(std::chrono::milliseconds(c_.debug.slow_ms));
-    if (step - start_ == c_.train.trace_steps) ctx_->trace = nullptr;
+    if (step - start_ == c_.train.trace_steps) {  // the timeline holds the first train.trace_steps steps
+      ctx_->trace = nullptr;
+      ctx_->timeline = nullptr;
+    }
+    if (ctx_->timeline) ctx_->timeline->step(step + 1, Timeline::now_ns());
     ctx_->extra = update_->feeds();                               // the loss scale, when scaling
     StepResult r = strategy_->compute(*ctx_, feeds, step);        // forward, backward, gradient reduction
     if (update_->prepare(r.grads, params_, step))                 // unscale or skip, clip, check
@@ -331,24 +457,89 @@ TrainResult Trainer::Run::fit() {
     if (c_.train.eval_every > 0 && done % c_.train.eval_every == 0 && done != steps) evaluate(done);
     if (checkpoints && c_.train.checkpoint.every > 0 && done % c_.train.checkpoint.every == 0 && done != steps)
       save(done);
+    if (done != steps && strategy_->agree_stop(*ctx_, preemption_signal() != 0)) {  // a signal: stop here
+      res_.preempted = true;
+      ++step;
+      break;
+    }
   }
-  if (!c_.train.trace_file.empty()) {
-    const std::string path = size_ > 1 ? c_.train.trace_file + ".rank" + std::to_string(rank_) : c_.train.trace_file;
-    write_chrome_trace(path, *g_, trace_, rank_);
+  logging::end_progress();
+  if (res_.preempted) {
+    if (since_log_ > 0) log(step, sched_->lr(step - 1));
+    if (checkpoints && last_saved_ != step) save(step);
+    strategy_->finish(*ctx_);
+    write_timeline();  // after finish(): parameter servers join it once every worker is done
     if (roles_.chief)
-      std::printf("timeline: %zu events -> %s%s\n", trace_.size(), c_.train.trace_file.c_str(), size_ > 1 ? ".rank<N>" : "");
+      logging::warn("stopped by a signal at step {} of {}{}; exit {}: continue with --resume", step, steps,
+                checkpoints ? ", checkpoint written" : " (train.checkpoint.enabled is false: nothing saved)",
+                kPreemptedExit);
+    res_.steps = step;
+    return res_;
   }
   EvalAcc final_acc = evaluate(steps);
   if (checkpoints && start_ < steps) save(steps);  // resumed at train.steps: that checkpoint is the one on disk
   strategy_->finish(*ctx_);
+  write_timeline();
   res_.steps = steps;
   res_.eval_loss = final_acc.loss_sum / std::max<int64_t>(1, final_acc.count);
   res_.eval_accuracy = double(final_acc.correct) / std::max<int64_t>(1, final_acc.count);
   if (roles_.chief && ctx_->profile) print_profile(profile_);
   if (roles_.chief)
-    std::printf("done: %lld steps in %.1fs, peak RSS %.0f MB\n", static_cast<long long>(steps - start_),
-                now_s() - t_start_, peak_rss_kb() / 1024.0);
+    logging::info("done: {} steps in {:.1f}s, peak RSS {:.0f} MB; run folder {}", steps - start_, now_s() - t_start_,
+              peak_rss_kb() / 1024.0, c_.train.run_dir);
   return res_;
+}
+
+// The merged timeline (a collective over the world when tracing).
+void Trainer::Run::write_timeline() {
+  if (!timeline_) return;
+  timeline_->add_graph(*g_, trace_, c_.data.batch_size);
+  const size_t n = timeline_->write(c_.train.trace_file);
+  if (rank_ == 0) {
+    std::error_code ec;
+    const auto bytes = std::filesystem::file_size(c_.train.trace_file, ec);
+    logging::info("timeline: {} events of {} rank(s), {} -> {}", n, size_, human_bytes(double(bytes)),
+              c_.train.trace_file);
+  }
+}
+
+// --dry-run: the model, each rank's memory, the strategy's communication; no step.
+void Trainer::Run::dry_run() {
+  Executor::Feeds feeds;
+  const data::Batch& b = loader_->next();
+  for (size_t i = 0; i < mg_.inputs.size(); ++i) feeds.emplace_back(mg_.inputs[i], b[i]);
+  const size_t arena = roles_.worker ? strategy_->arena_bytes(*ctx_, feeds) : 0;
+  double param_bytes = 0;
+  for (const Value& v : params_) param_bytes += double(g_->value(v).bytes());
+  const double slot_bytes = param_bytes * double(opt_->slots().size());
+  const auto arenas = world_->allgather_u64(arena);
+  const auto pbytes = world_->allgather_u64(uint64_t(param_bytes));
+  const auto sbytes = world_->allgather_u64(uint64_t(slot_bytes));
+  const auto counts = world_->allgather_u64(uint64_t(param_count_));
+  const std::vector<std::string> comm = strategy_->comm_plan(*ctx_);
+  if (rank_ != 0) return;
+  logging::info("dry run: model {} on {} rank(s), {}; nothing is trained", c_.model, size_, strategy_->name());
+  logging::info("  {:<48} {:>16} {:>12}", "variable", "shape", "parameters");
+  for (const Value& v : g_->variables()) {
+    const Tensor& t = g_->value(v);
+    logging::info("  {:<48} {:>16} {:>12}", v.name(), shape_str(t.shape()), thousands(t.numel()));
+  }
+  logging::info("  {:<48} {:>16} {:>12}", "total (trainable, all slices)", "", thousands(res_.parameters));
+  logging::info("per rank: {:>4} {:>14} {:>14} {:>14} {:>16} {:>12}", "rank", "arena", "parameters", "gradients",
+            "optimizer state", "params (#)");
+  for (int r = 0; r < size_; ++r)
+    logging::info("          {:>4} {:>14} {:>14} {:>14} {:>16} {:>12}", r, mib(double(arenas[size_t(r)])),
+              mib(double(pbytes[size_t(r)])), mib(double(pbytes[size_t(r)])), mib(double(sbytes[size_t(r)])),
+              thousands(int64_t(counts[size_t(r)])));
+  logging::info("communication per step ({}):", strategy_->name());
+  if (comm.empty()) logging::info("  none (one rank)");
+  for (const std::string& line : comm) logging::info("  {}", line);
+  logging::info("data: {} training examples, {} eval examples, {} steps per epoch; readable", loader_->size(),
+            eval_cols_.empty() ? 0 : eval_cols_[0].dim(0), loader_->steps_per_epoch());
+}
+
+void Trainer::Run::scalar(const std::string& tag, int64_t step, double v, double wall) {
+  if (events_) events_->scalar(tag, step, v, wall);
 }
 
 void Trainer::Run::check_loss(double loss, int64_t step) {
@@ -378,11 +569,12 @@ void Trainer::Run::log(int64_t done, double lr) {
                             fmt_g(first_loss_) + "): training diverges; lower optimizer.lr (" +
                             c_.where("optimizer.lr") + ") or set train.clip_norm";
     if (c_.debug.check_numerics) throw Error(why + " (debug.check_numerics stops here)");
-    if (!warned_divergence_) std::fprintf(stderr, "train: warning: %s\n", why.c_str());
+    if (!warned_divergence_) logging::warn("{}", why);
     warned_divergence_ = true;
   }
   if (roles_.chief) {
-    nlohmann::json rec = {{"step", done}, {"loss", mean_loss}, {"samples_per_sec", sps},
+    const double wall = wall_now();
+    nlohmann::json rec = {{"wall_time", wall}, {"step", done}, {"loss", mean_loss}, {"samples_per_sec", sps},
                           {"minor_faults_per_step", faults_per_step},
                           {"lr", lr}, {"epoch", loader_->position().epoch}, {"peak_rss_mb", peak_rss_kb() / 1024.0}};
     strategy_->log_fields(rec);
@@ -391,9 +583,14 @@ void Trainer::Run::log(int64_t done, double lr) {
       rec["skipped_steps"] = update_->skipped_steps();
     }
     metrics_->write(rec);
-    std::printf("step %6lld/%lld  loss %.4f  %.4g samples/s  lr %.4g  eta %.0fs\n", static_cast<long long>(done),
-                static_cast<long long>(steps), mean_loss, sps, lr, eta);
-    std::fflush(stdout);
+    scalar("loss", done, mean_loss, wall);
+    scalar("learning_rate", done, lr, wall);
+    scalar("samples_per_sec", done, sps, wall);
+    if (rec.contains("loss_scale")) scalar("loss_scale", done, rec["loss_scale"].get<double>(), wall);
+    if (rec.contains("ps_staleness")) scalar("ps_staleness_max", done, rec["ps_staleness"]["max"].get<double>(), wall);
+    if (events_) events_->flush();
+    logging::progress(fmt::format("step {:>6}/{}  loss {:.4f}  {:.4g} samples/s  lr {:.4g}  eta {:.0f}s", done, steps,
+                              mean_loss, sps, lr, eta));
   }
   res_.samples_per_sec = sps;
   t_log_ = t;
@@ -435,17 +632,25 @@ EvalAcc Trainer::Run::evaluate(int64_t step) {
     for (const auto& kv : mg_.metrics) acc.metric_sums[kv.first] += out[k++].item<float>() * double(acc.count - before);
   }
   const double n = double(std::max<int64_t>(1, acc.count));
-  nlohmann::json rec = {{"step", step}, {"eval", "test"}, {"loss", acc.loss_sum / n}};
+  const double wall = wall_now();
+  nlohmann::json rec = {{"wall_time", wall}, {"step", step}, {"eval", "test"}, {"loss", acc.loss_sum / n}};
   if (classify) rec["accuracy"] = double(acc.correct) / n;
   for (const auto& kv : acc.metric_sums) rec[kv.first] = kv.second / n;
   rec["examples"] = acc.count;
   if (!roles_.chief) return acc;
   metrics_->write(rec);
-  std::printf("eval step %lld: test loss %.4f", static_cast<long long>(step), rec["loss"].get<double>());
-  if (classify) std::printf(" accuracy %.4f", rec["accuracy"].get<double>());
-  for (const auto& kv : acc.metric_sums) std::printf(" %s %.4g", kv.first.c_str(), kv.second / n);
-  std::printf(" (%lld predictions)\n", static_cast<long long>(acc.count));
-  std::fflush(stdout);
+  std::string line = fmt::format("eval step {}: test loss {:.4f}", step, rec["loss"].get<double>());
+  scalar("eval/loss", step, rec["loss"].get<double>(), wall);
+  if (classify) {
+    line += fmt::format(" accuracy {:.4f}", rec["accuracy"].get<double>());
+    scalar("eval/accuracy", step, rec["accuracy"].get<double>(), wall);
+  }
+  for (const auto& kv : acc.metric_sums) {
+    line += fmt::format(" {} {:.4g}", kv.first, kv.second / n);
+    scalar("eval/" + kv.first, step, kv.second / n, wall);
+  }
+  if (events_) events_->flush();
+  logging::info("{} ({} predictions)", line, acc.count);
   return acc;
 }
 
@@ -500,13 +705,14 @@ void Trainer::Run::restore() {
       throw Error(dir + "/optimizer.safetensors: " + e.what());
     }
   } else if (roles_.chief) {
-    std::printf("optimizer state not restored (--reset-optimizer)\n");
+    logging::info("optimizer state not restored (--reset-optimizer)");
   }
-  start_ = ts.step;
-  if (roles_.chief) std::printf("resumed from %s at step %lld\n", dir.c_str(), static_cast<long long>(start_));
+  start_ = last_saved_ = ts.step;
+  if (roles_.chief) logging::info("resumed from {} at step {}", dir, start_);
 }
 
 void Trainer::Run::save(int64_t step) {
+  last_saved_ = step;
   strategy_->sync_params(*ctx_);
   if (!ckpt_) return;
   Checkpoint ck;
@@ -541,7 +747,7 @@ void Trainer::Run::save(int64_t step) {
   } else {
     where = ckpt_->save(ck);
   }
-  if (roles_.chief) std::printf("checkpoint step %lld -> %s\n", static_cast<long long>(step), where.c_str());
+  if (roles_.chief) logging::info("checkpoint step {} -> {}", step, where);
 }
 
 Trainer::Trainer(RunConfig cfg, comm::CommPtr world) : cfg_(std::move(cfg)), world_(std::move(world)) {}

@@ -1,7 +1,18 @@
 // trainer.h — the public training API: Trainer(config, world).fit() trains the
 // configured model (any registered one, a user's included: train/registry.h) on
 // its dataset under the configured strategy, with checkpoints, resume, evaluation,
-// metrics and tracing.
+// metrics and tracing, all in one run folder (train.run_dir):
+//
+//   RUN_DIR/config.yaml        the resolved config (train --config RUN_DIR/config.yaml runs it again)
+//   RUN_DIR/metrics.jsonl      one record per log and eval: wall_time, step, epoch, every metric
+//   RUN_DIR/events.out.tfevents.*   the same scalars for TensorBoard
+//   RUN_DIR/checkpoints/       step-N folders and `latest`
+//   RUN_DIR/trace.json         one timeline of every rank (train.trace)
+//   RUN_DIR/vocab.txt          what the dataset keeps beside the run (the BERT vocab)
+//
+// A folder holding an earlier run is refused unless FitOptions says resume or
+// overwrite. SIGTERM/SIGINT/SIGUSR1 stop at a step boundary with a checkpoint
+// (train/preempt.h).
 //
 //   ft::train::register_model({...});                       // a user's model, its keys
 //   auto cfg = ft::train::Config::load("my.yaml", overrides);
@@ -27,12 +38,16 @@ struct TrainResult {
   double eval_loss = 0;
   double eval_accuracy = 0;
   double samples_per_sec = 0;
-  bool is_worker = true;  // false on parameter-server ranks
+  bool is_worker = true;   // false on parameter-server ranks
+  bool preempted = false;  // stopped by a signal after writing its checkpoint (exit kPreemptedExit)
+  int64_t parameters = 0;  // trainable parameters of the model (all slices)
 };
 
 struct FitOptions {
   std::string resume;            // "" = fresh start; a checkpoint folder, or the checkpoint dir
   bool reset_optimizer = false;  // on resume: start the optimizer state afresh
+  bool overwrite = false;        // a fresh run may replace the run folder's earlier run
+  bool dry_run = false;          // build the graph and the plans, check the data, print them; train nothing
 };
 
 class Trainer {

@@ -149,7 +149,10 @@ std::unique_ptr<Dataset> mlm_corpus(const Config& c) {
     throw Error(corpus + ": no token to predict in the " + std::string(predictions(mc.train) == 0 ? "training" : "eval") +
                 " split with vocab " + (c.s("data.vocab").empty() ? std::string("built from the corpus") : c.s("data.vocab")) +
                 " (does the vocab match the corpus's words? every token is [UNK] or special)");
-  return std::make_unique<TensorDataset>(mc.train.columns(), mc.eval.columns(), mc.describe);
+  std::string vocab;
+  for (const std::string& t : mc.vocab.tokens()) vocab += t + "\n";
+  return std::make_unique<TensorDataset>(mc.train.columns(), mc.eval.columns(), mc.describe,
+                                         std::map<std::string, std::string>{{"vocab.txt", vocab}});
 }
 
 }  // namespace

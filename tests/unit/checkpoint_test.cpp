@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <thread>
 
 #include "train/checkpoint.h"
 
@@ -259,4 +260,26 @@ TEST(Checkpoint, OptimizerStateMustCoverEveryParameter) {
   e = err([&] { check_optimizer_state("o.safetensors", {}, {"w"}, {"m"}); });
   EXPECT_TRUE(has(e, "(0 tensors in the file)")) << e;
   EXPECT_EQ(err([&] { check_optimizer_state("o.safetensors", {}, {"w"}, {}); }), "");  // plain SGD has no slots
+}
+
+// Retention goes by write order: a run that continues from an older checkpoint
+// beside newer ones keeps what it writes, and `latest` always names a folder.
+TEST(Checkpoint, RetentionByWriteOrderKeepsTheOneJustWritten) {
+  std::string d = tmpdir("order");
+  CheckpointManager m(d, 2);
+  for (int64_t s : {200, 300, 100}) {
+    m.save(at_step(s));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // distinct write times
+  }
+  EXPECT_TRUE(fs::exists(d + "/step-00000100"));   // just written: kept, and latest
+  EXPECT_TRUE(fs::exists(d + "/step-00000300"));   // written second
+  EXPECT_FALSE(fs::exists(d + "/step-00000200"));  // the oldest written
+  EXPECT_EQ(m.latest(), d + "/step-00000100");
+  EXPECT_EQ(CheckpointManager::load(d).state.step, 100);
+  // keep = 1: only the newest written survives.
+  CheckpointManager one(d, 1);
+  one.save(at_step(50));
+  EXPECT_EQ(one.latest(), d + "/step-00000050");
+  EXPECT_FALSE(fs::exists(d + "/step-00000100"));
+  EXPECT_FALSE(fs::exists(d + "/step-00000300"));
 }

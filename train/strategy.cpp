@@ -1,0 +1,38 @@
+// strategy.cpp — what strategies share by default.
+#include "train/strategy.h"
+
+#include <fmt/format.h>
+
+#include <map>
+
+namespace ft {
+namespace train {
+
+bool Strategy::agree_stop(StepContext& ctx, bool local) {
+  if (ctx.world->size() == 1) return local;
+  int32_t v = local ? 1 : 0;
+  ctx.world->allreduce(&v, 1, DType::I32, comm::ReduceOp::Max);
+  return v != 0;
+}
+
+std::vector<std::string> mp_collectives(const Graph& g, int64_t batch) {
+  std::map<std::string, std::pair<int, double>> by_op;  // op -> count, bytes per step
+  for (int id = 0; id < g.num_nodes(); ++id) {
+    const Node& n = g.node(id);
+    if (n.op != "mp_allreduce" && n.op != "mp_allgather" && n.op != "send" && n.op != "recv") continue;
+    Shape s = n.out_shapes.empty() ? Shape{} : n.out_shapes[0];
+    for (auto& d : s)
+      if (d < 0) d = batch;
+    auto& e = by_op[n.op];
+    ++e.first;
+    e.second += double(numel(s)) * double(dtype_size(n.out_dtypes.empty() ? DType::F32 : n.out_dtypes[0]));
+  }
+  std::vector<std::string> out;
+  for (const auto& kv : by_op)
+    out.push_back(fmt::format("model parallel: {} x {}, {:.3f} MiB per step (outputs, batch {})", kv.second.first,
+                              kv.first, kv.second.second / double(1 << 20), batch));
+  return out;
+}
+
+}  // namespace train
+}  // namespace ft
