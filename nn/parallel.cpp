@@ -27,6 +27,7 @@ Value split_variable(Graph& g, const std::string& name, const Shape& full_shape,
   Shape local = full_shape;
   local[size_t(ax)] = tp.part(full_shape[size_t(ax)], "split_variable '" + g.scoped(name) + "'");
   Value v = g.variable(name, local, init::zeros(), dtype);
+  g.mutable_node(v.node()).attrs.set("tp_full_numel", numel(full_shape));  // the model's size (train: --dry-run)
   // The unsplit model's initial value (same per-name seed), then this rank's slice.
   Tensor full = Tensor::empty(full_shape, dtype);
   std::mt19937_64 rng(g.name_seed(v.name()));

@@ -102,6 +102,18 @@ std::vector<std::string> run_artifacts(const std::filesystem::path& dir) {
   return found;
 }
 
+// Whether those files hold a run: checkpoints, metrics records or a timeline (a
+// start that failed leaves only config.yaml, an empty metrics file and an events
+// header, which a new run replaces).
+bool holds_run(const std::filesystem::path& dir, const std::vector<std::string>& found) {
+  std::error_code ec;
+  for (const std::string& n : found) {
+    if (n == "checkpoints" || n == "latest" || n == "trace.json" || n.rfind("step-", 0) == 0) return true;
+    if (n == "metrics.jsonl" && std::filesystem::file_size(dir / n, ec) > 0 && !ec) return true;
+  }
+  return false;
+}
+
 // Removes what run_artifacts() names (and nothing else a user keeps there).
 void remove_artifacts(const std::filesystem::path& dir) {
   std::error_code ec;
@@ -216,7 +228,8 @@ class Trainer::Run {
   Graph* g_ = nullptr;
   ModelGraph mg_;
   std::vector<Value> params_, grads_;
-  int64_t param_count_ = 0;  // this rank's slice
+  int64_t param_count_ = 0;   // this rank's slice
+  int64_t model_params_ = 0;  // the whole model's (tensor-parallel slices counted whole)
   std::unique_ptr<Update> update_;
   std::unique_ptr<optim::Optimizer> opt_;
   std::unique_ptr<optim::LRSchedule> sched_;
@@ -277,15 +290,7 @@ Trainer::Run::Run(const RunConfig& c, comm::CommPtr world, const FitOptions& fo)
                              ThreadPool::global(), nullptr, nullptr, nullptr, {}});
   if (grid_.mp_comm) comm::add_mp_to_resources(eval_res_, grid_.mp_comm);
   if (c.train.profile) ctx_->profile = &profile_;
-  // The model's size over all its slices: the first model-parallel group sums them.
-  {
-    int64_t total = param_count_;
-    if (grid_.mp_comm) {
-      total = 0;
-      for (uint64_t v : grid_.mp_comm->allgather_u64(uint64_t(param_count_))) total += int64_t(v);
-    }
-    res_.parameters = total;
-  }
+  res_.parameters = model_params_;
   if (roles_.chief) {
     logging::info("model {}: {} parameters ({}); {}", c.model, thousands(res_.parameters),
               human_bytes(double(res_.parameters) * 4), data_->describe());
@@ -347,7 +352,7 @@ void Trainer::Run::prepare_run_dir() {
       for (const fs::path& d : places) {
         const auto found = run_artifacts(d);
         if (found.empty() || !fo_.resume.empty()) continue;
-        if (fo_.overwrite) {
+        if (fo_.overwrite || !holds_run(d, found)) {
           remove_artifacts(d);
           continue;
         }
@@ -398,7 +403,10 @@ void Trainer::Run::build_graph() {
   }
   g_ = half_ ? half_.get() : built_.get();
   params_ = g_->trainable();
-  for (const Value& v : params_) param_count_ += g_->value(v).numel();
+  for (const Value& v : params_) {
+    param_count_ += g_->value(v).numel();
+    model_params_ += g_->node(v.node()).attrs.i("tp_full_numel", g_->value(v).numel());  // a slice counts whole
+  }
   const Value scale = update_->scale_input(*g_);  // gradients of loss * s, with s fed each step
   auto on_device = g_->device_scope(scope_dev);
   grads_ = gradients(scale.defined() ? mg_.loss * scale : mg_.loss, params_);

@@ -19,7 +19,7 @@ cd "$src/examples/custom_model"
 run() {  # run NAME NP ARGS... : metrics in $W/NAME.jsonl, checkpoints in $W/NAME
   local name=$1 np=$2
   shift 2
-  local cmd=("$CT" --config custom.yaml --set train.metrics_file="$W/$name.jsonl" --set train.checkpoint.dir="$W/$name" "$@")
+  local cmd=("$CT" --config custom.yaml --set train.run_dir="$W/run-$name" --set train.metrics_file="$W/$name.jsonl" --set train.checkpoint.dir="$W/$name" "$@")
   [ "$np" -gt 1 ] && cmd=("${MPI[@]}" -np "$np" "${cmd[@]}")
   "${cmd[@]}" >"$W/$name.log" 2>&1 || { cat "$W/$name.log"; echo "FAIL: $name"; exit 1; }
   echo "ok: $name: $(grep '^eval' "$W/$name.log" | tail -1)"
@@ -47,7 +47,7 @@ printf 'model:\n  type: resmlp\n  widht: 8\n' >"$W/typo.yaml"
 "$fails" --one-line "$W/typo.yaml:3: unknown key 'model.widht'" "$CT" --config "$W/typo.yaml"
 "$fails" --one-line "key 'data.points' must be even" "$CT" --config custom.yaml --set data.points=2047
 "$fails" --one-line "input 'points': the model takes \[?, 2\] f32, the dataset's training column 0 gives \[?, 3\] f32" \
-  "$CT" --config custom.yaml --set data.features=3 --set train.checkpoint.dir=
+  "$CT" --config custom.yaml --overwrite --set data.features=3 --set train.checkpoint.dir=
 "$fails" --one-line "is not a registered model (registered: bert, cnn, mlp, resmlp)" \
   "$CT" --config custom.yaml --set model.type=resnet
 "$CT" --help-config | grep -q "model.width"

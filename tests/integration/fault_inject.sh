@@ -57,7 +57,7 @@ echo "fault_inject $CASE: seed $seed (FT_FAULT_SEED=$seed repeats it): SIGKILL r
 "${MPIRUN[@]}" -np $np "$TRAIN" "${ARGS[@]}" --set train.checkpoint.dir="$RUNS/ck" \
   --set train.metrics_file="$RUNS/killed.jsonl" >"$RUNS/killed.log" 2>&1 &
 launcher=$!
-pat=$(printf '^step %6d/' "$kill_step")
+pat=$(printf ' step %6d/' "$kill_step")
 for _ in $(seq 1 1200); do grep -q "$pat" "$RUNS/killed.log" && break; kill -0 $launcher 2>/dev/null || break; sleep 0.05; done
 grep -q "$pat" "$RUNS/killed.log" || { kill -9 $launcher 2>/dev/null; tail -20 "$RUNS/killed.log"; fail "step $kill_step never logged"; }
 pid=""
@@ -67,7 +67,7 @@ done
 [ -n "$pid" ] || { kill -9 $launcher; fail "rank $victim not found among the launcher's children"; }
 kill -9 "$pid"
 t0=$(date +%s.%N)
-at_kill=$(grep '^step' "$RUNS/killed.log" | tail -1 | awk '{print $2}' | cut -d/ -f1)
+at_kill=$(grep -oE ' step +[0-9]+/' "$RUNS/killed.log" | tail -1 | grep -oE '[0-9]+')
 echo "killed rank $victim (pid $pid) with the chief's last logged step at $at_kill"
 for _ in $(seq 1 300); do kill -0 $launcher 2>/dev/null || break; sleep 0.1; done
 if kill -0 $launcher 2>/dev/null; then

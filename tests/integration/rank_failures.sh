@@ -27,7 +27,7 @@ case "$CASE" in
     "${MPIRUN[@]}" -np 2 "$TRAIN" "${COMMON[@]}" --set train.steps=1000000 --set train.log_every=20 \
       >"$RUNS/out" 2>&1 &
     launcher=$!
-    for _ in $(seq 1 600); do grep -q "^step" "$RUNS/out" && break; sleep 0.1; done
+    for _ in $(seq 1 600); do grep -qE " step +[0-9]+/" "$RUNS/out" && break; sleep 0.1; done
     victim=""
     for p in $(pgrep -P "$launcher"); do
       tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=1' && victim=$p

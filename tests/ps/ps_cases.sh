@@ -89,7 +89,7 @@ case "$case_name" in
       --set train.log_every=20 --set train.metrics_file= --set train.checkpoint.dir= --set train.threads=1 \
       >"$RUNS/dead.log" 2>&1 &
     launcher=$!
-    for _ in $(seq 1 600); do grep -q "^step" "$RUNS/dead.log" && break; sleep 0.1; done
+    for _ in $(seq 1 600); do grep -qE " step +[0-9]+/" "$RUNS/dead.log" && break; sleep 0.1; done
     victim=""
     for p in $(pgrep -P "$launcher"); do
       tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=2' && victim=$p
