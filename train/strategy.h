@@ -7,7 +7,9 @@
 //              broadcast of initial values, the parameter servers' shards);
 //   compute()  forward, backward and the gradient reduction of one step;
 //   apply()    where the prepared gradients update the parameters: on this rank's
-//              optimizer (allreduce-sync) or on the servers (ps-*: a push).
+//              optimizer (allreduce-sync) or on the servers (ps-*: a push);
+//   agree_stop() whether the ranks stop at this step boundary (a signal arrived);
+//   comm_plan() what one step communicates (--dry-run).
 // Everything else (unscaling, clipping, the non-finite check: train/update.h; data,
 // checkpoints, evaluation, logging: train/trainer.h) is the same for every strategy.
 // A strategy is chosen by name from the registry (train/registry.h), with the
