@@ -146,15 +146,10 @@ class AllreduceStrategy : public Strategy {
     comm::add_to_resources(res_, dp);
     if (ctx.mp_comm) comm::add_mp_to_resources(res_, ctx.mp_comm);
     // Order of production: backward builds the last layer's gradients first,
-    // so ascending gradient node id is the order they become ready.
-    order_.resize(ctx.grads.size());
-    for (size_t i = 0; i < order_.size(); ++i) order_[i] = int(i);
-    std::sort(order_.begin(), order_.end(), [&](int a, int b) { return ctx.grads[size_t(a)].node() < ctx.grads[size_t(b)].node(); });
-    comm::GradientBucketer bucketer(size_t(ctx.cfg.distributed.bucket_mb * 1024 * 1024));
-    for (int i : order_) {
-      const Value& p = ctx.params[size_t(i)];
-      bucketer.add(p.name(), p.shape(), p.dtype());
-    }
+    // so ascending gradient node id is the order they become ready (strategy.h).
+    GradientPlan plan = plan_gradient_buckets(ctx.params, ctx.grads, ctx.cfg.distributed.bucket_mb);
+    order_ = std::move(plan.order);
+    const comm::GradientBucketer& bucketer = plan.bucketer;
     // Every rank must hold the same layout before anything is exchanged.
     check_same_layout(w, bucketer);
     plan_lines_.clear();

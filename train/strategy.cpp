@@ -3,10 +3,26 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 
 namespace ft {
 namespace train {
+
+GradientPlan plan_gradient_buckets(const std::vector<Value>& params, const std::vector<Value>& grads, double bucket_mb) {
+  FT_CHECK(params.size() == grads.size(), "plan_gradient_buckets: one gradient per parameter");
+  GradientPlan plan;
+  plan.order.resize(grads.size());
+  for (size_t i = 0; i < plan.order.size(); ++i) plan.order[i] = int(i);
+  std::sort(plan.order.begin(), plan.order.end(),
+            [&](int a, int b) { return grads[size_t(a)].node() < grads[size_t(b)].node(); });
+  plan.bucketer = comm::GradientBucketer(size_t(bucket_mb * 1024 * 1024));
+  for (int i : plan.order) {
+    const Value& p = params[size_t(i)];
+    plan.bucketer.add(p.name(), p.shape(), p.dtype());
+  }
+  return plan;
+}
 
 bool Strategy::agree_stop(StepContext& ctx, bool local) {
   if (ctx.world->size() == 1) return local;

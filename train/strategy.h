@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "comm/bucketing.h"
 #include "comm/communicator.h"
 #include "core/core.h"
 #include "optim/optimizer.h"
@@ -71,6 +72,16 @@ struct StepResult {
 // --dry-run lines for the model-parallel collectives and transfers of a graph:
 // count and output bytes per op type, unknown dims counted as `batch`.
 std::vector<std::string> mp_collectives(const Graph& g, int64_t batch);
+
+// The allreduce strategy's gradient plan: the gradients in the order backward
+// produces them (ascending gradient node id: the last layer's first) and their
+// fusion buckets of bucket_mb. `order[k]` indexes params/grads; the bucketer's
+// tensor k is params[order[k]]. bench/scale_plan predicts from the same plan.
+struct GradientPlan {
+  std::vector<int> order;
+  comm::GradientBucketer bucketer{0};
+};
+GradientPlan plan_gradient_buckets(const std::vector<Value>& params, const std::vector<Value>& grads, double bucket_mb);
 
 class Strategy {
  public:
