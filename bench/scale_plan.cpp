@@ -1,0 +1,272 @@
+// scale_plan.cpp — predicts a config's step time, exposed communication,
+// scaling efficiency, samples/s and memory per rank at N ranks from a cluster
+// description (configs/clusters/*.yaml) and the config's own graph:
+//
+//   scale_plan --config C.yaml --cluster configs/clusters/K.yaml [--ranks 1,2,4,...,1024]
+//              [--set k=v ...] [--json FILE]
+//
+// The graph is built through the registry as the Trainer builds it
+// (train::build_model, then gradients()); the backward order and the buckets
+// are the allreduce strategy's own (train::plan_gradient_buckets). The step's
+// compute is the cluster's compute.step_ms (one rank, measured for this config),
+// or the graph's matmul/conv FLOPs (forward and backward, batch resolved) at
+// compute.gemm_gflops. It is split into forward and backward by those FLOPs; a
+// gradient is ready when the backward FLOPs up to its node (node id order, the
+// order backward is built in) are done; a bucket when its last gradient is.
+// The α-β arithmetic is train/scale_model.h.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
+
+#include "comm/comm_ops.h"
+#include "optim/factory.h"
+#include "train/config.h"
+#include "train/registry.h"
+#include "train/scale_model.h"
+#include "train/strategy.h"
+
+using namespace ft;
+using namespace ft::train;
+
+namespace {
+
+Shape resolved(Shape s, int64_t batch) {
+  for (auto& d : s)
+    if (d < 0) d = batch;
+  return s;
+}
+
+// Multiply-adds of a matmul or conv2d node, times 2; 0 for every other op.
+double node_flops(const Graph& g, const Node& n, int64_t batch) {
+  if (n.op != "matmul" && n.op != "conv2d") return 0;
+  const Shape out = resolved(n.out_shapes[0], batch);
+  const Shape a = resolved(g.node(n.inputs[0].node).out_shapes[size_t(n.inputs[0].index)], batch);
+  if (n.op == "matmul") {
+    const bool ta = n.attrs.b("transpose_a", false);
+    const int64_t k = ta ? a[a.size() - 2] : a.back();
+    return 2.0 * double(numel(out)) * double(k);
+  }
+  // conv2d: x (N, C, H, W), w (O, C, kh, kw): each output element sums C·kh·kw products.
+  const Shape w = resolved(g.node(n.inputs[1].node).out_shapes[size_t(n.inputs[1].index)], batch);
+  return 2.0 * double(numel(out)) * double(w[1] * w[2] * w[3]);
+}
+
+std::vector<int> parse_ranks(const std::string& s) {
+  std::vector<int> v;
+  size_t pos = 0;
+  while (pos <= s.size()) {
+    size_t end = s.find(',', pos);
+    if (end == std::string::npos) end = s.size();
+    const std::string item = s.substr(pos, end - pos);
+    char* e = nullptr;
+    const long n = std::strtol(item.c_str(), &e, 10);
+    if (item.empty() || *e || n < 1 || n > 1 << 20) throw Error("--ranks: '" + item + "' is not a rank count");
+    v.push_back(int(n));
+    pos = end + 1;
+  }
+  return v;
+}
+
+std::string mib(double b) { return fmt::format("{:.1f}", b / double(1 << 20)); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"scale_plan: predict a config's step time, efficiency, samples/s and memory at N ranks (flowtrain)",
+               "scale_plan"};
+  std::string config_path, cluster_path, ranks_s = "1,2,4,8,16,32,64,128,256,512,1024", json_out;
+  std::vector<std::string> sets;
+  app.add_option("--config,-c", config_path, "YAML config file")->required()->check(CLI::ExistingFile);
+  app.add_option("--cluster", cluster_path, "cluster description (configs/clusters/*.yaml)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  app.add_option("--ranks", ranks_s, "rank counts, comma-separated");
+  app.add_option("--set", sets, "override a config key: --set distributed.bucket_mb=4 (repeatable)");
+  app.add_option("--json", json_out, "also write the table as JSON (scripts/plot_scale.py draws it)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::fprintf(stderr, "scale_plan: %s (see scale_plan --help)\n", e.what());
+    return 2;
+  }
+  try {
+    const Config cfg = Config::load(config_path, sets);
+    const RunConfig rc(cfg);
+    const scale::Cluster cl = scale::Cluster::load(cluster_path);
+    const std::vector<int> ranks = parse_ranks(ranks_s);
+    const std::string mode = rc.distributed.mode;
+    if (rc.distributed.model_parallel > 1)
+      rc.fail("distributed.model_parallel", "> 1: scale_plan does not model model-parallel collectives yet");
+    if (rc.distributed.deterministic)
+      rc.fail("distributed.deterministic", ": scale_plan models the bucketed allreduce, not the deterministic allgather");
+    if (mode != "allreduce-sync" && mode != "ps-sync" && mode != "ps-async")
+      rc.fail("distributed.mode", "= " + mode + ": scale_plan models allreduce-sync, ps-sync and ps-async");
+    const int64_t batch = rc.data.batch_size;
+    if (rc.precision != "fp32")
+      fmt::print("# precision {}: modelled as fp32 (the variables and their gradients are f32; compute.step_ms "
+                 "should be measured in {})\n", rc.precision, rc.precision);
+
+    // The graph, as the Trainer builds it (fp32; train/trainer.cpp build_graph).
+    Graph g(rc.train.seed);
+    const ModelGraph mg = build_model(g, cfg);
+    const std::vector<Value> params = g.trainable();
+    const int loss_node = mg.loss.node();
+    const std::vector<Value> grads = gradients(mg.loss, params);
+    GradientPlan plan = plan_gradient_buckets(params, grads, rc.distributed.bucket_mb);
+    const std::vector<comm::Bucket> buckets = plan.bucketer.buckets();
+
+    // FLOPs: forward = nodes up to the loss, backward = the nodes gradients() added.
+    std::vector<double> cum(size_t(g.num_nodes()), 0.0);  // backward FLOPs up to node id
+    double fwd = 0, bwd = 0;
+    for (int id = 0; id < g.num_nodes(); ++id) {
+      const double f = node_flops(g, g.node(id), batch);
+      if (id <= loss_node) fwd += f;
+      else bwd += f;
+      cum[size_t(id)] = bwd;
+    }
+    double param_bytes = 0;
+    for (const Value& p : params) param_bytes += double(g.value(p).bytes());
+    if (fwd + bwd <= 0 && cl.step_ms <= 0)
+      throw Error(cl.file + ": key 'compute.gemm_gflops': the graph has no matmul or conv2d to time; give compute.step_ms");
+    const double compute_s = cl.step_ms > 0 ? cl.step_ms * 1e-3 : (fwd + bwd) / (cl.gemm_gflops * 1e9);
+    // Forward/backward split by FLOPs; without any, backward by parameter bytes over 2/3 of the step.
+    const double bwd_share = fwd + bwd > 0 ? bwd / (fwd + bwd) : 2.0 / 3.0;
+    const double t_fwd = compute_s * (1 - bwd_share), t_bwd = compute_s * bwd_share;
+    std::vector<double> ready(buckets.size());
+    double bytes_so_far = 0;
+    for (size_t b = 0; b < buckets.size(); ++b) {
+      double r = 0;
+      for (int m : buckets[b].members) {
+        const int gi = plan.order[size_t(m)];
+        bytes_so_far += double(plan.bucketer.tensors()[size_t(m)].bytes);
+        const double share = bwd > 0 ? cum[size_t(grads[size_t(gi)].node())] / bwd : bytes_so_far / param_bytes;
+        r = std::max(r, t_fwd + t_bwd * share);
+      }
+      ready[b] = r;
+    }
+    if (!ready.empty()) ready.back() = compute_s;  // the loss rides in the last bucket: it waits for the whole step
+
+    // Memory per rank: parameters, gradients, optimizer slots, the executor's planned arena.
+    const size_t slots = optim::make_optimizer(rc.optimizer.options)->slots().size();
+    // One rank fetches the loss and the gradients; more ranks fetch the bucket
+    // nodes' outputs, so the graph gets the strategy's rewrite (one allreduce
+    // node per bucket, the loss in the last) and is planned again.
+    size_t arena = 0, arena_n = 0;
+    std::string arena_note;
+    try {
+      Executor::Feeds feeds;
+      for (const Value& v : mg.inputs) feeds.emplace_back(v, Tensor::empty(resolved(v.shape(), batch), v.dtype()));
+      std::vector<Value> fetch = {mg.loss};
+      fetch.insert(fetch.end(), grads.begin(), grads.end());
+      arena = Executor(g).stats(feeds, fetch).arena_bytes;
+      if (mode == "allreduce-sync") {
+        std::vector<Value> reduced;
+        for (size_t b = 0; b < buckets.size(); ++b) {
+          std::vector<Value> in;
+          for (int m : buckets[b].members) in.push_back(grads[size_t(plan.order[size_t(m)])]);
+          if (b + 1 == buckets.size()) in.push_back(mg.loss);
+          for (const Value& v : comm::allreduce(g, in, int64_t(b), comm::ReduceOp::Mean)) reduced.push_back(v);
+        }
+        arena_n = Executor(g).stats(feeds, reduced).arena_bytes;
+      } else {
+        arena_n = arena;
+      }
+    } catch (const Error& e) {
+      arena_note = std::string(" (arena not planned: ") + e.what() + ")";
+    }
+
+    fmt::print("# scale_plan: {} ({}), {}, batch {} per rank, bucket_mb {}\n", config_path, rc.model, mode, batch,
+               rc.distributed.bucket_mb);
+    fmt::print("# cluster {} ({}): {} ranks per node{}, intra α {:.1f} µs β {:.2f} GB/s, inter α {:.1f} µs β {:.2f} GB/s{}\n",
+               cl.name, cl.file, cl.ranks_per_node,
+               cl.cores_per_node > 0 ? fmt::format(" on {} cores", cl.cores_per_node) : std::string(),
+               cl.intra.alpha_s * 1e6, cl.intra.beta / 1e9, cl.inter.alpha_s * 1e6, cl.inter.beta / 1e9,
+               cl.overlap ? "" : ", no overlap (comm on the compute thread)");
+    fmt::print("# {} parameters, {} MiB; matmul/conv FLOPs per step: forward {:.3g}, backward {:.3g}\n",
+               params.size(), mib(param_bytes), fwd, bwd);
+    fmt::print("# compute per step {:.3f} ms ({}), forward {:.3f} ms, backward {:.3f} ms\n", compute_s * 1e3,
+               cl.step_ms > 0 ? "compute.step_ms" : fmt::format("{:.4g} FLOPs at {} GFLOP/s", fwd + bwd, cl.gemm_gflops),
+               t_fwd * 1e3, t_bwd * 1e3);
+    if (mode == "allreduce-sync") {
+      fmt::print("# {} buckets (backward order, strategy's plan):\n", buckets.size());
+      for (size_t b = 0; b < buckets.size(); ++b)
+        fmt::print("#   bucket {}: {} tensors, {} MiB, ready at {:.3f} ms\n", b, buckets[b].members.size(),
+                   mib(double(buckets[b].bytes)), ready[b] * 1e3);
+    } else {
+      fmt::print("# {} parameter server(s) of the N ranks; the others are workers\n", rc.distributed.ps.servers);
+    }
+    fmt::print("# memory per rank: parameters + gradients + {} optimizer slot(s) + the executor's arena, {} MiB at "
+               "one rank, {} MiB above{}\n", slots, mib(double(arena)), mib(double(arena_n)), arena_note);
+
+    nlohmann::json out = {{"config", config_path}, {"cluster", cl.name}, {"mode", mode}, {"rows", nlohmann::json::array()}};
+    fmt::print("{:>6} {:>10} {:>11} {:>13} {:>10} {:>12} {:>11}  {}\n", "ranks", "step_ms", "compute_ms",
+               "exposed_ms", "effic.", "samples/s", "mem_MiB", "dominant");
+    const double step1 = compute_s;  // one rank: no communication
+    for (int n : ranks) {
+      // Oversubscription: more ranks on a node than cores share them.
+      const int on_node = std::min(n, cl.ranks_per_node);
+      const double share = cl.cores_per_node > 0 ? std::max(1.0, double(on_node) / cl.cores_per_node) : 1.0;
+      const double comp = compute_s * share;
+      double step = comp, exposed = 0, lat = 0, bw = 0, samples = 0, mem = 0;
+      std::string note;
+      if (mode == "allreduce-sync") {
+        std::vector<double> comm_s(buckets.size()), rd(ready);
+        scale::Cluster lat_only = cl, bw_only = cl;
+        lat_only.intra.beta = lat_only.inter.beta = std::numeric_limits<double>::infinity();
+        bw_only.intra.alpha_s = bw_only.inter.alpha_s = 0;
+        for (size_t b = 0; b < buckets.size(); ++b) {
+          const double bytes = double(buckets[b].bytes) + (b + 1 == buckets.size() ? 4.0 : 0.0);  // + the loss
+          comm_s[b] = scale::allreduce_s(bytes, n, cl);
+          lat += scale::allreduce_s(bytes, n, lat_only);
+          bw += scale::allreduce_s(bytes, n, bw_only);
+          rd[b] *= share;
+        }
+        const scale::Overlap o = scale::overlap(rd, comm_s, comp);
+        exposed = cl.overlap ? o.exposed_s : o.comm_busy_s;
+        step = comp + exposed;
+        samples = double(n) * double(batch) / step;
+        mem = param_bytes * double(2 + slots) + double(n > 1 ? arena_n : arena);
+      } else {
+        const int servers = rc.distributed.ps.servers, workers = n - servers;
+        if (workers < 1) {
+          fmt::print("{:>6} {:>10}  (needs more ranks than distributed.ps.servers)\n", n, "-");
+          continue;
+        }
+        const scale::Link& l = n > cl.ranks_per_node ? cl.inter : cl.intra;
+        const scale::PsTime t = scale::ps_time(param_bytes, workers, servers, l);
+        step = scale::ps_step_s(comp, t, mode == "ps-sync");
+        exposed = step - comp;
+        const scale::PsTime tl = scale::ps_time(param_bytes, workers, servers, {l.alpha_s, std::numeric_limits<double>::infinity()});
+        lat = std::max(tl.server_s, tl.worker_s);
+        bw = std::max(t.server_s, t.worker_s) - lat;
+        note = t.server_s > t.worker_s ? " at the servers" : " on a worker's link";
+        samples = double(workers) * double(batch) / step;
+        mem = param_bytes * 2 + double(arena);  // a worker; a server holds 1/servers of params and slots
+      }
+      const std::string dom = exposed <= 0.1 * comp ? "compute"
+                              : lat > bw            ? "comm latency (α)" + note
+                                                    : "comm bandwidth (β)" + note;
+      const std::string eff = fmt::format("{:.1f}%", 100 * step1 / step);
+      fmt::print("{:>6} {:>10.3f} {:>11.3f} {:>13.3f} {:>10} {:>12.0f} {:>11}  {}\n", n, step * 1e3, comp * 1e3,
+                 exposed * 1e3, eff, samples, mib(mem), dom);
+      out["rows"].push_back({{"ranks", n}, {"step_ms", step * 1e3}, {"compute_ms", comp * 1e3},
+                             {"exposed_ms", exposed * 1e3}, {"efficiency", step1 / step},
+                             {"samples_per_sec", samples}, {"memory_mib", mem / double(1 << 20)}, {"dominant", dom}});
+    }
+    if (!json_out.empty()) {
+      std::ofstream f(json_out);
+      if (!(f << out.dump(2) << "\n")) throw Error(json_out + ": cannot write the JSON table");
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "scale_plan: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
