@@ -4,6 +4,16 @@
 //
 //   scale_plan --config C.yaml --cluster configs/clusters/K.yaml [--ranks 1,2,4,...,1024]
 //              [--set k=v ...] [--json FILE]
+//   scale_plan --config C.yaml --calibrate-out this_machine.yaml --comm-bench np2.txt[,np4.txt]
+//              --metrics RUN_DIR/metrics.jsonl [--ranks ...]
+//
+// --calibrate-out writes a cluster file for this host and predicts with it: α
+// and β fitted to comm_bench's flowtrain (auto) column (train/scale_model.h
+// fit_link), compute.step_ms = batch / the median samples_per_sec of a one-rank
+// run's metrics (its first record, the warm-up, left out), all ranks on this
+// node (ranks_per_node = the largest of --ranks), cores_per_node = its hardware
+// threads, overlap false (on one node the shared-memory allreduce runs on the
+// executor's thread, docs/PERFORMANCE.md).
 //
 // The graph is built through the registry as the Trainer builds it
 // (train::build_model, then gradients()); the backward order and the buckets
@@ -22,6 +32,7 @@
 #include <cstdio>
 #include <fstream>
 #include <limits>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "comm/comm_ops.h"
@@ -73,6 +84,62 @@ std::vector<int> parse_ranks(const std::string& s) {
   return v;
 }
 
+// --calibrate-out: the cluster file of this host (see the top of the file).
+void calibrate(const std::string& out, const std::string& comm_bench_files, const std::string& metrics,
+               const RunConfig& rc, int max_ranks) {
+  std::vector<scale::AllreduceSample> samples;
+  std::string sources;
+  for (size_t pos = 0; pos <= comm_bench_files.size();) {
+    size_t end = comm_bench_files.find(',', pos);
+    if (end == std::string::npos) end = comm_bench_files.size();
+    const std::string f = comm_bench_files.substr(pos, end - pos);
+    auto s = scale::read_comm_bench(f);
+    sources += (sources.empty() ? "" : ", ") + f + fmt::format(" ({} ranks)", s.front().ranks);
+    samples.insert(samples.end(), s.begin(), s.end());
+    pos = end + 1;
+  }
+  int kept = 0;
+  const scale::Link l = scale::fit_link(samples, &kept);
+  std::vector<double> sps;
+  std::ifstream m(metrics);
+  int line_no = 0;
+  for (std::string line; std::getline(m, line);) {
+    ++line_no;
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception&) {
+      throw Error(metrics + ":" + std::to_string(line_no) + ": not valid JSON");
+    }
+    if (j.contains("samples_per_sec") && !j.contains("eval")) sps.push_back(j["samples_per_sec"].get<double>());
+  }
+  if (sps.size() > 1) sps.erase(sps.begin());  // the first interval holds the warm-up
+  if (sps.empty()) throw Error(metrics + ": no record with samples_per_sec");
+  std::sort(sps.begin(), sps.end());
+  const double median = sps[sps.size() / 2];
+  const double step_ms = double(rc.data.batch_size) * 1e3 / median;
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  std::ofstream f(out);
+  f << fmt::format(
+      "# This host, calibrated by scale_plan --calibrate-out.\n"
+      "#   α, β: fitted to the flowtrain (auto) column of {} ({} of {} sizes kept)\n"
+      "#   compute.step_ms: batch {} / median samples_per_sec {:.0f} of {} (one rank)\n"
+      "#   every rank on this node; overlap false: on one node the shared-memory allreduce runs on the\n"
+      "#   executor's thread\n"
+      "name: this machine\n"
+      "ranks_per_node: {}\n"
+      "cores_per_node: {}\n"
+      "overlap: false\n"
+      "compute: {{step_ms: {:.4f}}}\n"
+      "intra: {{alpha_us: {:.3f}, beta_gbs: {:.4f}}}\n"
+      "inter: {{alpha_us: {:.3f}, beta_gbs: {:.4f}}}\n",
+      sources, kept, samples.size(), rc.data.batch_size, median, metrics, max_ranks, cores, step_ms,
+      l.alpha_s * 1e6, l.beta / 1e9, l.alpha_s * 1e6, l.beta / 1e9);
+  if (!f) throw Error(out + ": cannot write the cluster file");
+  fmt::print("# calibrated {}: α {:.3f} µs, β {:.4f} GB/s ({} of {} comm_bench sizes), step_ms {:.4f}\n", out,
+             l.alpha_s * 1e6, l.beta / 1e9, kept, samples.size(), step_ms);
+}
+
 std::string mib(double b) { return fmt::format("{:.1f}", b / double(1 << 20)); }
 
 }  // namespace
@@ -81,10 +148,18 @@ int main(int argc, char** argv) {
   CLI::App app{"scale_plan: predict a config's step time, efficiency, samples/s and memory at N ranks (flowtrain)",
                "scale_plan"};
   std::string config_path, cluster_path, ranks_s = "1,2,4,8,16,32,64,128,256,512,1024", json_out;
+  std::string calibrate_out, comm_bench_s, metrics_path;
   std::vector<std::string> sets;
   app.add_option("--config,-c", config_path, "YAML config file")->required()->check(CLI::ExistingFile);
-  app.add_option("--cluster", cluster_path, "cluster description (configs/clusters/*.yaml)")
-      ->required()
+  auto* cluster_opt = app.add_option("--cluster", cluster_path, "cluster description (configs/clusters/*.yaml)")
+                          ->check(CLI::ExistingFile);
+  auto* cal = app.add_option("--calibrate-out", calibrate_out,
+                             "write a cluster file for this host from --comm-bench and --metrics, and predict with it")
+                  ->excludes(cluster_opt);
+  app.add_option("--comm-bench", comm_bench_s, "comm_bench outputs (mpirun -np N comm_bench > F), comma-separated")
+      ->needs(cal);
+  app.add_option("--metrics", metrics_path, "metrics.jsonl of a one-rank train run of the config")
+      ->needs(cal)
       ->check(CLI::ExistingFile);
   app.add_option("--ranks", ranks_s, "rank counts, comma-separated");
   app.add_option("--set", sets, "override a config key: --set distributed.bucket_mb=4 (repeatable)");
@@ -96,11 +171,23 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "scale_plan: %s (see scale_plan --help)\n", e.what());
     return 2;
   }
+  if (cluster_path.empty() && calibrate_out.empty()) {
+    std::fprintf(stderr, "scale_plan: --cluster or --calibrate-out is required (see scale_plan --help)\n");
+    return 2;
+  }
+  if (!calibrate_out.empty() && (comm_bench_s.empty() || metrics_path.empty())) {
+    std::fprintf(stderr, "scale_plan: --calibrate-out needs --comm-bench and --metrics (see scale_plan --help)\n");
+    return 2;
+  }
   try {
     const Config cfg = Config::load(config_path, sets);
     const RunConfig rc(cfg);
-    const scale::Cluster cl = scale::Cluster::load(cluster_path);
     const std::vector<int> ranks = parse_ranks(ranks_s);
+    if (!calibrate_out.empty()) {
+      calibrate(calibrate_out, comm_bench_s, metrics_path, rc, *std::max_element(ranks.begin(), ranks.end()));
+      cluster_path = calibrate_out;
+    }
+    const scale::Cluster cl = scale::Cluster::load(cluster_path);
     const std::string mode = rc.distributed.mode;
     if (rc.distributed.model_parallel > 1)
       rc.fail("distributed.model_parallel", "> 1: scale_plan does not model model-parallel collectives yet");
@@ -250,9 +337,12 @@ int main(int argc, char** argv) {
         samples = double(workers) * double(batch) / step;
         mem = param_bytes * 2 + double(arena);  // a worker; a server holds 1/servers of params and slots
       }
-      const std::string dom = exposed <= 0.1 * comp ? "compute"
-                              : lat > bw            ? "comm latency (α)" + note
-                                                    : "comm bandwidth (β)" + note;
+      // The larger of compute and exposed communication; the communication's own
+      // larger part (α: messages, β: bytes) as well once it shows at all.
+      const std::string part = lat > bw ? "latency (α)" : "bandwidth (β)";
+      const std::string dom = exposed <= 0 ? "compute (comm hidden)"
+                              : comp >= exposed ? "compute; comm mostly " + part + note
+                                                : "comm " + part + note;
       const std::string eff = fmt::format("{:.1f}%", 100 * step1 / step);
       fmt::print("{:>6} {:>10.3f} {:>11.3f} {:>13.3f} {:>10} {:>12.0f} {:>11}  {}\n", n, step * 1e3, comp * 1e3,
                  exposed * 1e3, eff, samples, mib(mem), dom);

@@ -5,6 +5,10 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
 #include <set>
 
 #include "core/tensor.h"
@@ -140,6 +144,59 @@ PsTime ps_time(double param_bytes, int workers, int servers, const Link& l) {
 double ps_step_s(double compute_s, const PsTime& t, bool sync) {
   if (sync) return compute_s + std::max(t.server_s, t.worker_s);
   return std::max(compute_s + t.worker_s, t.server_s);
+}
+
+namespace {
+// Weighted least squares for t = x0·a + x1·c over rows (a, c, t), weight 1/t.
+bool solve2(const std::vector<std::array<double, 3>>& rows, double& x0, double& x1) {
+  double s00 = 0, s01 = 0, s11 = 0, r0 = 0, r1 = 0;
+  for (const auto& r : rows) {
+    const double a = r[0] / r[2], c = r[1] / r[2];
+    s00 += a * a; s01 += a * c; s11 += c * c; r0 += a; r1 += c;
+  }
+  const double det = s00 * s11 - s01 * s01;
+  if (rows.size() < 2 || std::fabs(det) < 1e-300) return false;
+  x0 = (r0 * s11 - r1 * s01) / det;
+  x1 = (s00 * r1 - s01 * r0) / det;
+  return true;
+}
+}  // namespace
+
+Link fit_link(const std::vector<AllreduceSample>& samples, int* kept) {
+  std::vector<std::array<double, 3>> rows;
+  for (const AllreduceSample& x : samples)
+    if (x.ranks > 1 && x.seconds > 0)
+      rows.push_back({2.0 * (x.ranks - 1) / x.ranks * x.bytes, 2.0 * (x.ranks - 1), x.seconds});
+  double inv_beta = 0, alpha = 0;
+  if (!solve2(rows, inv_beta, alpha)) throw Error("fit_link: needs at least two allreduce sizes of more than one rank");
+  std::vector<std::array<double, 3>> good;
+  for (const auto& r : rows)
+    if (std::fabs(inv_beta * r[0] + alpha * r[1] - r[2]) <= 0.5 * r[2]) good.push_back(r);
+  if (good.size() >= 2 && good.size() < rows.size()) solve2(good, inv_beta, alpha);
+  else good = rows;
+  if (!(inv_beta > 0)) throw Error("fit_link: the times do not grow with the size; no bandwidth to fit");
+  if (kept) *kept = int(good.size());
+  return {std::max(0.0, alpha), 1.0 / inv_beta};
+}
+
+std::vector<AllreduceSample> read_comm_bench(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) throw Error(path + ": cannot read the comm_bench output");
+  std::vector<AllreduceSample> out;
+  int ranks = 0;
+  for (std::string line; std::getline(f, line);) {
+    int n = 0;
+    if (std::sscanf(line.c_str(), "# flowtrain comm_bench: allreduce sum, float, %d ranks", &n) == 1) ranks = n;
+    char size[32], type[16];
+    long long count = 0;
+    double us = 0;
+    if (line.rfind("#", 0) != 0 && std::sscanf(line.c_str(), " %31s %lld %15s | %lf", size, &count, type, &us) == 4 &&
+        std::string(type) == "float")
+      out.push_back({ranks, double(count) * 4, us * 1e-6});
+  }
+  if (ranks < 2 || out.empty())
+    throw Error(path + ": no comm_bench table (a header '# flowtrain comm_bench: ... N ranks' and size lines)");
+  return out;
 }
 
 }  // namespace scale

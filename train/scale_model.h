@@ -14,7 +14,17 @@
 //       server time = W · 2P/(S·β) + 2α, the worker's own link 2P/β + 2S·α.
 //
 // Units: seconds and bytes inside; the cluster file says α in µs, β in GB/s
-// (1e9 bytes/s).
+// (1e9 bytes/s). β is per rank and direction: inter.beta_gbs is a rank's share of
+// its node's network (a node's ports' bandwidth / ranks_per_node).
+//
+// Cluster file (configs/clusters/*.yaml):
+//   name: text
+//   ranks_per_node: 8
+//   cores_per_node: 2        # optional: more ranks than cores on a node share them
+//   overlap: true            # optional: false = the allreduce blocks the compute thread
+//   compute: {step_ms: 5.2}  # or {gemm_gflops: 19500}: exactly one
+//   intra: {alpha_us: 5, beta_gbs: 300}
+//   inter: {alpha_us: 10, beta_gbs: 25}
 #pragma once
 
 #include <string>
@@ -63,6 +73,19 @@ PsTime ps_time(double param_bytes, int workers, int servers, const Link& l);
 // sync: every worker waits for the round; async: a worker waits for its own
 // transfer, and the servers' throughput caps the step rate.
 double ps_step_s(double compute_s, const PsTime& t, bool sync);
+
+// One timed allreduce (comm_bench's flowtrain column): ranks, bytes, seconds.
+struct AllreduceSample {
+  int ranks = 2;
+  double bytes = 0, seconds = 0;
+};
+// α and β of the ring formula by least squares on relative error; samples more
+// than 50% off the first fit (a noisy host's outliers) are dropped and the fit
+// repeated. `kept`, when given, gets the number of samples of the final fit.
+Link fit_link(const std::vector<AllreduceSample>& samples, int* kept = nullptr);
+// comm_bench's output: the rank count from its header, bytes and the flowtrain
+// (auto) time_us of every size line. Throws "<file>: ..." when there is none.
+std::vector<AllreduceSample> read_comm_bench(const std::string& path);
 
 }  // namespace scale
 }  // namespace train

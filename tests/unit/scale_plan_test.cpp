@@ -120,3 +120,38 @@ TEST(ScaleModel, ClusterFileErrorsNameKeyAndFile) {
   EXPECT_NE(e.find("exactly one of compute.step_ms and compute.gemm_gflops"), std::string::npos) << e;
   EXPECT_EQ(e.find('\n'), std::string::npos) << e;  // one line
 }
+
+// Exact samples of α = 3 µs, β = 5 GB/s at 2 and 4 ranks give them back; a 1 ms
+// outlier (a noisy host) is dropped.
+TEST(ScaleModel, FitLinkRecoversAlphaBeta) {
+  const Link truth = link(3, 5);
+  std::vector<AllreduceSample> s;
+  for (int n : {2, 4})
+    for (double b = 8192; b <= 4e6; b *= 2) s.push_back({n, b, ring_allreduce_s(b, n, truth)});
+  int kept = 0;
+  Link l = fit_link(s, &kept);
+  EXPECT_NEAR(l.alpha_s, 3e-6, 1e-12);
+  EXPECT_NEAR(l.beta, 5e9, 1e-3);
+  EXPECT_EQ(kept, int(s.size()));
+  s.push_back({2, 16384, 1e-3});
+  l = fit_link(s, &kept);
+  EXPECT_NEAR(l.alpha_s, 3e-6, 1e-9);
+  EXPECT_NEAR(l.beta / 5e9, 1.0, 1e-3);
+  EXPECT_EQ(kept, int(s.size()) - 1);
+  EXPECT_THROW(fit_link({{2, 8192, 1e-5}}), Error);
+}
+
+TEST(ScaleModel, ReadCommBench) {
+  const std::string p = write("cb.txt",
+                              "# flowtrain comm_bench: allreduce sum, float, 2 ranks, warmup 5, iters 20\n"
+                              "#      size      count  type |   time_us\n"
+                              "         8K       2048 float |       5.0     1.65      1.65      0 |       9.0\n"
+                              "         1M     262144 float |     218.1     4.81      4.81      0 |     864.0\n"
+                              "  one by one :  204954.2 us\n");
+  auto s = read_comm_bench(p);
+  ASSERT_EQ(s.size(), 2u);
+  EXPECT_EQ(s[1].ranks, 2);
+  EXPECT_DOUBLE_EQ(s[1].bytes, 1048576.0);
+  EXPECT_DOUBLE_EQ(s[1].seconds, 218.1e-6);
+  EXPECT_THROW(read_comm_bench(write("cb_empty.txt", "nothing\n")), Error);
+}
