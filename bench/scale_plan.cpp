@@ -20,7 +20,7 @@
 // are the allreduce strategy's own (train::plan_gradient_buckets). The step's
 // compute is the cluster's compute.step_ms (one rank, measured for this config),
 // or the graph's matmul/conv FLOPs (forward and backward, batch resolved) at
-// compute.gemm_gflops. It is split into forward and backward by those FLOPs; a
+// compute.gemm_gflops (the nodes the step runs). It is split into forward and backward by those FLOPs; a
 // gradient is ready when the backward FLOPs up to its node (node id order, the
 // order backward is built in) are done; a bucket when its last gradient is.
 // The α-β arithmetic is train/scale_model.h.
@@ -53,19 +53,73 @@ Shape resolved(Shape s, int64_t batch) {
   return s;
 }
 
-// Multiply-adds of a matmul or conv2d node, times 2; 0 for every other op.
-double node_flops(const Graph& g, const Node& n, int64_t batch) {
-  if (n.op != "matmul" && n.op != "conv2d") return 0;
-  const Shape out = resolved(n.out_shapes[0], batch);
-  const Shape a = resolved(g.node(n.inputs[0].node).out_shapes[size_t(n.inputs[0].index)], batch);
-  if (n.op == "matmul") {
-    const bool ta = n.attrs.b("transpose_a", false);
-    const int64_t k = ta ? a[a.size() - 2] : a.back();
-    return 2.0 * double(numel(out)) * double(k);
+// Build-time shapes with the unknown dims made concrete: -1 is the batch in a
+// placeholder, but a reshape's -1 is whatever is left (BERT's (-1, hidden) is
+// batch·seq), so shapes follow the graph in id order: a reshape infers its -1
+// from its input, reshape_like takes the other input's shape, a matmul's output
+// comes from its operands, and any other op with unknown dims takes an input's
+// shape of the same pattern, else the batch.
+class Shapes {
+ public:
+  Shapes(const Graph& g, int64_t batch) : g_(g) {
+    s_.resize(size_t(g.num_nodes()));
+    for (int id = 0; id < g.num_nodes(); ++id) {
+      const Node& n = g.node(id);
+      auto& outs = s_[size_t(id)];
+      for (const Shape& o : n.out_shapes) {
+        if (fully_defined(o)) { outs.push_back(o); continue; }
+        Shape r = resolved(o, batch);
+        if (n.op == "reshape" && !n.inputs.empty()) {
+          const int64_t total = numel(in(n, 0));
+          int64_t known = 1;
+          for (int64_t d : o) known *= d < 0 ? 1 : d;
+          for (size_t i = 0; i < o.size(); ++i) r[i] = o[i] < 0 ? total / std::max<int64_t>(1, known) : o[i];
+        } else if (n.op == "reshape_like" && n.inputs.size() == 2) {
+          r = in(n, 1);
+        } else if (n.op == "matmul") {
+          const Shape a = in(n, 0), b = in(n, 1);
+          const bool ta = n.attrs.b("transpose_a", false), tb = n.attrs.b("transpose_b", false);
+          r = Shape(a.begin(), a.end() - 2);
+          r.push_back(ta ? a[a.size() - 1] : a[a.size() - 2]);
+          r.push_back(tb ? b[b.size() - 2] : b[b.size() - 1]);
+        } else {
+          for (size_t i = 0; i < n.inputs.size(); ++i)
+            if (same_pattern(g.node(n.inputs[i].node).out_shapes[size_t(n.inputs[i].index)], o)) {
+              r = in(n, i);
+              break;
+            }
+        }
+        outs.push_back(r);
+      }
+    }
   }
-  // conv2d: x (N, C, H, W), w (O, C, kh, kw): each output element sums C·kh·kw products.
-  const Shape w = resolved(g.node(n.inputs[1].node).out_shapes[size_t(n.inputs[1].index)], batch);
-  return 2.0 * double(numel(out)) * double(w[1] * w[2] * w[3]);
+  const Shape& out(int id, size_t k = 0) const { return s_[size_t(id)][k]; }
+  const Shape& in(const Node& n, size_t i) const { return s_[size_t(n.inputs[i].node)][size_t(n.inputs[i].index)]; }
+
+ private:
+  static bool same_pattern(const Shape& a, const Shape& b) { return a == b; }
+  const Graph& g_;
+  std::vector<std::vector<Shape>> s_;
+};
+
+// Multiply-adds, times 2, of a matmul, conv2d or conv2d gradient node; 0 for every other op.
+double node_flops(const Shapes& sh, const Node& n) {
+  if (n.op == "matmul") {
+    const Shape a = sh.in(n, 0);
+    const int64_t k = n.attrs.b("transpose_a", false) ? a[a.size() - 2] : a.back();
+    return 2.0 * double(numel(sh.out(n.id))) * double(k);
+  }
+  // conv2d (x, w), conv2d_grad_input (dy, w, x), conv2d_grad_filter (dy, x, w), w (O, C, kh, kw):
+  // each element of the conv's output pairs with C·kh·kw products, in all three.
+  if (n.op == "conv2d") {
+    const Shape w = sh.in(n, 1);
+    return 2.0 * double(numel(sh.out(n.id))) * double(w[1] * w[2] * w[3]);
+  }
+  if (n.op == "conv2d_grad_input" || n.op == "conv2d_grad_filter") {
+    const Shape w = sh.in(n, n.op == "conv2d_grad_input" ? 1 : 2);
+    return 2.0 * double(numel(sh.in(n, 0))) * double(w[1] * w[2] * w[3]);
+  }
+  return 0;
 }
 
 std::vector<int> parse_ranks(const std::string& s) {
@@ -209,13 +263,21 @@ int main(int argc, char** argv) {
     GradientPlan plan = plan_gradient_buckets(params, grads, rc.distributed.bucket_mb);
     const std::vector<comm::Bucket> buckets = plan.bucketer.buckets();
 
-    // FLOPs: forward = nodes up to the loss, backward = the nodes gradients() added.
+    // FLOPs of the nodes the training step runs (the executor's order for the loss
+    // and the gradients): forward = up to the loss node, backward = the nodes
+    // gradients() added after it.
+    Executor::Feeds feeds;
+    for (const Value& v : mg.inputs) feeds.emplace_back(v, Tensor::empty(resolved(v.shape(), batch), v.dtype()));
+    std::vector<Value> fetch = {mg.loss};
+    fetch.insert(fetch.end(), grads.begin(), grads.end());
+    std::vector<double> node_f(size_t(g.num_nodes()), 0.0);
+    const Shapes shapes(g, batch);
+    for (int id : Executor(g).order(feeds, fetch)) node_f[size_t(id)] = node_flops(shapes, g.node(id));
     std::vector<double> cum(size_t(g.num_nodes()), 0.0);  // backward FLOPs up to node id
     double fwd = 0, bwd = 0;
     for (int id = 0; id < g.num_nodes(); ++id) {
-      const double f = node_flops(g, g.node(id), batch);
-      if (id <= loss_node) fwd += f;
-      else bwd += f;
+      if (id <= loss_node) fwd += node_f[size_t(id)];
+      else bwd += node_f[size_t(id)];
       cum[size_t(id)] = bwd;
     }
     double param_bytes = 0;
@@ -248,10 +310,6 @@ int main(int argc, char** argv) {
     size_t arena = 0, arena_n = 0;
     std::string arena_note;
     try {
-      Executor::Feeds feeds;
-      for (const Value& v : mg.inputs) feeds.emplace_back(v, Tensor::empty(resolved(v.shape(), batch), v.dtype()));
-      std::vector<Value> fetch = {mg.loss};
-      fetch.insert(fetch.end(), grads.begin(), grads.end());
       arena = Executor(g).stats(feeds, fetch).arena_bytes;
       if (mode == "allreduce-sync") {
         std::vector<Value> reduced;
