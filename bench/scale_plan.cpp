@@ -61,7 +61,7 @@ Shape resolved(Shape s, int64_t batch) {
 // shape of the same pattern, else the batch.
 class Shapes {
  public:
-  Shapes(const Graph& g, int64_t batch) : g_(g) {
+  Shapes(const Graph& g, int64_t batch) {
     s_.resize(size_t(g.num_nodes()));
     for (int id = 0; id < g.num_nodes(); ++id) {
       const Node& n = g.node(id);
@@ -84,7 +84,7 @@ class Shapes {
           r.push_back(tb ? b[b.size() - 2] : b[b.size() - 1]);
         } else {
           for (size_t i = 0; i < n.inputs.size(); ++i)
-            if (same_pattern(g.node(n.inputs[i].node).out_shapes[size_t(n.inputs[i].index)], o)) {
+            if (g.node(n.inputs[i].node).out_shapes[size_t(n.inputs[i].index)] == o) {
               r = in(n, i);
               break;
             }
@@ -97,8 +97,6 @@ class Shapes {
   const Shape& in(const Node& n, size_t i) const { return s_[size_t(n.inputs[i].node)][size_t(n.inputs[i].index)]; }
 
  private:
-  static bool same_pattern(const Shape& a, const Shape& b) { return a == b; }
-  const Graph& g_;
   std::vector<std::vector<Shape>> s_;
 };
 
