@@ -61,10 +61,16 @@ pat=$(printf ' step %6d/' "$kill_step")
 for _ in $(seq 1 1200); do grep -q "$pat" "$RUNS/killed.log" && break; kill -0 $launcher 2>/dev/null || break; sleep 0.05; done
 grep -q "$pat" "$RUNS/killed.log" || { kill -9 $launcher 2>/dev/null; tail -20 "$RUNS/killed.log"; fail "step $kill_step never logged"; }
 pid=""
-for p in $(pgrep -P $launcher); do
-  tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$victim" && pid=$p
+# The launcher's children, looked up again for a moment when a loaded machine has not
+# listed them all yet.
+for _ in $(seq 1 40); do
+  for p in $(pgrep -P $launcher); do
+    tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$victim" && pid=$p
+  done
+  [ -n "$pid" ] && break
+  sleep 0.05
 done
-[ -n "$pid" ] || { kill -9 $launcher; fail "rank $victim not found among the launcher's children"; }
+[ -n "$pid" ] || { echo "children: $(pgrep -P $launcher -a)"; kill -9 $launcher; fail "rank $victim not found among the launcher's children"; }
 kill -9 "$pid"
 t0=$(date +%s.%N)
 at_kill=$(grep -oE ' step +[0-9]+/' "$RUNS/killed.log" | tail -1 | grep -oE '[0-9]+')
