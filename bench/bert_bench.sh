@@ -34,7 +34,7 @@ for m in $MODELS; do
     out=$tmp/$m-$t.txt; metrics=$tmp/$m-$t.jsonl
     "$TRAIN" --config "$cfg" --set train.threads="$t" --set data.batch_size="$batch" --set train.steps="$steps" \
       --set train.log_every=$((steps / 2)) --set train.eval_every=0 --set data.eval_examples=16 \
-      --set optimizer.schedule.warmup=1 --set train.checkpoint.dir= --set train.metrics_file="$metrics" \
+      --set optimizer.schedule.warmup=1 --set train.checkpoint.enabled=false --set train.run_dir="$tmp/$m-$t" --overwrite --set train.metrics_file="$metrics" \
       --set train.profile=true --set data.prefetch=true >"$out" 2>&1 || { cat "$out" >&2; exit 1; }
     "$PY" - "$m" "$t" "$batch" "$cfg" "$metrics" "$out" "$TOP" <<'PYEOF'
 import json, re, sys

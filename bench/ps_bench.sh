@@ -21,7 +21,7 @@ COMMON=(--config configs/mnist_mlp.yaml --set train.steps="$STEPS" --set train.l
 run() {
   local name=$1 np=$2 slow_rank=$3; shift 3
   local slow=(); [ "$slow_rank" -ge 0 ] && slow=(--set debug.slow_rank="$slow_rank" --set debug.slow_ms="$SLOW")
-  "${MPIRUN[@]}" -np "$np" "$TRAIN" "${COMMON[@]}" --set train.metrics_file="$OUT/$name.jsonl" "${slow[@]}" "$@" \
+  "${MPIRUN[@]}" -np "$np" "$TRAIN" "${COMMON[@]}" --set train.run_dir="$OUT/$name" --overwrite --set train.metrics_file="$OUT/$name.jsonl" "${slow[@]}" "$@" \
     >"$OUT/$name.log" 2>&1 || { echo "| $name | failed: see $OUT/$name.log |"; return; }
   python3 - "$OUT/$name.jsonl" "$OUT/$name.log" "$name" "$STEPS" "$np" "$([ "$slow_rank" -ge 0 ] && echo "$SLOW ms" || echo -)" <<'PY'
 import json, re, sys

@@ -31,13 +31,13 @@ peak() { python3 -c "import json,sys; print('%.0f' % max(json.loads(l).get('peak
 
 declare -a R1 R2 RI
 for rep in $(seq "$REPS"); do
-  "$TRAIN" "${COMMON[@]}" --set train.metrics_file="$OUT/np1.jsonl" >"$OUT/np1.log" 2>&1
+  "$TRAIN" "${COMMON[@]}" --set train.run_dir="$OUT/np1" --overwrite --set train.metrics_file="$OUT/np1.jsonl" >"$OUT/np1.log" 2>&1
   R1+=("$(rate "$OUT/np1.jsonl")")
   mpirun -np 2 --bind-to none "$TRAIN" "${COMMON[@]}" --set distributed.mode=allreduce-sync \
-    --set train.metrics_file="$OUT/np2.jsonl" >"$OUT/np2.log" 2>&1
+    --set train.run_dir="$OUT/np2" --overwrite --set train.metrics_file="$OUT/np2.jsonl" >"$OUT/np2.log" 2>&1
   R2+=("$(rate "$OUT/np2.jsonl")")
-  "$TRAIN" "${COMMON[@]}" --set train.metrics_file="$OUT/ia.jsonl" >"$OUT/ia.log" 2>&1 &
-  "$TRAIN" "${COMMON[@]}" --set train.metrics_file="$OUT/ib.jsonl" >"$OUT/ib.log" 2>&1
+  "$TRAIN" "${COMMON[@]}" --set train.run_dir="$OUT/ia" --overwrite --set train.metrics_file="$OUT/ia.jsonl" >"$OUT/ia.log" 2>&1 &
+  "$TRAIN" "${COMMON[@]}" --set train.run_dir="$OUT/ib" --overwrite --set train.metrics_file="$OUT/ib.jsonl" >"$OUT/ib.log" 2>&1
   wait
   RI+=("$(( $(rate "$OUT/ia.jsonl") + $(rate "$OUT/ib.jsonl") ))")
 done

@@ -18,7 +18,7 @@ trap 'rm -rf "$work"' EXIT
 run() {  # run NAME NP ARGS...
   local name=$1 np=$2
   shift 2
-  local cmd=("$T" "$@" --set train.metrics_file="$work/$name.jsonl" --set train.checkpoint.dir=)
+  local cmd=("$T" "$@" --set train.run_dir="$work/$name" --overwrite --set train.metrics_file="$work/$name.jsonl" --set train.checkpoint.enabled=false)
   [ "$np" -gt 1 ] && cmd=("${MPI[@]}" -np "$np" "${cmd[@]}")
   "${cmd[@]}" >"$work/$name.log" 2>&1 || { cat "$work/$name.log"; echo "golden_runs: $name failed" >&2; exit 1; }
   python3 - "$work/$name.jsonl" >"$out/$name.txt" <<'EOF'
