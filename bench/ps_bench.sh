@@ -14,7 +14,7 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 MPIRUN=(mpirun --oversubscribe --bind-to none)
 OUT=$(mktemp -d /tmp/ps_bench.XXXXXX)
 COMMON=(--config configs/mnist_mlp.yaml --set train.steps="$STEPS" --set train.log_every="$STEPS"
-        --set train.eval_every=0 --set data.eval_examples=500 --set train.checkpoint.dir= --set train.threads=1
+        --set train.eval_every=0 --set data.eval_examples=500 --set train.checkpoint.enabled=false --set train.threads=1
         --set optimizer.schedule.warmup=10)
 
 # run NAME NP SLOW_RANK ARGS... -> one table row

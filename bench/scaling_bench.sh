@@ -15,7 +15,7 @@ TRAIN=$BUILD/bin/train
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 OUT=$(mktemp -d /tmp/scaling_bench.XXXXXX)
 COMMON=(--config configs/mnist_mlp.yaml --set train.steps="$STEPS" --set train.log_every=50
-        --set train.eval_every=0 --set train.checkpoint.dir= --set train.threads=1 "$@")
+        --set train.eval_every=0 --set train.checkpoint.enabled=false --set train.threads=1 "$@")
 
 # rate FILE: global samples/s between the step-100 record and the last one
 rate() {
