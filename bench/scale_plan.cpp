@@ -306,7 +306,9 @@ ConfigWork config_work(const Config& cfg, const RunConfig& rc, const scale::Clus
 // --target N: the best bucket_mb (allreduce) or ps server count, and the mp degree.
 void suggest(const scale::Workload& w0, double bucket_mb, const scale::Cluster& cl, int n, bool tensor_parallel,
              const std::string& model) {
-  const scale::Row one = scale::predict(w0, scale::bucket(w0, bucket_mb), cl, 1);
+  const scale::Row one1 = scale::predict(w0, scale::bucket(w0, bucket_mb), cl, 1);
+  scale::Row one = one1;
+  if (!one.ok) one.step_s = w0.compute_s + w0.mp_s;  // ps: no worker at one rank, the compute alone
   auto say = [&](const std::string& what, const scale::Row& r, const scale::Row& now) {
     fmt::print("# suggest at {} ranks: {} -> step {:.3f} ms, efficiency {:.1f}% (now {:.3f} ms, {:.1f}%); "
                "dominant: {}\n", n, what, r.step_s * 1e3, 100 * one.step_s / r.step_s, now.step_s * 1e3,
@@ -314,24 +316,27 @@ void suggest(const scale::Workload& w0, double bucket_mb, const scale::Cluster& 
   };
   if (w0.mode == "allreduce-sync") {
     const scale::Row now = scale::predict(w0, scale::bucket(w0, bucket_mb), cl, n);
-    double best_mb = 0;
+    double best_mb = -1;
     scale::Row best;
     std::string tried;
-    for (double mb : {1.0, 5.0, 10.0, 25.0, 50.0, 100.0}) {
+    std::vector<double> sizes = {1, 5, 10, 25, 50, 100};
+    if (std::find(sizes.begin(), sizes.end(), bucket_mb) == sizes.end()) sizes.push_back(bucket_mb);
+    std::sort(sizes.begin(), sizes.end());
+    for (double mb : sizes) {
       const scale::Row r = scale::predict(w0, scale::bucket(w0, mb), cl, n);
       tried += fmt::format("{}{:g}: {:.3f}", tried.empty() ? "" : ", ", mb, r.step_s * 1e3);
-      if (best_mb == 0 || r.step_s < best.step_s * (1 - 1e-9)) best_mb = mb, best = r;
+      if (best_mb < 0 || r.step_s < best.step_s * (1 - 1e-9)) best_mb = mb, best = r;
     }
-    say(fmt::format("bucket_mb {:g}", best_mb), best, now);
+    say(fmt::format("bucket_mb {:g}{}", best_mb, best_mb == bucket_mb ? " (the config's)" : ""), best, now);
     fmt::print("#   step ms by bucket_mb: {}\n", tried);
-    fmt::print("#   why: {}\n",
-               best.dominant.rfind("compute", 0) == 0 ? "the allreduces hide behind backward; larger buckets only "
-                                                        "delay the first one"
-               : best.dominant.find("α") != std::string::npos
-                   ? "messages dominate: fewer, larger buckets pay fewer 2(n-1)·α"
-                   : best.dominant.find("β") != std::string::npos
-                         ? "bytes dominate: no bucket size hides them; smaller buckets start earlier behind backward"
-                         : "the " + best.dominant + " term does not depend on the buckets");
+    const scale::Row small = scale::predict(w0, scale::bucket(w0, sizes.front()), cl, n);
+    std::string why;
+    if (best.exposed_s <= 0) why = "every allreduce hides behind backward at this size";
+    else if (best_mb == sizes.front()) why = "small buckets start their allreduce earlier behind backward, and at this rank count their 2(n-1)·α per bucket costs less than the wait";
+    else if (best_mb == sizes.back()) why = "latency dominates: each bucket pays 2(n-1)·α on the ring, so fewer, larger buckets win";
+    else why = fmt::format("a balance: below it the buckets' 2(n-1)·α each grow (α exposes {:.1f} ms at {:g} MiB), above it the "
+                           "first allreduce starts later behind backward", small.alpha_part_s * 1e3, sizes.front());
+    fmt::print("#   why: {}; what is left is {}\n", why, best.dominant);
   } else if (n >= 2) {
     const scale::Row now = scale::predict(w0, {}, cl, n);
     scale::Row best;
@@ -491,7 +496,8 @@ int main(int argc, char** argv) {
     nlohmann::json out = {{"config", source}, {"cluster", cl.name}, {"mode", w.mode}, {"rows", nlohmann::json::array()}};
     fmt::print("{:>6} {:>10} {:>11} {:>12} {:>13} {:>10} {:>12} {:>11}  {}\n", "ranks", "step_ms", "compute_ms",
                "straggler_ms", "exposed_ms", "effic.", "samples/s", "mem_MiB", "dominant");
-    const double step1 = scale::predict(w, buckets, cl, 1).step_s;
+    const scale::Row one = scale::predict(w, buckets, cl, 1);
+    const double step1 = one.ok ? one.step_s : w.compute_s + w.mp_s;  // ps at one rank: the compute alone
     for (int n : ranks) {
       const scale::Row r = scale::predict(w, buckets, cl, n);
       if (!r.ok) {
