@@ -15,7 +15,11 @@
 // --calibrate-out measures from the metrics records' spread) adds the straggler
 // term σ·sqrt(2 ln N) as its own column. --target N tries bucket_mb in
 // {1, 5, 10, 25, 50, 100} (allreduce) or ps servers 1..N/2 (ps modes) at N ranks
-// and prints the best with its dominant term.
+// and prints the best with its dominant term, and for models with tensor-parallel
+// layers the best distributed.model_parallel among the powers of two up to a node.
+// With model_parallel = k > 1 the graph is the first rank's share; its mp_allreduce
+// and mp_allgather outputs are priced within the group and added to the step
+// (train/scale_model.h mp_collectives_s), N ranks being N/k replicas.
 //
 // --calibrate-out writes a cluster file for this host and predicts with it: α
 // and β fitted to comm_bench's flowtrain (auto) column (train/scale_model.h
@@ -222,7 +226,26 @@ struct ConfigWork {
   size_t params = 0, slots = 0, arena = 0, arena_n = 0;
   std::string arena_note;
   bool tensor_parallel = false;
+  std::vector<scale::MpCollective> mp_ops;  // model parallel: the step's mp_allreduce/mp_allgather nodes
+  double mp_reduce_bytes = 0, mp_gather_bytes = 0, full_flops = 0;
+  scale::Link mp_link;
 };
+
+// The matmul/conv FLOPs of the whole (unsplit) model's training step.
+double step_flops(const Config& cfg, const RunConfig& rc) {
+  Graph g(rc.train.seed);
+  const ModelGraph mg = build_model(g, cfg);
+  const std::vector<Value> grads = gradients(mg.loss, g.trainable());
+  Executor::Feeds feeds;
+  for (const Value& v : mg.inputs)
+    feeds.emplace_back(v, Tensor::empty(resolved(v.shape(), rc.data.batch_size), v.dtype()));
+  std::vector<Value> fetch = {mg.loss};
+  fetch.insert(fetch.end(), grads.begin(), grads.end());
+  const Shapes shapes(g, rc.data.batch_size);
+  double f = 0;
+  for (int id : Executor(g).order(feeds, fetch)) f += node_flops(shapes, g.node(id));
+  return f;
+}
 
 ConfigWork config_work(const Config& cfg, const RunConfig& rc, const scale::Cluster& cl) {
   ConfigWork cw;
@@ -232,9 +255,12 @@ ConfigWork config_work(const Config& cfg, const RunConfig& rc, const scale::Clus
   w.servers = rc.distributed.ps.servers;
   cw.tensor_parallel = model_entry(cfg).tensor_parallel;
   const int64_t batch = w.batch;
-  // The graph, as the Trainer builds it (fp32; train/trainer.cpp build_graph).
+  const int mp = rc.distributed.model_parallel;
+  w.mp = mp;
+  // The graph, as the Trainer builds it (fp32; train/trainer.cpp build_graph):
+  // with model_parallel > 1, the first rank's share of it.
   Graph g(rc.train.seed);
-  const ModelGraph mg = build_model(g, cfg);
+  const ModelGraph mg = build_model(g, cfg, nn::TensorParallel{mp, 0});
   const std::vector<Value> params = g.trainable();
   cw.params = params.size();
   const int loss_node = mg.loss.node();
@@ -251,7 +277,13 @@ ConfigWork config_work(const Config& cfg, const RunConfig& rc, const scale::Clus
   fetch.insert(fetch.end(), grads.begin(), grads.end());
   std::vector<double> node_f(size_t(g.num_nodes()), 0.0);
   const Shapes shapes(g, batch);
-  for (int id : Executor(g).order(feeds, fetch)) node_f[size_t(id)] = node_flops(shapes, g.node(id));
+  for (int id : Executor(g).order(feeds, fetch)) {
+    const Node& nd = g.node(id);
+    node_f[size_t(id)] = node_flops(shapes, nd);
+    if (nd.op == "mp_allreduce" || nd.op == "mp_allgather")
+      cw.mp_ops.push_back({nd.op == "mp_allgather", double(numel(shapes.out(id))) *
+                                                        double(dtype_size(nd.out_dtypes.empty() ? DType::F32 : nd.out_dtypes[0]))});
+  }
   std::vector<double> cum(size_t(g.num_nodes()), 0.0);  // backward FLOPs up to node id
   double& fwd = cw.fwd_flops;
   double& bwd = cw.bwd_flops;
@@ -264,6 +296,15 @@ ConfigWork config_work(const Config& cfg, const RunConfig& rc, const scale::Clus
   if (fwd + bwd <= 0 && cl.step_ms <= 0)
     throw Error(cl.file + ": key 'compute.gemm_gflops': the graph has no matmul or conv2d to time; give compute.step_ms");
   w.compute_s = cl.step_ms > 0 ? cl.step_ms * 1e-3 : (fwd + bwd) / (cl.gemm_gflops * 1e9);
+  if (mp > 1 && cl.step_ms > 0) {
+    // compute.step_ms is the whole model at one rank: a rank's share is its FLOPs' share.
+    cw.full_flops = step_flops(cfg, rc);
+    if (cw.full_flops > 0) w.compute_s *= (fwd + bwd) / cw.full_flops;
+  }
+  // The mp collectives within a group on one node (consecutive ranks), or across nodes if it spans them.
+  cw.mp_link = mp <= cl.ranks_per_node ? cl.intra : cl.inter;
+  for (const scale::MpCollective& o : cw.mp_ops) (o.allgather ? cw.mp_gather_bytes : cw.mp_reduce_bytes) += o.bytes;
+  w.mp_s = scale::mp_collectives_s(cw.mp_ops, mp, cw.mp_link);
   // Forward/backward split by FLOPs; without any, backward by parameter bytes over 2/3 of the step.
   const double bwd_share = fwd + bwd > 0 ? bwd / (fwd + bwd) : 2.0 / 3.0;
   cw.t_fwd = w.compute_s * (1 - bwd_share);
@@ -306,7 +347,7 @@ ConfigWork config_work(const Config& cfg, const RunConfig& rc, const scale::Clus
 // --target N: the best bucket_mb (allreduce) or ps server count, and the mp degree.
 void suggest(const scale::Workload& w0, double bucket_mb, const scale::Cluster& cl, int n, bool tensor_parallel,
              const std::string& model) {
-  const scale::Row one1 = scale::predict(w0, scale::bucket(w0, bucket_mb), cl, 1);
+  const scale::Row one1 = scale::predict(w0, scale::bucket(w0, bucket_mb), cl, std::max(1, w0.mp));
   scale::Row one = one1;
   if (!one.ok) one.step_s = w0.compute_s + w0.mp_s;  // ps: no worker at one rank, the compute alone
   auto say = [&](const std::string& what, const scale::Row& r, const scale::Row& now) {
@@ -356,11 +397,7 @@ void suggest(const scale::Workload& w0, double bucket_mb, const scale::Cluster& 
                                                       "bound, and each server more is a worker less");
     }
   }
-  if (!tensor_parallel)
-    fmt::print("# suggest mp degree: 1 (model {} has no tensor-parallel layers)\n", model);
-  else
-    fmt::print("# suggest mp degree: not modelled (model {} supports tensor parallelism, but scale_plan does not "
-               "yet price its collectives; 1 is what it predicts)\n", model);
+  if (!tensor_parallel) fmt::print("# suggest mp degree: 1 (model {} has no tensor-parallel layers)\n", model);
 }
 
 }  // namespace
@@ -447,8 +484,6 @@ int main(int argc, char** argv) {
       }
       cl = scale::Cluster::load(cluster_path);
       const std::string mode = rc.distributed.mode;
-      if (rc.distributed.model_parallel > 1)
-        rc.fail("distributed.model_parallel", "> 1: scale_plan does not model model-parallel collectives yet");
       if (rc.distributed.deterministic)
         rc.fail("distributed.deterministic", ": scale_plan models the bucketed allreduce, not the deterministic allgather");
       if (mode != "allreduce-sync" && mode != "ps-sync" && mode != "ps-async")
@@ -466,6 +501,14 @@ int main(int argc, char** argv) {
                  w.batch, bucket_mb);
       fmt::print("# {} parameters, {} MiB; matmul/conv FLOPs per step: forward {:.3g}, backward {:.3g}\n", cw.params,
                  mib(w.param_bytes), cw.fwd_flops, cw.bwd_flops);
+      if (w.mp > 1)
+        fmt::print("# model parallel {}: a rank holds its share ({} matmul/conv FLOPs of the whole model's {:.4g}); "
+                   "{} mp collectives per step ({} MiB allreduced, {} MiB gathered) on the {} link: {:.3f} ms on the "
+                   "critical path; N ranks are N/{} replicas\n",
+                   w.mp, fmt::format("{:.4g}", cw.fwd_flops + cw.bwd_flops),
+                   cw.full_flops > 0 ? cw.full_flops : step_flops(cfg, rc), cw.mp_ops.size(),
+                   mib(cw.mp_reduce_bytes), mib(cw.mp_gather_bytes), w.mp <= cl.ranks_per_node ? "intra-node" : "inter-node",
+                   w.mp_s * 1e3, w.mp);
       fmt::print("# compute per step {:.3f} ms ({}), forward {:.3f} ms, backward {:.3f} ms\n", w.compute_s * 1e3,
                  cl.step_ms > 0 ? "compute.step_ms"
                                 : fmt::format("{:.4g} FLOPs at {} GFLOP/s", cw.fwd_flops + cw.bwd_flops, cl.gemm_gflops),
@@ -496,8 +539,9 @@ int main(int argc, char** argv) {
     nlohmann::json out = {{"config", source}, {"cluster", cl.name}, {"mode", w.mode}, {"rows", nlohmann::json::array()}};
     fmt::print("{:>6} {:>10} {:>11} {:>12} {:>13} {:>10} {:>12} {:>11}  {}\n", "ranks", "step_ms", "compute_ms",
                "straggler_ms", "exposed_ms", "effic.", "samples/s", "mem_MiB", "dominant");
-    const scale::Row one = scale::predict(w, buckets, cl, 1);
-    const double step1 = one.ok ? one.step_s : w.compute_s + w.mp_s;  // ps at one rank: the compute alone
+    // The baseline: one replica (mp ranks), its compute alone for ps.
+    const scale::Row one = scale::predict(w, buckets, cl, std::max(1, w.mp));
+    const double step1 = one.ok ? one.step_s : w.compute_s + w.mp_s;
     for (int n : ranks) {
       const scale::Row r = scale::predict(w, buckets, cl, n);
       if (!r.ok) {
@@ -521,6 +565,36 @@ int main(int argc, char** argv) {
       out["rows"].push_back(row);
     }
     if (target > 0) suggest(w, bucket_mb, cl, target, tensor_parallel, model_name);
+    if (target > 0 && tensor_parallel) {
+      // The mp degrees: powers of two up to a node and the target that the model's shapes divide.
+      int best_mp = 0;
+      scale::Row best;
+      std::string tried;
+      for (int k = 1; k <= std::min(cl.ranks_per_node, target); k *= 2) {
+        if (target % k != 0) continue;
+        std::vector<std::string> s2 = sets;
+        s2.push_back("distributed.model_parallel=" + std::to_string(k));
+        try {
+          const Config c2 = Config::load(config_path, s2);
+          const RunConfig r2(c2);
+          const ConfigWork w2 = config_work(c2, r2, cl);
+          const scale::Row r = scale::predict(w2.w, scale::bucket(w2.w, bucket_mb), cl, target);
+          tried += fmt::format("{}{}: {:.0f}", tried.empty() ? "" : ", ", k, r.samples_per_s);
+          if (r.ok && (best_mp == 0 || r.samples_per_s > best.samples_per_s * (1 + 1e-9))) best_mp = k, best = r;
+        } catch (const std::exception& e) {
+          tried += fmt::format("{}{}: not built ({})", tried.empty() ? "" : ", ", k, e.what());
+        }
+      }
+      if (best_mp > 0) {
+        fmt::print("# suggest mp degree at {} ranks: {} -> {:.0f} samples/s, step {:.3f} ms; dominant: {}\n", target,
+                   best_mp, best.samples_per_s, best.step_s * 1e3, best.dominant);
+        fmt::print("#   samples/s by mp degree: {}\n", tried);
+        fmt::print("#   why: {}\n",
+                   best_mp == 1 ? "at the same data.batch_size, mp k leaves N/k replicas: a share's shorter compute does not make up for the replicas given up and the mp collectives"
+                                : "the smaller share and the smaller data-parallel allreduce (fewer replicas, a 1/mp "
+                                  "share of the gradients) outweigh the mp collectives on the critical path");
+      }
+    }
     if (!json_out.empty()) {
       std::ofstream f(json_out);
       if (!(f << out.dump(2) << "\n")) throw Error(json_out + ": cannot write the JSON table");

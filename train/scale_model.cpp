@@ -250,12 +250,30 @@ Buckets bucket(const Workload& w, double bucket_mb) {
   return out;
 }
 
-Row predict(const Workload& w, const Buckets& b, const Cluster& c, int n) {
+double mp_collectives_s(const std::vector<MpCollective>& ops, int mp, const Link& l) {
+  if (mp <= 1) return 0;
+  double t = 0;
+  const double k = double(mp - 1);
+  for (const MpCollective& o : ops)
+    t += o.allgather ? k / mp * o.bytes / l.beta + k * l.alpha_s : ring_allreduce_s(o.bytes, mp, l);
+  return t;
+}
+
+Row predict(const Workload& w, const Buckets& b, const Cluster& c0, int n) {
   Row r;
   r.ranks = n;
+  if (w.mp > 1 && n % w.mp != 0) {
+    r.ok = false;
+    r.dominant = "not a multiple of the mp degree " + std::to_string(w.mp);
+    return r;
+  }
+  // The data-parallel allreduce: over the replicas, ranks_per_node/mp of them per node.
+  Cluster c = c0;
+  if (w.mp > 1) c.ranks_per_node = std::max(1, c0.ranks_per_node / w.mp);
+  const int dp = n / std::max(1, w.mp);
   // Oversubscription: more ranks on a node than cores share them.
-  const int on_node = std::min(n, c.ranks_per_node);
-  const double share = c.cores_per_node > 0 ? std::max(1.0, double(on_node) / c.cores_per_node) : 1.0;
+  const int on_node = std::min(n, c0.ranks_per_node);
+  const double share = c0.cores_per_node > 0 ? std::max(1.0, double(on_node) / c0.cores_per_node) : 1.0;
   r.compute_s = w.compute_s * share;
   r.mp_s = w.mp_s;
   const bool waits = w.mode != "ps-async";
@@ -264,14 +282,14 @@ Row predict(const Workload& w, const Buckets& b, const Cluster& c, int n) {
   Cluster lat_only = c, bw_only = c;
   lat_only.intra.beta = lat_only.inter.beta = std::numeric_limits<double>::infinity();
   bw_only.intra.alpha_s = bw_only.inter.alpha_s = 0;
-  double samples_ranks = n;
+  double samples_ranks = dp;
   if (w.mode == "allreduce-sync") {
     std::vector<double> comm_s(b.bytes.size()), rd(b.ready_s);
     double lat = 0, bw = 0;
     for (size_t k = 0; k < b.bytes.size(); ++k) {
-      comm_s[k] = allreduce_s(b.bytes[k], n, c);
-      lat += allreduce_s(b.bytes[k], n, lat_only);
-      bw += allreduce_s(b.bytes[k], n, bw_only);
+      comm_s[k] = allreduce_s(b.bytes[k], dp, c);
+      lat += allreduce_s(b.bytes[k], dp, lat_only);
+      bw += allreduce_s(b.bytes[k], dp, bw_only);
       rd[k] *= share;
     }
     const Overlap o = overlap(rd, comm_s, r.compute_s);

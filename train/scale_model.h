@@ -120,7 +120,19 @@ struct Workload {
   double param_bytes = 0;
   int servers = 1;                      // ps modes
   double mp_s = 0;                      // model-parallel collectives on the critical path (per step)
+  int mp = 1;                           // model-parallel degree: N ranks are N/mp replicas of mp
 };
+
+// The model-parallel collectives of one step (the graph's mp_allreduce and
+// mp_allgather nodes, bytes of their outputs) within a group of mp ranks, one
+// after another on the step's critical path:
+//   allreduce  2(mp-1)/mp · bytes/β + 2(mp-1)·α   (the ring)
+//   allgather  (mp-1)/mp · bytes/β + (mp-1)·α     (bytes: the gathered output)
+struct MpCollective {
+  bool allgather = false;
+  double bytes = 0;
+};
+double mp_collectives_s(const std::vector<MpCollective>& ops, int mp, const Link& l);
 Workload workload_of(const ModelSpec& m);
 
 // The gradients in fusion buckets of bucket_mb by comm::GradientBucketer (the
@@ -131,7 +143,10 @@ struct Buckets {
 };
 Buckets bucket(const Workload& w, double bucket_mb);
 
-// One rank count's prediction.
+// One rank count's prediction. With w.mp > 1, n ranks are n/mp replicas whose
+// groups of mp consecutive ranks share a node: the gradient allreduce runs over
+// the n/mp replicas, ranks_per_node/mp of them per node, and n must be a
+// multiple of mp.
 //   allreduce-sync: step = compute + mp + straggler + exposed (the buckets'
 //                   allreduces overlapped with backward, scale_model overlap)
 //   ps-sync:        step = compute + mp + straggler + max(server, worker)

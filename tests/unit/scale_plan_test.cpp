@@ -278,3 +278,37 @@ TEST(ScaleModel, ModelSpecErrorsNameKeyAndFile) {
   EXPECT_NE(err("m4.yaml", "batch: 8\nstep_ms: 1\nbogus: 3\n").find("unknown key 'bogus'"), std::string::npos);
   EXPECT_NE(err("m5.yaml", "step_ms: 1\nparams: 3\n").find("missing key 'batch'"), std::string::npos);
 }
+
+// α 10 µs, β 10 GB/s. Two 1 MB allreduces in a group of 2: 2·1/2·1e6/1e10 + 2·10 µs
+// = 120 µs each; a 4 MB allgather in a group of 4: 3/4·4e6/1e10 + 3·10 µs = 330 µs.
+TEST(ScaleModel, ModelParallelCollectivesByHand) {
+  const Link l = link(10, 10);
+  EXPECT_NEAR(mp_collectives_s({{false, 1e6}, {false, 1e6}}, 2, l), 240e-6, 1e-12);
+  EXPECT_NEAR(mp_collectives_s({{true, 4e6}}, 4, l), 330e-6, 1e-12);
+  EXPECT_EQ(mp_collectives_s({{false, 1e6}}, 1, l), 0.0);
+}
+
+// mp 2 on nodes of 4: 8 ranks are 4 replicas, 2 per node, so the 8 MB gradient
+// allreduce is hierarchical over 2 nodes of 2: reduce-scatter 1/2·8e6/1e11 + 1 µs
+// = 41 µs, inter ring on 4 MB 2·1/2·4e6/1e10 + 2·10 µs = 420 µs, allgather 41 µs:
+// 502 µs, all exposed (one bucket at the end). Step = compute 1 ms + mp 0.2 ms + 0.502 ms.
+TEST(ScaleModel, PredictModelParallelByHand) {
+  Cluster c;
+  c.ranks_per_node = 4;
+  c.intra = link(1, 100);
+  c.inter = link(10, 10);
+  Workload w;
+  w.batch = 16;
+  w.compute_s = 1e-3;
+  w.mp = 2;
+  w.mp_s = 0.2e-3;
+  w.grad_bytes = {8e6 - 4};
+  w.grad_ready_s = {1e-3};
+  const Buckets b = bucket(w, 25);
+  const Row r = predict(w, b, c, 8);
+  EXPECT_NEAR(r.exposed_s, 502e-6, 1e-12);
+  EXPECT_NEAR(r.step_s, 1.702e-3, 1e-12);
+  EXPECT_NEAR(r.samples_per_s, 4 * 16 / 1.702e-3, 1e-6);  // 4 replicas
+  EXPECT_NEAR(predict(w, b, c, 2).step_s, 1.2e-3, 1e-12);  // one replica: compute + mp
+  EXPECT_FALSE(predict(w, b, c, 3).ok);                     // 3 ranks are not whole groups of 2
+}
