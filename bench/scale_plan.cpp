@@ -6,6 +6,20 @@
 //              [--set k=v ...] [--json FILE]
 //   scale_plan --config C.yaml --calibrate-out this_machine.yaml --comm-bench np2.txt[,np4.txt]
 //              --metrics RUN_DIR/metrics.jsonl [--ranks ...]
+//   scale_plan --model-spec configs/models/M.yaml --cluster K.yaml [--bucket-mb 25] [...]
+//   any of them with [--sigma-ms S] [--target N]
+//
+// --model-spec: a model the zoo does not build, given by its gradient tensors in
+// backward order and one device's measured step (train/scale_model.h ModelSpec);
+// no memory column. --sigma-ms (or the cluster's compute.sigma_ms, or the one
+// --calibrate-out measures from the metrics records' spread) adds the straggler
+// term σ·sqrt(2 ln N) as its own column. --target N tries bucket_mb in
+// {1, 5, 10, 25, 50, 100} (allreduce) or ps servers 1..N/2 (ps modes) at N ranks
+// and prints the best with its dominant term, and for models with tensor-parallel
+// layers the best distributed.model_parallel among the powers of two up to a node.
+// With model_parallel = k > 1 the graph is the first rank's share; its mp_allreduce
+// and mp_allgather outputs are priced within the group and added to the step
+// (train/scale_model.h mp_collectives_s), N ranks being N/k replicas.
 //
 // --calibrate-out writes a cluster file for this host and predicts with it: α
 // and β fitted to comm_bench's flowtrain (auto) column (train/scale_model.h
@@ -152,7 +166,7 @@ void calibrate(const std::string& out, const std::string& comm_bench_files, cons
   }
   int kept = 0;
   const scale::Link l = scale::fit_link(samples, &kept);
-  std::vector<double> sps;
+  std::vector<double> sps, steps;
   std::ifstream m(metrics);
   int line_no = 0;
   for (std::string line; std::getline(m, line);) {
@@ -163,10 +177,17 @@ void calibrate(const std::string& out, const std::string& comm_bench_files, cons
     } catch (const nlohmann::json::exception&) {
       throw Error(metrics + ":" + std::to_string(line_no) + ": not valid JSON");
     }
-    if (j.contains("samples_per_sec") && !j.contains("eval")) sps.push_back(j["samples_per_sec"].get<double>());
+    if (j.contains("samples_per_sec") && !j.contains("eval")) {
+      sps.push_back(j["samples_per_sec"].get<double>());
+      steps.push_back(j.contains("step") ? j["step"].get<double>() : 0.0);
+    }
   }
-  if (sps.size() > 1) sps.erase(sps.begin());  // the first interval holds the warm-up
+  if (sps.size() > 1) {  // the first interval holds the warm-up
+    sps.erase(sps.begin());
+    steps.erase(steps.begin());
+  }
   if (sps.empty()) throw Error(metrics + ": no record with samples_per_sec");
+  const double sigma_ms = scale::step_sigma_s(sps, steps, double(rc.data.batch_size)) * 1e3;
   std::sort(sps.begin(), sps.end());
   const double median = sps[sps.size() / 2];
   const double step_ms = double(rc.data.batch_size) * 1e3 / median;
@@ -175,17 +196,18 @@ void calibrate(const std::string& out, const std::string& comm_bench_files, cons
   f << fmt::format(
       "# This host, calibrated by scale_plan --calibrate-out.\n"
       "#   α, β: fitted to the flowtrain (auto) column of {} ({} of {} sizes kept)\n"
-      "#   compute.step_ms: batch {} / median samples_per_sec {:.0f} of {} (one rank)\n"
+      "#   compute.step_ms: batch {} / median samples_per_sec {:.0f} of {} (one rank); sigma_ms: the\n"
+      "#   spread of its records' step times, times sqrt(steps per record)\n"
       "#   every rank on this node; overlap false: on one node the shared-memory allreduce runs on the\n"
       "#   executor's thread\n"
       "name: this machine\n"
       "ranks_per_node: {}\n"
       "cores_per_node: {}\n"
       "overlap: false\n"
-      "compute: {{step_ms: {:.4f}}}\n"
+      "compute: {{step_ms: {:.4f}, sigma_ms: {:.4f}}}\n"
       "intra: {{alpha_us: {:.3f}, beta_gbs: {:.4f}}}\n"
       "inter: {{alpha_us: {:.3f}, beta_gbs: {:.4f}}}\n",
-      sources, kept, samples.size(), rc.data.batch_size, median, metrics, max_ranks, cores, step_ms,
+      sources, kept, samples.size(), rc.data.batch_size, median, metrics, max_ranks, cores, step_ms, sigma_ms,
       l.alpha_s * 1e6, l.beta / 1e9, l.alpha_s * 1e6, l.beta / 1e9);
   if (!f) throw Error(out + ": cannot write the cluster file");
   fmt::print("# calibrated {}: α {:.3f} µs, β {:.4f} GB/s ({} of {} comm_bench sizes), step_ms {:.4f}\n", out,
@@ -194,33 +216,235 @@ void calibrate(const std::string& out, const std::string& comm_bench_files, cons
 
 std::string mib(double b) { return fmt::format("{:.1f}", b / double(1 << 20)); }
 
+
+
+// The config's step as a Workload: the graph as the Trainer builds it, the
+// strategy's backward order, compute from the cluster (see the top of the file).
+struct ConfigWork {
+  scale::Workload w;
+  double fwd_flops = 0, bwd_flops = 0, t_fwd = 0, t_bwd = 0;
+  size_t params = 0, slots = 0, arena = 0, arena_n = 0;
+  std::string arena_note;
+  bool tensor_parallel = false;
+  std::vector<scale::MpCollective> mp_ops;  // model parallel: the step's mp_allreduce/mp_allgather nodes
+  double mp_reduce_bytes = 0, mp_gather_bytes = 0, full_flops = 0;
+  scale::Link mp_link;
+};
+
+// The matmul/conv FLOPs of the whole (unsplit) model's training step.
+double step_flops(const Config& cfg, const RunConfig& rc) {
+  Graph g(rc.train.seed);
+  const ModelGraph mg = build_model(g, cfg);
+  const std::vector<Value> grads = gradients(mg.loss, g.trainable());
+  Executor::Feeds feeds;
+  for (const Value& v : mg.inputs)
+    feeds.emplace_back(v, Tensor::empty(resolved(v.shape(), rc.data.batch_size), v.dtype()));
+  std::vector<Value> fetch = {mg.loss};
+  fetch.insert(fetch.end(), grads.begin(), grads.end());
+  const Shapes shapes(g, rc.data.batch_size);
+  double f = 0;
+  for (int id : Executor(g).order(feeds, fetch)) f += node_flops(shapes, g.node(id));
+  return f;
+}
+
+ConfigWork config_work(const Config& cfg, const RunConfig& rc, const scale::Cluster& cl) {
+  ConfigWork cw;
+  scale::Workload& w = cw.w;
+  w.mode = rc.distributed.mode;
+  w.batch = rc.data.batch_size;
+  w.servers = rc.distributed.ps.servers;
+  cw.tensor_parallel = model_entry(cfg).tensor_parallel;
+  const int64_t batch = w.batch;
+  const int mp = rc.distributed.model_parallel;
+  w.mp = mp;
+  // The graph, as the Trainer builds it (fp32; train/trainer.cpp build_graph):
+  // with model_parallel > 1, the first rank's share of it.
+  Graph g(rc.train.seed);
+  const ModelGraph mg = build_model(g, cfg, nn::TensorParallel{mp, 0});
+  const std::vector<Value> params = g.trainable();
+  cw.params = params.size();
+  const int loss_node = mg.loss.node();
+  const std::vector<Value> grads = gradients(mg.loss, params);
+  GradientPlan plan = plan_gradient_buckets(params, grads, rc.distributed.bucket_mb);
+  const std::vector<comm::Bucket> buckets = plan.bucketer.buckets();
+
+  // FLOPs of the nodes the training step runs (the executor's order for the loss
+  // and the gradients): forward = up to the loss node, backward = the nodes
+  // gradients() added after it.
+  Executor::Feeds feeds;
+  for (const Value& v : mg.inputs) feeds.emplace_back(v, Tensor::empty(resolved(v.shape(), batch), v.dtype()));
+  std::vector<Value> fetch = {mg.loss};
+  fetch.insert(fetch.end(), grads.begin(), grads.end());
+  std::vector<double> node_f(size_t(g.num_nodes()), 0.0);
+  const Shapes shapes(g, batch);
+  for (int id : Executor(g).order(feeds, fetch)) {
+    const Node& nd = g.node(id);
+    node_f[size_t(id)] = node_flops(shapes, nd);
+    if (nd.op == "mp_allreduce" || nd.op == "mp_allgather")
+      cw.mp_ops.push_back({nd.op == "mp_allgather", double(numel(shapes.out(id))) *
+                                                        double(dtype_size(nd.out_dtypes.empty() ? DType::F32 : nd.out_dtypes[0]))});
+  }
+  std::vector<double> cum(size_t(g.num_nodes()), 0.0);  // backward FLOPs up to node id
+  double& fwd = cw.fwd_flops;
+  double& bwd = cw.bwd_flops;
+  for (int id = 0; id < g.num_nodes(); ++id) {
+    if (id <= loss_node) fwd += node_f[size_t(id)];
+    else bwd += node_f[size_t(id)];
+    cum[size_t(id)] = bwd;
+  }
+  for (const Value& p : params) w.param_bytes += double(g.value(p).bytes());
+  if (fwd + bwd <= 0 && cl.step_ms <= 0)
+    throw Error(cl.file + ": key 'compute.gemm_gflops': the graph has no matmul or conv2d to time; give compute.step_ms");
+  w.compute_s = cl.step_ms > 0 ? cl.step_ms * 1e-3 : (fwd + bwd) / (cl.gemm_gflops * 1e9);
+  if (mp > 1 && cl.step_ms > 0) {
+    // compute.step_ms is the whole model at one rank: a rank's share is its FLOPs' share.
+    cw.full_flops = step_flops(cfg, rc);
+    if (cw.full_flops > 0) w.compute_s *= (fwd + bwd) / cw.full_flops;
+  }
+  // The mp collectives within a group on one node (consecutive ranks), or across nodes if it spans them.
+  cw.mp_link = mp <= cl.ranks_per_node ? cl.intra : cl.inter;
+  for (const scale::MpCollective& o : cw.mp_ops) (o.allgather ? cw.mp_gather_bytes : cw.mp_reduce_bytes) += o.bytes;
+  w.mp_s = scale::mp_collectives_s(cw.mp_ops, mp, cw.mp_link);
+  // Forward/backward split by FLOPs; without any, backward by parameter bytes over 2/3 of the step.
+  const double bwd_share = fwd + bwd > 0 ? bwd / (fwd + bwd) : 2.0 / 3.0;
+  cw.t_fwd = w.compute_s * (1 - bwd_share);
+  cw.t_bwd = w.compute_s * bwd_share;
+  double bytes_so_far = 0;
+  for (size_t m = 0; m < plan.order.size(); ++m) {  // the bucketer's tensors: backward order
+    const int gi = plan.order[m];
+    const double b = double(plan.bucketer.tensors()[m].bytes);
+    bytes_so_far += b;
+    const double share = bwd > 0 ? cum[size_t(grads[size_t(gi)].node())] / bwd : bytes_so_far / w.param_bytes;
+    w.grad_bytes.push_back(b);
+    w.grad_ready_s.push_back(cw.t_fwd + cw.t_bwd * share);
+  }
+
+  // Memory per rank: parameters, gradients, optimizer slots, the executor's planned arena.
+  cw.slots = optim::make_optimizer(rc.optimizer.options)->slots().size();
+  // One rank fetches the loss and the gradients; more ranks fetch the bucket
+  // nodes' outputs, so the graph gets the strategy's rewrite (one allreduce
+  // node per bucket, the loss in the last) and is planned again.
+  try {
+    cw.arena = Executor(g).stats(feeds, fetch).arena_bytes;
+    if (w.mode == "allreduce-sync") {
+      std::vector<Value> reduced;
+      for (size_t b = 0; b < buckets.size(); ++b) {
+        std::vector<Value> in;
+        for (int m : buckets[b].members) in.push_back(grads[size_t(plan.order[size_t(m)])]);
+        if (b + 1 == buckets.size()) in.push_back(mg.loss);
+        for (const Value& v : comm::allreduce(g, in, int64_t(b), comm::ReduceOp::Mean)) reduced.push_back(v);
+      }
+      cw.arena_n = Executor(g).stats(feeds, reduced).arena_bytes;
+    } else {
+      cw.arena_n = cw.arena;
+    }
+  } catch (const Error& e) {
+    cw.arena_note = std::string(" (arena not planned: ") + e.what() + ")";
+  }
+  return cw;
+}
+
+// --target N: the best bucket_mb (allreduce) or ps server count, and the mp degree.
+void suggest(const scale::Workload& w0, double bucket_mb, const scale::Cluster& cl, int n, bool tensor_parallel,
+             const std::string& model) {
+  const scale::Row one1 = scale::predict(w0, scale::bucket(w0, bucket_mb), cl, std::max(1, w0.mp));
+  scale::Row one = one1;
+  if (!one.ok) one.step_s = w0.compute_s + w0.mp_s;  // ps: no worker at one rank, the compute alone
+  auto say = [&](const std::string& what, const scale::Row& r, const scale::Row& now) {
+    fmt::print("# suggest at {} ranks: {} -> step {:.3f} ms, efficiency {:.1f}% (now {:.3f} ms, {:.1f}%); "
+               "dominant: {}\n", n, what, r.step_s * 1e3, 100 * one.step_s / r.step_s, now.step_s * 1e3,
+               100 * one.step_s / now.step_s, r.dominant);
+  };
+  if (w0.mode == "allreduce-sync") {
+    const scale::Row now = scale::predict(w0, scale::bucket(w0, bucket_mb), cl, n);
+    double best_mb = -1;
+    scale::Row best;
+    std::string tried;
+    std::vector<double> sizes = {1, 5, 10, 25, 50, 100};
+    if (std::find(sizes.begin(), sizes.end(), bucket_mb) == sizes.end()) sizes.push_back(bucket_mb);
+    std::sort(sizes.begin(), sizes.end());
+    for (double mb : sizes) {
+      const scale::Row r = scale::predict(w0, scale::bucket(w0, mb), cl, n);
+      tried += fmt::format("{}{:g}: {:.3f}", tried.empty() ? "" : ", ", mb, r.step_s * 1e3);
+      if (best_mb < 0 || r.step_s < best.step_s * (1 - 1e-9)) best_mb = mb, best = r;
+    }
+    say(fmt::format("bucket_mb {:g}{}", best_mb, best_mb == bucket_mb ? " (the config's)" : ""), best, now);
+    fmt::print("#   step ms by bucket_mb: {}\n", tried);
+    const scale::Row small = scale::predict(w0, scale::bucket(w0, sizes.front()), cl, n);
+    std::string why;
+    if (best.exposed_s <= 0) why = "every allreduce hides behind backward at this size";
+    else if (best_mb == sizes.front()) why = "small buckets start their allreduce earlier behind backward, and at this rank count their 2(n-1)·α per bucket costs less than the wait";
+    else if (best_mb == sizes.back()) why = "latency dominates: each bucket pays 2(n-1)·α on the ring, so fewer, larger buckets win";
+    else why = fmt::format("a balance: below it the buckets' 2(n-1)·α each grow (α exposes {:.1f} ms at {:g} MiB), above it the "
+                           "first allreduce starts later behind backward", small.alpha_part_s * 1e3, sizes.front());
+    fmt::print("#   why: {}; what is left is {}\n", why, best.dominant);
+  } else if (n >= 2) {
+    const scale::Row now = scale::predict(w0, {}, cl, n);
+    scale::Row best;
+    int best_s = 0;
+    for (int s = 1; s <= std::max(1, n / 2); ++s) {
+      scale::Workload w = w0;
+      w.servers = s;
+      const scale::Row r = scale::predict(w, {}, cl, n);
+      if (r.ok && (best_s == 0 || r.samples_per_s > best.samples_per_s * (1 + 1e-9))) best_s = s, best = r;
+    }
+    if (best_s > 0) {
+      say(fmt::format("distributed.ps.servers {} (of 1..{}), {:.0f} samples/s", best_s, std::max(1, n / 2),
+                      best.samples_per_s), best, now);
+      fmt::print("#   why: {}\n", best.server_bound ? "the servers still carry W·2P/S each: more servers cost "
+                                                      "workers, fewer overload the servers"
+                                                    : "past this count a worker's own link (2P/β + 2S·α) is the "
+                                                      "bound, and each server more is a worker less");
+    }
+  }
+  if (!tensor_parallel) fmt::print("# suggest mp degree: 1 (model {} has no tensor-parallel layers)\n", model);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"scale_plan: predict a config's step time, efficiency, samples/s and memory at N ranks (flowtrain)",
                "scale_plan"};
   std::string config_path, cluster_path, ranks_s = "1,2,4,8,16,32,64,128,256,512,1024", json_out;
-  std::string calibrate_out, comm_bench_s, metrics_path;
+  std::string calibrate_out, comm_bench_s, metrics_path, spec_path;
   std::vector<std::string> sets;
-  app.add_option("--config,-c", config_path, "YAML config file")->required()->check(CLI::ExistingFile);
+  double sigma_ms = -1, spec_bucket_mb = 25;
+  int target = 0;
+  auto* config_opt = app.add_option("--config,-c", config_path, "YAML config file")->check(CLI::ExistingFile);
+  auto* spec_opt = app.add_option("--model-spec", spec_path,
+                                  "a model given by its gradient tensors and one device's step (configs/models/*.yaml)")
+                       ->check(CLI::ExistingFile)
+                       ->excludes(config_opt);
   auto* cluster_opt = app.add_option("--cluster", cluster_path, "cluster description (configs/clusters/*.yaml)")
                           ->check(CLI::ExistingFile);
   auto* cal = app.add_option("--calibrate-out", calibrate_out,
                              "write a cluster file for this host from --comm-bench and --metrics, and predict with it")
-                  ->excludes(cluster_opt);
+                  ->excludes(cluster_opt)
+                  ->excludes(spec_opt);
   app.add_option("--comm-bench", comm_bench_s, "comm_bench outputs (mpirun -np N comm_bench > F), comma-separated")
       ->needs(cal);
   app.add_option("--metrics", metrics_path, "metrics.jsonl of a one-rank train run of the config")
       ->needs(cal)
       ->check(CLI::ExistingFile);
   app.add_option("--ranks", ranks_s, "rank counts, comma-separated");
-  app.add_option("--set", sets, "override a config key: --set distributed.bucket_mb=4 (repeatable)");
+  app.add_option("--set", sets, "override a config key: --set distributed.bucket_mb=4 (repeatable)")->needs(config_opt);
+  app.add_option("--bucket-mb", spec_bucket_mb, "with --model-spec: the fusion bucket size (default 25)")
+      ->needs(spec_opt)
+      ->check(CLI::Range(0.0, 1e6));
+  app.add_option("--sigma-ms", sigma_ms, "a rank's step-time standard deviation (overrides compute.sigma_ms)")
+      ->check(CLI::Range(0.0, 1e9));
+  app.add_option("--target", target, "suggest bucket_mb, ps servers and the mp degree for this rank count")
+      ->check(CLI::Range(1, 1 << 20));
   app.add_option("--json", json_out, "also write the table as JSON (scripts/plot_scale.py draws it)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);
     std::fprintf(stderr, "scale_plan: %s (see scale_plan --help)\n", e.what());
+    return 2;
+  }
+  if (config_path.empty() && spec_path.empty()) {
+    std::fprintf(stderr, "scale_plan: --config or --model-spec is required (see scale_plan --help)\n");
     return 2;
   }
   if (cluster_path.empty() && calibrate_out.empty()) {
@@ -232,179 +456,144 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    const Config cfg = Config::load(config_path, sets);
-    const RunConfig rc(cfg);
-    const std::vector<int> ranks = parse_ranks(ranks_s);
-    if (!calibrate_out.empty()) {
-      calibrate(calibrate_out, comm_bench_s, metrics_path, rc, *std::max_element(ranks.begin(), ranks.end()));
-      cluster_path = calibrate_out;
-    }
-    const scale::Cluster cl = scale::Cluster::load(cluster_path);
-    const std::string mode = rc.distributed.mode;
-    if (rc.distributed.model_parallel > 1)
-      rc.fail("distributed.model_parallel", "> 1: scale_plan does not model model-parallel collectives yet");
-    if (rc.distributed.deterministic)
-      rc.fail("distributed.deterministic", ": scale_plan models the bucketed allreduce, not the deterministic allgather");
-    if (mode != "allreduce-sync" && mode != "ps-sync" && mode != "ps-async")
-      rc.fail("distributed.mode", "= " + mode + ": scale_plan models allreduce-sync, ps-sync and ps-async");
-    const int64_t batch = rc.data.batch_size;
-    if (rc.precision != "fp32")
-      fmt::print("# precision {}: modelled as fp32 (the variables and their gradients are f32; compute.step_ms "
-                 "should be measured in {})\n", rc.precision, rc.precision);
-
-    // The graph, as the Trainer builds it (fp32; train/trainer.cpp build_graph).
-    Graph g(rc.train.seed);
-    const ModelGraph mg = build_model(g, cfg);
-    const std::vector<Value> params = g.trainable();
-    const int loss_node = mg.loss.node();
-    const std::vector<Value> grads = gradients(mg.loss, params);
-    GradientPlan plan = plan_gradient_buckets(params, grads, rc.distributed.bucket_mb);
-    const std::vector<comm::Bucket> buckets = plan.bucketer.buckets();
-
-    // FLOPs of the nodes the training step runs (the executor's order for the loss
-    // and the gradients): forward = up to the loss node, backward = the nodes
-    // gradients() added after it.
-    Executor::Feeds feeds;
-    for (const Value& v : mg.inputs) feeds.emplace_back(v, Tensor::empty(resolved(v.shape(), batch), v.dtype()));
-    std::vector<Value> fetch = {mg.loss};
-    fetch.insert(fetch.end(), grads.begin(), grads.end());
-    std::vector<double> node_f(size_t(g.num_nodes()), 0.0);
-    const Shapes shapes(g, batch);
-    for (int id : Executor(g).order(feeds, fetch)) node_f[size_t(id)] = node_flops(shapes, g.node(id));
-    std::vector<double> cum(size_t(g.num_nodes()), 0.0);  // backward FLOPs up to node id
-    double fwd = 0, bwd = 0;
-    for (int id = 0; id < g.num_nodes(); ++id) {
-      if (id <= loss_node) fwd += node_f[size_t(id)];
-      else bwd += node_f[size_t(id)];
-      cum[size_t(id)] = bwd;
-    }
-    double param_bytes = 0;
-    for (const Value& p : params) param_bytes += double(g.value(p).bytes());
-    if (fwd + bwd <= 0 && cl.step_ms <= 0)
-      throw Error(cl.file + ": key 'compute.gemm_gflops': the graph has no matmul or conv2d to time; give compute.step_ms");
-    const double compute_s = cl.step_ms > 0 ? cl.step_ms * 1e-3 : (fwd + bwd) / (cl.gemm_gflops * 1e9);
-    // Forward/backward split by FLOPs; without any, backward by parameter bytes over 2/3 of the step.
-    const double bwd_share = fwd + bwd > 0 ? bwd / (fwd + bwd) : 2.0 / 3.0;
-    const double t_fwd = compute_s * (1 - bwd_share), t_bwd = compute_s * bwd_share;
-    std::vector<double> ready(buckets.size());
-    double bytes_so_far = 0;
-    for (size_t b = 0; b < buckets.size(); ++b) {
-      double r = 0;
-      for (int m : buckets[b].members) {
-        const int gi = plan.order[size_t(m)];
-        bytes_so_far += double(plan.bucketer.tensors()[size_t(m)].bytes);
-        const double share = bwd > 0 ? cum[size_t(grads[size_t(gi)].node())] / bwd : bytes_so_far / param_bytes;
-        r = std::max(r, t_fwd + t_bwd * share);
+    std::vector<int> ranks = parse_ranks(ranks_s);
+    scale::Workload w;
+    double bucket_mb = spec_bucket_mb;
+    std::string model_name, source;
+    bool tensor_parallel = false;
+    scale::Cluster cl;
+    ConfigWork cw;
+    if (!spec_path.empty()) {
+      const scale::ModelSpec spec = scale::ModelSpec::load(spec_path);
+      cl = scale::Cluster::load(cluster_path);
+      w = scale::workload_of(spec);
+      model_name = spec.name;
+      source = spec_path;
+      fmt::print("# scale_plan: {} ({}), allreduce-sync, batch {} per rank, bucket_mb {:g}\n", spec_path, spec.name,
+                 spec.batch, bucket_mb);
+      fmt::print("# {} gradient tensors, {} MiB ({:g} bytes per parameter); one device's step {:.3f} ms (the "
+                 "model file's), backward {:.0f}% of it, spread evenly over the tensors\n",
+                 spec.tensor_params.size(), mib(w.param_bytes), spec.gradient_bytes, w.compute_s * 1e3,
+                 100 * spec.backward_share);
+    } else {
+      const Config cfg = Config::load(config_path, sets);
+      const RunConfig rc(cfg);
+      if (!calibrate_out.empty()) {
+        calibrate(calibrate_out, comm_bench_s, metrics_path, rc, *std::max_element(ranks.begin(), ranks.end()));
+        cluster_path = calibrate_out;
       }
-      ready[b] = r;
+      cl = scale::Cluster::load(cluster_path);
+      const std::string mode = rc.distributed.mode;
+      if (rc.distributed.deterministic)
+        rc.fail("distributed.deterministic", ": scale_plan models the bucketed allreduce, not the deterministic allgather");
+      if (mode != "allreduce-sync" && mode != "ps-sync" && mode != "ps-async")
+        rc.fail("distributed.mode", "= " + mode + ": scale_plan models allreduce-sync, ps-sync and ps-async");
+      if (rc.precision != "fp32")
+        fmt::print("# precision {}: modelled as fp32 (the variables and their gradients are f32; compute.step_ms "
+                   "should be measured in {})\n", rc.precision, rc.precision);
+      cw = config_work(cfg, rc, cl);
+      w = cw.w;
+      bucket_mb = rc.distributed.bucket_mb;
+      model_name = rc.model;
+      source = config_path;
+      tensor_parallel = cw.tensor_parallel;
+      fmt::print("# scale_plan: {} ({}), {}, batch {} per rank, bucket_mb {:g}\n", config_path, rc.model, mode,
+                 w.batch, bucket_mb);
+      fmt::print("# {} parameters, {} MiB; matmul/conv FLOPs per step: forward {:.3g}, backward {:.3g}\n", cw.params,
+                 mib(w.param_bytes), cw.fwd_flops, cw.bwd_flops);
+      if (w.mp > 1)
+        fmt::print("# model parallel {}: a rank holds its share ({} matmul/conv FLOPs of the whole model's {:.4g}); "
+                   "{} mp collectives per step ({} MiB allreduced, {} MiB gathered) on the {} link: {:.3f} ms on the "
+                   "critical path; N ranks are N/{} replicas\n",
+                   w.mp, fmt::format("{:.4g}", cw.fwd_flops + cw.bwd_flops),
+                   cw.full_flops > 0 ? cw.full_flops : step_flops(cfg, rc), cw.mp_ops.size(),
+                   mib(cw.mp_reduce_bytes), mib(cw.mp_gather_bytes), w.mp <= cl.ranks_per_node ? "intra-node" : "inter-node",
+                   w.mp_s * 1e3, w.mp);
+      fmt::print("# compute per step {:.3f} ms ({}), forward {:.3f} ms, backward {:.3f} ms\n", w.compute_s * 1e3,
+                 cl.step_ms > 0 ? "compute.step_ms"
+                                : fmt::format("{:.4g} FLOPs at {} GFLOP/s", cw.fwd_flops + cw.bwd_flops, cl.gemm_gflops),
+                 cw.t_fwd * 1e3, cw.t_bwd * 1e3);
     }
-    if (!ready.empty()) ready.back() = compute_s;  // the loss rides in the last bucket: it waits for the whole step
+    if (sigma_ms >= 0) cl.sigma_s = sigma_ms * 1e-3;
+    const scale::Buckets buckets = scale::bucket(w, bucket_mb);
 
-    // Memory per rank: parameters, gradients, optimizer slots, the executor's planned arena.
-    const size_t slots = optim::make_optimizer(rc.optimizer.options)->slots().size();
-    // One rank fetches the loss and the gradients; more ranks fetch the bucket
-    // nodes' outputs, so the graph gets the strategy's rewrite (one allreduce
-    // node per bucket, the loss in the last) and is planned again.
-    size_t arena = 0, arena_n = 0;
-    std::string arena_note;
-    try {
-      arena = Executor(g).stats(feeds, fetch).arena_bytes;
-      if (mode == "allreduce-sync") {
-        std::vector<Value> reduced;
-        for (size_t b = 0; b < buckets.size(); ++b) {
-          std::vector<Value> in;
-          for (int m : buckets[b].members) in.push_back(grads[size_t(plan.order[size_t(m)])]);
-          if (b + 1 == buckets.size()) in.push_back(mg.loss);
-          for (const Value& v : comm::allreduce(g, in, int64_t(b), comm::ReduceOp::Mean)) reduced.push_back(v);
-        }
-        arena_n = Executor(g).stats(feeds, reduced).arena_bytes;
-      } else {
-        arena_n = arena;
-      }
-    } catch (const Error& e) {
-      arena_note = std::string(" (arena not planned: ") + e.what() + ")";
-    }
-
-    fmt::print("# scale_plan: {} ({}), {}, batch {} per rank, bucket_mb {}\n", config_path, rc.model, mode, batch,
-               rc.distributed.bucket_mb);
     fmt::print("# cluster {} ({}): {} ranks per node{}, intra α {:.1f} µs β {:.2f} GB/s, inter α {:.1f} µs β {:.2f} GB/s{}\n",
                cl.name, cl.file, cl.ranks_per_node,
                cl.cores_per_node > 0 ? fmt::format(" on {} cores", cl.cores_per_node) : std::string(),
                cl.intra.alpha_s * 1e6, cl.intra.beta / 1e9, cl.inter.alpha_s * 1e6, cl.inter.beta / 1e9,
                cl.overlap ? "" : ", no overlap (comm on the compute thread)");
-    fmt::print("# {} parameters, {} MiB; matmul/conv FLOPs per step: forward {:.3g}, backward {:.3g}\n",
-               params.size(), mib(param_bytes), fwd, bwd);
-    fmt::print("# compute per step {:.3f} ms ({}), forward {:.3f} ms, backward {:.3f} ms\n", compute_s * 1e3,
-               cl.step_ms > 0 ? "compute.step_ms" : fmt::format("{:.4g} FLOPs at {} GFLOP/s", fwd + bwd, cl.gemm_gflops),
-               t_fwd * 1e3, t_bwd * 1e3);
-    if (mode == "allreduce-sync") {
-      fmt::print("# {} buckets (backward order, strategy's plan):\n", buckets.size());
-      for (size_t b = 0; b < buckets.size(); ++b)
-        fmt::print("#   bucket {}: {} tensors, {} MiB, ready at {:.3f} ms\n", b, buckets[b].members.size(),
-                   mib(double(buckets[b].bytes)), ready[b] * 1e3);
+    fmt::print("# straggler: σ {:.3f} ms per rank step{}\n", cl.sigma_s * 1e3,
+               cl.sigma_s > 0 ? ", the step waits for the slowest: + σ·sqrt(2 ln N)" : " (none given: column 0)");
+    if (w.mode == "allreduce-sync") {
+      fmt::print("# {} buckets (backward order, the strategy's bucketing):\n", buckets.bytes.size());
+      if (buckets.bytes.size() <= 40)
+        for (size_t b = 0; b < buckets.bytes.size(); ++b)
+          fmt::print("#   bucket {}: {} MiB, ready at {:.3f} ms\n", b, mib(buckets.bytes[b]), buckets.ready_s[b] * 1e3);
     } else {
-      fmt::print("# {} parameter server(s) of the N ranks; the others are workers\n", rc.distributed.ps.servers);
+      fmt::print("# {} parameter server(s) of the N ranks; the others are workers\n", w.servers);
     }
-    fmt::print("# memory per rank: parameters + gradients + {} optimizer slot(s) + the executor's arena, {} MiB at "
-               "one rank, {} MiB above{}\n", slots, mib(double(arena)), mib(double(arena_n)), arena_note);
+    if (spec_path.empty())
+      fmt::print("# memory per rank: parameters + gradients + {} optimizer slot(s) + the executor's arena, {} MiB at "
+                 "one rank, {} MiB above{}\n", cw.slots, mib(double(cw.arena)), mib(double(cw.arena_n)), cw.arena_note);
 
-    nlohmann::json out = {{"config", config_path}, {"cluster", cl.name}, {"mode", mode}, {"rows", nlohmann::json::array()}};
-    fmt::print("{:>6} {:>10} {:>11} {:>13} {:>10} {:>12} {:>11}  {}\n", "ranks", "step_ms", "compute_ms",
-               "exposed_ms", "effic.", "samples/s", "mem_MiB", "dominant");
-    const double step1 = compute_s;  // one rank: no communication
+    nlohmann::json out = {{"config", source}, {"cluster", cl.name}, {"mode", w.mode}, {"rows", nlohmann::json::array()}};
+    fmt::print("{:>6} {:>10} {:>11} {:>12} {:>13} {:>10} {:>12} {:>11}  {}\n", "ranks", "step_ms", "compute_ms",
+               "straggler_ms", "exposed_ms", "effic.", "samples/s", "mem_MiB", "dominant");
+    // The baseline: one replica (mp ranks), its compute alone for ps.
+    const scale::Row one = scale::predict(w, buckets, cl, std::max(1, w.mp));
+    const double step1 = one.ok ? one.step_s : w.compute_s + w.mp_s;
     for (int n : ranks) {
-      // Oversubscription: more ranks on a node than cores share them.
-      const int on_node = std::min(n, cl.ranks_per_node);
-      const double share = cl.cores_per_node > 0 ? std::max(1.0, double(on_node) / cl.cores_per_node) : 1.0;
-      const double comp = compute_s * share;
-      double step = comp, exposed = 0, lat = 0, bw = 0, samples = 0, mem = 0;
-      std::string note;
-      if (mode == "allreduce-sync") {
-        std::vector<double> comm_s(buckets.size()), rd(ready);
-        scale::Cluster lat_only = cl, bw_only = cl;
-        lat_only.intra.beta = lat_only.inter.beta = std::numeric_limits<double>::infinity();
-        bw_only.intra.alpha_s = bw_only.inter.alpha_s = 0;
-        for (size_t b = 0; b < buckets.size(); ++b) {
-          const double bytes = double(buckets[b].bytes) + (b + 1 == buckets.size() ? 4.0 : 0.0);  // + the loss
-          comm_s[b] = scale::allreduce_s(bytes, n, cl);
-          lat += scale::allreduce_s(bytes, n, lat_only);
-          bw += scale::allreduce_s(bytes, n, bw_only);
-          rd[b] *= share;
-        }
-        const scale::Overlap o = scale::overlap(rd, comm_s, comp);
-        exposed = cl.overlap ? o.exposed_s : o.comm_busy_s;
-        step = comp + exposed;
-        samples = double(n) * double(batch) / step;
-        mem = param_bytes * double(2 + slots) + double(n > 1 ? arena_n : arena);
-      } else {
-        const int servers = rc.distributed.ps.servers, workers = n - servers;
-        if (workers < 1) {
-          fmt::print("{:>6} {:>10}  (needs more ranks than distributed.ps.servers)\n", n, "-");
-          continue;
-        }
-        const scale::Link& l = n > cl.ranks_per_node ? cl.inter : cl.intra;
-        const scale::PsTime t = scale::ps_time(param_bytes, workers, servers, l);
-        step = scale::ps_step_s(comp, t, mode == "ps-sync");
-        exposed = step - comp;
-        const scale::PsTime tl = scale::ps_time(param_bytes, workers, servers, {l.alpha_s, std::numeric_limits<double>::infinity()});
-        lat = std::max(tl.server_s, tl.worker_s);
-        bw = std::max(t.server_s, t.worker_s) - lat;
-        note = t.server_s > t.worker_s ? " at the servers" : " on a worker's link";
-        samples = double(workers) * double(batch) / step;
-        mem = param_bytes * 2 + double(arena);  // a worker; a server holds 1/servers of params and slots
+      const scale::Row r = scale::predict(w, buckets, cl, n);
+      if (!r.ok) {
+        fmt::print("{:>6} {:>10}  ({})\n", n, "-", r.dominant);
+        continue;
       }
-      // The larger of compute and exposed communication; the communication's own
-      // larger part (α: messages, β: bytes) as well once it shows at all.
-      const std::string part = lat > bw ? "latency (α)" : "bandwidth (β)";
-      const std::string dom = exposed <= 0 ? "compute (comm hidden)"
-                              : comp >= exposed ? "compute; comm mostly " + part + note
-                                                : "comm " + part + note;
-      const std::string eff = fmt::format("{:.1f}%", 100 * step1 / step);
-      fmt::print("{:>6} {:>10.3f} {:>11.3f} {:>13.3f} {:>10} {:>12.0f} {:>11}  {}\n", n, step * 1e3, comp * 1e3,
-                 exposed * 1e3, eff, samples, mib(mem), dom);
-      out["rows"].push_back({{"ranks", n}, {"step_ms", step * 1e3}, {"compute_ms", comp * 1e3},
-                             {"exposed_ms", exposed * 1e3}, {"efficiency", step1 / step},
-                             {"samples_per_sec", samples}, {"memory_mib", mem / double(1 << 20)}, {"dominant", dom}});
+      double mem = -1;
+      if (spec_path.empty())
+        mem = w.mode == "allreduce-sync"
+                  ? w.param_bytes * double(2 + cw.slots) + double(n > 1 ? cw.arena_n : cw.arena)
+                  : w.param_bytes * 2 + double(cw.arena);  // a worker; a server holds 1/servers of params and slots
+      const std::string eff = fmt::format("{:.1f}%", 100 * step1 / r.step_s);
+      fmt::print("{:>6} {:>10.3f} {:>11.3f} {:>12.3f} {:>13.3f} {:>10} {:>12.0f} {:>11}  {}\n", n, r.step_s * 1e3,
+                 r.compute_s * 1e3, r.straggler_s * 1e3, r.exposed_s * 1e3, eff, r.samples_per_s,
+                 mem >= 0 ? mib(mem) : std::string("-"), r.dominant);
+      nlohmann::json row = {{"ranks", n}, {"step_ms", r.step_s * 1e3}, {"compute_ms", r.compute_s * 1e3},
+                            {"straggler_ms", r.straggler_s * 1e3}, {"exposed_ms", r.exposed_s * 1e3},
+                            {"efficiency", step1 / r.step_s}, {"samples_per_sec", r.samples_per_s},
+                            {"dominant", r.dominant}};
+      row["memory_mib"] = mem >= 0 ? nlohmann::json(mem / double(1 << 20)) : nlohmann::json(nullptr);
+      out["rows"].push_back(row);
+    }
+    if (target > 0) suggest(w, bucket_mb, cl, target, tensor_parallel, model_name);
+    if (target > 0 && tensor_parallel) {
+      // The mp degrees: powers of two up to a node and the target that the model's shapes divide.
+      int best_mp = 0;
+      scale::Row best;
+      std::string tried;
+      for (int k = 1; k <= std::min(cl.ranks_per_node, target); k *= 2) {
+        if (target % k != 0) continue;
+        std::vector<std::string> s2 = sets;
+        s2.push_back("distributed.model_parallel=" + std::to_string(k));
+        try {
+          const Config c2 = Config::load(config_path, s2);
+          const RunConfig r2(c2);
+          const ConfigWork w2 = config_work(c2, r2, cl);
+          const scale::Row r = scale::predict(w2.w, scale::bucket(w2.w, bucket_mb), cl, target);
+          tried += fmt::format("{}{}: {:.0f}", tried.empty() ? "" : ", ", k, r.samples_per_s);
+          if (r.ok && (best_mp == 0 || r.samples_per_s > best.samples_per_s * (1 + 1e-9))) best_mp = k, best = r;
+        } catch (const std::exception& e) {
+          tried += fmt::format("{}{}: not built ({})", tried.empty() ? "" : ", ", k, e.what());
+        }
+      }
+      if (best_mp > 0) {
+        fmt::print("# suggest mp degree at {} ranks: {} -> {:.0f} samples/s, step {:.3f} ms; dominant: {}\n", target,
+                   best_mp, best.samples_per_s, best.step_s * 1e3, best.dominant);
+        fmt::print("#   samples/s by mp degree: {}\n", tried);
+        fmt::print("#   why: {}\n",
+                   best_mp == 1 ? "at the same data.batch_size, mp k leaves N/k replicas: a share's shorter compute does not make up for the replicas given up and the mp collectives"
+                                : "the smaller share and the smaller data-parallel allreduce (fewer replicas, a 1/mp "
+                                  "share of the gradients) outweigh the mp collectives on the critical path");
+      }
     }
     if (!json_out.empty()) {
       std::ofstream f(json_out);

@@ -5,7 +5,7 @@ Usage: plot_scale.py PLAN.json [PLAN.json...] [-o scale.png] [--title T]
 
 Each PLAN.json is what `scale_plan --json` wrote: config, cluster, mode and rows
 of ranks, step_ms, compute_ms, exposed_ms, efficiency, samples_per_sec,
-memory_mib. A plan is labelled "cluster (mode)". The figure has three panels
+memory_mib. A plan is labelled "config or model file: cluster (mode)". The figure has three panels
 against the rank count (log 2): efficiency, samples/s (log), and the step split
 into compute and exposed communication.
 
@@ -49,7 +49,8 @@ def main():
 
     fig, ax = plt.subplots(1, 3, figsize=(15, 4.5))
     for p in plans:
-        label = f"{p['cluster']} ({p['mode']})"
+        src = p.get("config", "").rsplit("/", 1)[-1].removesuffix(".yaml")
+        label = f"{src + ': ' if src else ''}{p['cluster']} ({p['mode']})"
         r = [row["ranks"] for row in p["rows"]]
         ax[0].plot(r, [100 * row["efficiency"] for row in p["rows"]], marker="o", label=label)
         ax[1].plot(r, [row["samples_per_sec"] for row in p["rows"]], marker="o", label=label)

@@ -9,8 +9,10 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <set>
 
+#include "comm/bucketing.h"
 #include "core/tensor.h"
 
 namespace ft {
@@ -91,7 +93,8 @@ Cluster Cluster::load(const std::string& path) {
   const YAML::Node comp = root["compute"];
   if (!comp) throw Error(path + ": missing key 'compute' (step_ms or gemm_gflops)");
   if (!comp.IsMap()) throw Error(where(path, comp) + ": key 'compute' must be a map (step_ms or gemm_gflops)");
-  only_keys(path, comp, "compute.", {"step_ms", "gemm_gflops"});
+  only_keys(path, comp, "compute.", {"step_ms", "gemm_gflops", "sigma_ms"});
+  if (comp["sigma_ms"]) c.sigma_s = number(path, comp["sigma_ms"], "compute.sigma_ms", 0, 1e9) * 1e-3;
   if (comp["step_ms"]) c.step_ms = number(path, comp["step_ms"], "compute.step_ms", 1e-6, 1e9);
   if (comp["gemm_gflops"]) c.gemm_gflops = number(path, comp["gemm_gflops"], "compute.gemm_gflops", 1e-6, 1e9);
   if ((c.step_ms > 0) == (c.gemm_gflops > 0))
@@ -144,6 +147,197 @@ PsTime ps_time(double param_bytes, int workers, int servers, const Link& l) {
 double ps_step_s(double compute_s, const PsTime& t, bool sync) {
   if (sync) return compute_s + std::max(t.server_s, t.worker_s);
   return std::max(compute_s + t.worker_s, t.server_s);
+}
+
+double straggler_s(double sigma_s, int n) {
+  return n > 1 ? sigma_s * std::sqrt(2 * std::log(double(n))) : 0.0;
+}
+
+double step_sigma_s(const std::vector<double>& sps, const std::vector<double>& steps, double batch) {
+  if (sps.size() < 2) return 0;
+  double mean = 0, var = 0;
+  for (double x : sps) mean += batch / x;
+  mean /= double(sps.size());
+  for (double x : sps) var += (batch / x - mean) * (batch / x - mean);
+  var /= double(sps.size() - 1);
+  const size_t k = steps.size();
+  const double per_record = k >= 2 && steps[k - 1] > steps[k - 2] ? steps[k - 1] - steps[k - 2] : 1.0;
+  return std::sqrt(var * per_record);
+}
+
+ModelSpec ModelSpec::load(const std::string& path) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    throw Error(path + ": cannot read the model description");
+  } catch (const YAML::Exception& e) {
+    throw Error(path + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+  if (!root.IsMap()) throw Error(path + ": a model description is a map (name, batch, images_per_sec or step_ms, layers)");
+  only_keys(path, root, "",
+            {"name", "batch", "images_per_sec", "step_ms", "gradient_bytes", "backward_share", "layers", "params",
+             "tensors"});
+  ModelSpec m;
+  m.file = path;
+  m.name = root["name"] ? root["name"].as<std::string>() : path;
+  if (!root["batch"]) throw Error(path + ": missing key 'batch' (per device)");
+  m.batch = int64_t(number(path, root["batch"], "batch", 1, 1e9));
+  if (bool(root["images_per_sec"]) == bool(root["step_ms"]))
+    throw Error(path + ": needs exactly one of 'images_per_sec' and 'step_ms' (one device's step)");
+  if (root["step_ms"]) m.step_s = number(path, root["step_ms"], "step_ms", 1e-6, 1e9) * 1e-3;
+  else m.step_s = double(m.batch) / number(path, root["images_per_sec"], "images_per_sec", 1e-6, 1e12);
+  if (root["gradient_bytes"]) m.gradient_bytes = number(path, root["gradient_bytes"], "gradient_bytes", 1, 8);
+  if (root["backward_share"]) m.backward_share = number(path, root["backward_share"], "backward_share", 0, 1);
+  const YAML::Node layers = root["layers"];
+  if (layers && (root["params"] || root["tensors"]))
+    throw Error(where(path, layers) + ": key 'layers' excludes 'params' and 'tensors'");
+  if (layers) {
+    if (!layers.IsSequence() || layers.size() == 0)
+      throw Error(where(path, layers) + ": key 'layers' must be a list of parameter counts (backward order)");
+    for (size_t i = 0; i < layers.size(); ++i) {
+      const YAML::Node e = layers[i];
+      const std::string key = "layers[" + std::to_string(i) + "]";
+      if (e.IsMap()) {
+        only_keys(path, e, key + ".", {"params", "repeat"});
+        if (!e["params"]) throw Error(where(path, e) + ": missing key '" + key + ".params'");
+        const double p = number(path, e["params"], key + ".params", 1, 1e13);
+        const int r = e["repeat"] ? int(number(path, e["repeat"], key + ".repeat", 1, 1e6)) : 1;
+        for (int k = 0; k < r; ++k) m.tensor_params.push_back(p);
+      } else {
+        m.tensor_params.push_back(number(path, e, key, 1, 1e13));
+      }
+    }
+  } else {
+    if (!root["params"]) throw Error(path + ": missing key 'layers' (or 'params' with 'tensors')");
+    const double p = number(path, root["params"], "params", 1, 1e13);
+    const int t = root["tensors"] ? int(number(path, root["tensors"], "tensors", 1, 1e6)) : 1;
+    m.tensor_params.assign(size_t(t), p / t);
+  }
+  return m;
+}
+
+Workload workload_of(const ModelSpec& m) {
+  Workload w;
+  w.batch = m.batch;
+  w.compute_s = m.step_s;
+  const double fwd = m.step_s * (1 - m.backward_share), bwd = m.step_s * m.backward_share;
+  const size_t k = m.tensor_params.size();
+  for (size_t i = 0; i < k; ++i) {
+    w.grad_bytes.push_back(m.tensor_params[i] * m.gradient_bytes);
+    w.grad_ready_s.push_back(fwd + bwd * double(i + 1) / double(k));
+    w.param_bytes += w.grad_bytes.back();
+  }
+  return w;
+}
+
+Buckets bucket(const Workload& w, double bucket_mb) {
+  FT_CHECK(w.grad_bytes.size() == w.grad_ready_s.size(), "bucket: one ready time per gradient");
+  comm::GradientBucketer b(size_t(bucket_mb * 1024 * 1024));
+  for (size_t i = 0; i < w.grad_bytes.size(); ++i)
+    b.add("g" + std::to_string(i), {1}, DType::F32, size_t(std::max(1.0, w.grad_bytes[i])));
+  Buckets out;
+  for (const comm::Bucket& k : b.buckets()) {
+    double r = 0;
+    for (int m : k.members) r = std::max(r, w.grad_ready_s[size_t(m)]);
+    out.bytes.push_back(double(k.bytes));
+    out.ready_s.push_back(r);
+  }
+  if (!out.ready_s.empty()) {
+    out.bytes.back() += 4;  // the loss
+    out.ready_s.back() = w.compute_s;
+  }
+  return out;
+}
+
+double mp_collectives_s(const std::vector<MpCollective>& ops, int mp, const Link& l) {
+  if (mp <= 1) return 0;
+  double t = 0;
+  const double k = double(mp - 1);
+  for (const MpCollective& o : ops)
+    t += o.allgather ? k / mp * o.bytes / l.beta + k * l.alpha_s : ring_allreduce_s(o.bytes, mp, l);
+  return t;
+}
+
+Row predict(const Workload& w, const Buckets& b, const Cluster& c0, int n) {
+  Row r;
+  r.ranks = n;
+  if (w.mp > 1 && n % w.mp != 0) {
+    r.ok = false;
+    r.dominant = "not a multiple of the mp degree " + std::to_string(w.mp);
+    return r;
+  }
+  // The data-parallel allreduce: over the replicas, ranks_per_node/mp of them per node.
+  Cluster c = c0;
+  if (w.mp > 1) c.ranks_per_node = std::max(1, c0.ranks_per_node / w.mp);
+  const int dp = n / std::max(1, w.mp);
+  // Oversubscription: more ranks on a node than cores share them.
+  const int on_node = std::min(n, c0.ranks_per_node);
+  const double share = c0.cores_per_node > 0 ? std::max(1.0, double(on_node) / c0.cores_per_node) : 1.0;
+  r.compute_s = w.compute_s * share;
+  r.mp_s = w.mp_s;
+  const bool waits = w.mode != "ps-async";
+  r.straggler_s = waits ? straggler_s(c.sigma_s, n) : 0.0;
+  const double base = r.compute_s + r.mp_s + r.straggler_s;
+  Cluster lat_only = c, bw_only = c;
+  lat_only.intra.beta = lat_only.inter.beta = std::numeric_limits<double>::infinity();
+  bw_only.intra.alpha_s = bw_only.inter.alpha_s = 0;
+  double samples_ranks = dp;
+  if (w.mode == "allreduce-sync") {
+    std::vector<double> comm_s(b.bytes.size()), rd(b.ready_s);
+    double lat = 0, bw = 0;
+    for (size_t k = 0; k < b.bytes.size(); ++k) {
+      comm_s[k] = allreduce_s(b.bytes[k], dp, c);
+      lat += allreduce_s(b.bytes[k], dp, lat_only);
+      bw += allreduce_s(b.bytes[k], dp, bw_only);
+      rd[k] *= share;
+    }
+    const Overlap o = overlap(rd, comm_s, r.compute_s);
+    r.exposed_s = c.overlap ? o.exposed_s : o.comm_busy_s;
+    r.step_s = base + r.exposed_s;
+    const double f = lat + bw > 0 ? r.exposed_s / (lat + bw) : 0.0;
+    r.alpha_part_s = lat * f;
+    r.beta_part_s = bw * f;
+  } else {
+    const int workers = n - w.servers;
+    if (workers < 1) {
+      r.ok = false;
+      r.dominant = "needs more ranks than ps servers";
+      return r;
+    }
+    const Link& l = n > c.ranks_per_node ? c.inter : c.intra;
+    const PsTime t = ps_time(w.param_bytes, workers, w.servers, l);
+    const PsTime tl = ps_time(w.param_bytes, workers, w.servers, {l.alpha_s, std::numeric_limits<double>::infinity()});
+    r.server_bound = t.server_s > t.worker_s;
+    if (w.mode == "ps-sync") {
+      r.step_s = base + std::max(t.server_s, t.worker_s);
+    } else {
+      r.step_s = std::max(r.compute_s + r.mp_s + t.worker_s, t.server_s);
+    }
+    r.exposed_s = r.step_s - base;
+    const double lat = std::max(tl.server_s, tl.worker_s), tot = std::max(t.server_s, t.worker_s);
+    const double f = tot > 0 ? r.exposed_s / tot : 0.0;
+    r.alpha_part_s = lat * f;
+    r.beta_part_s = (tot - lat) * f;
+    samples_ranks = workers;
+  }
+  r.samples_per_s = samples_ranks * double(w.batch) / r.step_s;
+  // The dominant term: compute when it outweighs all the overheads together,
+  // else the largest overhead.
+  std::vector<std::pair<double, std::string>> over = {{r.straggler_s, "straggler"}, {r.mp_s, "mp collectives"}};
+  if (r.server_bound) over.push_back({r.exposed_s, "server contention"});
+  else {
+    over.push_back({r.alpha_part_s, "comm α (latency)"});
+    over.push_back({r.beta_part_s, "comm β (bandwidth)"});
+  }
+  double sum = 0;
+  for (const auto& o : over) sum += o.first;
+  const auto top = *std::max_element(over.begin(), over.end(),
+                                     [](const auto& a, const auto& x) { return a.first < x.first; });
+  if (sum <= 0) r.dominant = "compute (comm hidden)";
+  else if (r.compute_s >= sum) r.dominant = "compute; then " + top.second;
+  else r.dominant = top.second;
+  return r;
 }
 
 namespace {

@@ -23,6 +23,7 @@
 //   cores_per_node: 2        # optional: more ranks than cores on a node share them
 //   overlap: true            # optional: false = the allreduce blocks the compute thread
 //   compute: {step_ms: 5.2}  # or {gemm_gflops: 19500}: exactly one
+//                            # optional sigma_ms: a rank's step-time standard deviation (straggler term)
 //   intra: {alpha_us: 5, beta_gbs: 300}
 //   inter: {alpha_us: 10, beta_gbs: 25}
 #pragma once
@@ -48,6 +49,7 @@ struct Cluster {
   Link intra, inter;
   int cores_per_node = 0;  // > 0: ranks beyond it on a node share the cores (compute scales by ranks/cores)
   bool overlap = true;     // false: the allreduce runs on the compute thread (flowtrain's shm path on one node)
+  double sigma_s = 0;      // a rank's step-time standard deviation (compute.sigma_ms; 0 = no straggler term)
   // One-line errors "<file>: key 'intra.beta_gbs' ..." for unknown, missing or bad keys.
   static Cluster load(const std::string& path);
 };
@@ -73,6 +75,92 @@ PsTime ps_time(double param_bytes, int workers, int servers, const Link& l);
 // sync: every worker waits for the round; async: a worker waits for its own
 // transfer, and the servers' throughput caps the step rate.
 double ps_step_s(double compute_s, const PsTime& t, bool sync);
+
+// The straggler term: a synchronous step waits for the slowest of n ranks. With
+// independent per-rank step times of standard deviation σ, the expected maximum
+// is about mean + σ·sqrt(2 ln n) (the Gaussian extreme-value bound): this returns
+// σ·sqrt(2 ln n), 0 at one rank.
+double straggler_s(double sigma_s, int n);
+
+// A rank's step-time standard deviation from one rank's metrics records: a
+// record's samples_per_sec averages the log_every steps since the previous one,
+// so the spread of the records' step times (batch / samples_per_sec) is
+// σ/sqrt(log_every): σ = that spread (sample standard deviation) ·
+// sqrt(log_every), log_every from the last two records' steps (1 without them).
+double step_sigma_s(const std::vector<double>& samples_per_sec, const std::vector<double>& steps, double batch);
+
+// A model that the zoo does not build, given by its gradient tensors and its
+// one-device step (configs/models/*.yaml, scale_plan --model-spec):
+//   name: ResNet-101
+//   batch: 64                # per device
+//   images_per_sec: 130      # one device at that batch; or step_ms: ...; exactly one
+//   gradient_bytes: 4        # optional, bytes per parameter on the wire (2: fp16 gradients)
+//   backward_share: 0.667    # optional, the backward pass's share of the step
+//   layers: [4.1e6, {params: 2.36e6, repeat: 3}, ...]  # parameter counts in backward order
+//   # or, without layers: params: 44.5e6 and tensors: 104 (equal tensors)
+// The backward pass is taken as spread evenly over the listed tensors: tensor k
+// of K is ready at forward + backward·(k+1)/K.
+struct ModelSpec {
+  std::string file, name;
+  int64_t batch = 0;
+  double step_s = 0;
+  double gradient_bytes = 4;
+  double backward_share = 2.0 / 3.0;
+  std::vector<double> tensor_params;  // backward order
+  static ModelSpec load(const std::string& path);
+};
+
+// One step's work at one rank, from a config's graph or from a ModelSpec.
+struct Workload {
+  std::string mode = "allreduce-sync";  // or ps-sync, ps-async
+  int64_t batch = 1;
+  double compute_s = 0;                 // forward + backward at one rank
+  std::vector<double> grad_bytes;       // backward order
+  std::vector<double> grad_ready_s;     // when each exists, from the step's start
+  double param_bytes = 0;
+  int servers = 1;                      // ps modes
+  double mp_s = 0;                      // model-parallel collectives on the critical path (per step)
+  int mp = 1;                           // model-parallel degree: N ranks are N/mp replicas of mp
+};
+
+// The model-parallel collectives of one step (the graph's mp_allreduce and
+// mp_allgather nodes, bytes of their outputs) within a group of mp ranks, one
+// after another on the step's critical path:
+//   allreduce  2(mp-1)/mp · bytes/β + 2(mp-1)·α   (the ring)
+//   allgather  (mp-1)/mp · bytes/β + (mp-1)·α     (bytes: the gathered output)
+struct MpCollective {
+  bool allgather = false;
+  double bytes = 0;
+};
+double mp_collectives_s(const std::vector<MpCollective>& ops, int mp, const Link& l);
+Workload workload_of(const ModelSpec& m);
+
+// The gradients in fusion buckets of bucket_mb by comm::GradientBucketer (the
+// allreduce strategy's rule); a bucket is ready with its last gradient, the
+// last bucket carries the loss and waits for the whole step.
+struct Buckets {
+  std::vector<double> bytes, ready_s;
+};
+Buckets bucket(const Workload& w, double bucket_mb);
+
+// One rank count's prediction. With w.mp > 1, n ranks are n/mp replicas whose
+// groups of mp consecutive ranks share a node: the gradient allreduce runs over
+// the n/mp replicas, ranks_per_node/mp of them per node, and n must be a
+// multiple of mp.
+//   allreduce-sync: step = compute + mp + straggler + exposed (the buckets'
+//                   allreduces overlapped with backward, scale_model overlap)
+//   ps-sync:        step = compute + mp + straggler + max(server, worker)
+//   ps-async:       step = max(compute + mp + worker, server): no straggler (nobody waits)
+struct Row {
+  int ranks = 1;
+  bool ok = true;       // false: ps with no worker left
+  double step_s = 0, compute_s = 0, mp_s = 0, straggler_s = 0, exposed_s = 0, samples_per_s = 0;
+  double alpha_part_s = 0, beta_part_s = 0;  // the communication's latency and bandwidth parts
+  bool server_bound = false;                 // ps: the busiest server, not a worker's link, sets the time
+  double efficiency = 0;                     // step at one rank / step here (set by the caller's baseline)
+  std::string dominant;                      // compute, comm α, comm β, server contention or straggler
+};
+Row predict(const Workload& w, const Buckets& b, const Cluster& c, int n);
 
 // One timed allreduce (comm_bench's flowtrain column): ranks, bytes, seconds.
 struct AllreduceSample {

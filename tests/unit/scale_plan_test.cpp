@@ -155,3 +155,160 @@ TEST(ScaleModel, ReadCommBench) {
   EXPECT_DOUBLE_EQ(s[1].seconds, 218.1e-6);
   EXPECT_THROW(read_comm_bench(write("cb_empty.txt", "nothing\n")), Error);
 }
+
+// σ = 1 ms: the slowest of 8 ranks is sqrt(2 ln 8) = 2.0393 σ late, of 4
+// sqrt(2 ln 4) = 1.6651 σ; one rank waits for nobody.
+TEST(ScaleModel, StragglerByHand) {
+  EXPECT_EQ(straggler_s(1e-3, 1), 0.0);
+  EXPECT_NEAR(straggler_s(1e-3, 8), 2.039334e-3, 1e-9);
+  EXPECT_NEAR(straggler_s(1e-3, 4), 1.665109e-3, 1e-9);
+  EXPECT_EQ(straggler_s(0, 1024), 0.0);
+}
+
+// Batch 100 at 1000 and 500 samples/s: step times 0.1 and 0.2 s, sample
+// standard deviation 0.0707107 s; records 10 steps apart: σ = 0.0707107·sqrt(10) = 0.2236068 s.
+TEST(ScaleModel, StepSigmaFromMetricsByHand) {
+  EXPECT_NEAR(step_sigma_s({1000, 500}, {10, 20}, 100), 0.2236068, 1e-6);
+  EXPECT_NEAR(step_sigma_s({1000, 500}, {}, 100), 0.0707107, 1e-6);
+  EXPECT_EQ(step_sigma_s({1000}, {10}, 100), 0.0);
+}
+
+// The OverlapByHand buckets through predict, 4 ranks on one node: compute 1.5 ms,
+// exposed 0.52 ms; α part 0.12 ms and β part 0.9 ms of the 1.02 ms busy, scaled to
+// the 0.52 exposed. With σ = 1 ms the step gains 1.6651 ms and the straggler dominates.
+TEST(ScaleModel, PredictAllreduceByHand) {
+  Cluster c;
+  c.ranks_per_node = 4;
+  c.intra = c.inter = link(10, 10);
+  Workload w;
+  w.batch = 32;
+  w.compute_s = 1.5e-3;
+  w.grad_bytes = {4e6, 2e6 - 4};  // the loss's 4 bytes ride in the last bucket
+  w.grad_ready_s = {1.0e-3, 1.2e-3};
+  const Buckets b = bucket(w, 0);  // threshold 0: one tensor per bucket
+  ASSERT_EQ(b.bytes.size(), 2u);
+  EXPECT_DOUBLE_EQ(b.bytes[1], 2e6);
+  EXPECT_DOUBLE_EQ(b.ready_s[1], 1.5e-3);  // the last bucket waits for the whole step
+  Row r = predict(w, b, c, 4);
+  EXPECT_NEAR(r.exposed_s, 0.52e-3, 1e-12);
+  EXPECT_NEAR(r.step_s, 2.02e-3, 1e-12);
+  EXPECT_NEAR(r.alpha_part_s, 0.52e-3 * 0.12 / 1.02, 1e-12);
+  EXPECT_NEAR(r.beta_part_s, 0.52e-3 * 0.90 / 1.02, 1e-12);
+  EXPECT_NEAR(r.samples_per_s, 4 * 32 / 2.02e-3, 1e-6);
+  EXPECT_EQ(r.dominant, "compute; then comm β (bandwidth)");
+  c.sigma_s = 1e-3;
+  r = predict(w, b, c, 4);
+  EXPECT_NEAR(r.straggler_s, 1.665109e-3, 1e-9);
+  EXPECT_NEAR(r.step_s, 2.02e-3 + 1.665109e-3, 1e-9);
+  EXPECT_EQ(r.dominant, "straggler");
+  EXPECT_EQ(predict(w, b, c, 1).step_s, 1.5e-3);
+  // One bucket of 25 MiB: both tensors, ready with the step.
+  const Buckets one = bucket(w, 25);
+  ASSERT_EQ(one.bytes.size(), 1u);
+  EXPECT_DOUBLE_EQ(one.bytes[0], 6e6);
+}
+
+// ParameterServerContentionByHand through predict: 10 ranks, 2 servers, 8
+// workers, one rank per node: sync step 0.1 + 0.08002 s, the servers the bound.
+TEST(ScaleModel, PredictParameterServerByHand) {
+  Cluster c;
+  c.ranks_per_node = 1;
+  c.intra = c.inter = link(10, 10);
+  c.sigma_s = 1e-3;
+  Workload w;
+  w.mode = "ps-sync";
+  w.batch = 10;
+  w.compute_s = 0.1;
+  w.param_bytes = 1e8;
+  w.servers = 2;
+  Row r = predict(w, {}, c, 10);
+  EXPECT_TRUE(r.server_bound);
+  EXPECT_NEAR(r.step_s, 0.1 + straggler_s(1e-3, 10) + 0.08002, 1e-12);
+  EXPECT_NEAR(r.samples_per_s, 8 * 10 / r.step_s, 1e-9);
+  EXPECT_EQ(r.dominant, "compute; then server contention");
+  w.mode = "ps-async";  // nobody waits: no straggler; compute + own 0.02004 s link, above the servers' 0.08002
+  r = predict(w, {}, c, 10);
+  EXPECT_EQ(r.straggler_s, 0.0);
+  EXPECT_NEAR(r.step_s, 0.12004, 1e-12);
+  w.compute_s = 0.01;
+  w.mode = "ps-sync";
+  EXPECT_EQ(predict(w, {}, c, 10).dominant, "server contention");
+  EXPECT_FALSE(predict(w, {}, c, 2).ok);  // 2 servers leave no worker
+}
+
+// step_ms 100, backward 60% spread over 3 tensors: ready at 60, 80 and 100 ms;
+// fp16 gradients: 2 bytes per parameter.
+TEST(ScaleModel, ModelSpecFile) {
+  const std::string p = write("m_ok.yaml",
+                              "name: toy\nbatch: 64\nstep_ms: 100\ngradient_bytes: 2\nbackward_share: 0.6\n"
+                              "layers: [4e6, {params: 1e6, repeat: 2}]\n");
+  const ModelSpec m = ModelSpec::load(p);
+  EXPECT_EQ(m.name, "toy");
+  ASSERT_EQ(m.tensor_params.size(), 3u);
+  const Workload w = workload_of(m);
+  EXPECT_DOUBLE_EQ(w.param_bytes, 12e6);
+  EXPECT_NEAR(w.grad_ready_s[0], 0.06, 1e-12);
+  EXPECT_NEAR(w.grad_ready_s[1], 0.08, 1e-12);
+  EXPECT_NEAR(w.grad_ready_s[2], 0.10, 1e-12);
+  EXPECT_DOUBLE_EQ(w.grad_bytes[0], 8e6);
+  // images_per_sec: 128 at batch 64 is a 0.5 s step; params split over equal tensors.
+  const ModelSpec e = ModelSpec::load(write("m_eq.yaml", "batch: 64\nimages_per_sec: 128\nparams: 9e6\ntensors: 3\n"));
+  EXPECT_DOUBLE_EQ(e.step_s, 0.5);
+  EXPECT_DOUBLE_EQ(e.tensor_params[2], 3e6);
+}
+
+TEST(ScaleModel, ModelSpecErrorsNameKeyAndFile) {
+  auto err = [](const std::string& name, const std::string& text) {
+    const std::string p = write(name, text);
+    try {
+      ModelSpec::load(p);
+    } catch (const Error& e) {
+      const std::string s = e.what();
+      EXPECT_NE(s.find(p), std::string::npos) << s;
+      EXPECT_EQ(s.find('\n'), std::string::npos) << s;
+      return s;
+    }
+    return std::string();
+  };
+  EXPECT_NE(err("m1.yaml", "batch: 8\nstep_ms: 1\nimages_per_sec: 5\nparams: 10\n").find("exactly one of"),
+            std::string::npos);
+  EXPECT_NE(err("m2.yaml", "batch: 8\nstep_ms: 1\nlayers: [5, {params: x}]\n").find("'layers[1].params' = x"),
+            std::string::npos);
+  EXPECT_NE(err("m3.yaml", "batch: 8\nstep_ms: 1\nlayers: [5]\nparams: 3\n").find("excludes"), std::string::npos);
+  EXPECT_NE(err("m4.yaml", "batch: 8\nstep_ms: 1\nbogus: 3\n").find("unknown key 'bogus'"), std::string::npos);
+  EXPECT_NE(err("m5.yaml", "step_ms: 1\nparams: 3\n").find("missing key 'batch'"), std::string::npos);
+}
+
+// α 10 µs, β 10 GB/s. Two 1 MB allreduces in a group of 2: 2·1/2·1e6/1e10 + 2·10 µs
+// = 120 µs each; a 4 MB allgather in a group of 4: 3/4·4e6/1e10 + 3·10 µs = 330 µs.
+TEST(ScaleModel, ModelParallelCollectivesByHand) {
+  const Link l = link(10, 10);
+  EXPECT_NEAR(mp_collectives_s({{false, 1e6}, {false, 1e6}}, 2, l), 240e-6, 1e-12);
+  EXPECT_NEAR(mp_collectives_s({{true, 4e6}}, 4, l), 330e-6, 1e-12);
+  EXPECT_EQ(mp_collectives_s({{false, 1e6}}, 1, l), 0.0);
+}
+
+// mp 2 on nodes of 4: 8 ranks are 4 replicas, 2 per node, so the 8 MB gradient
+// allreduce is hierarchical over 2 nodes of 2: reduce-scatter 1/2·8e6/1e11 + 1 µs
+// = 41 µs, inter ring on 4 MB 2·1/2·4e6/1e10 + 2·10 µs = 420 µs, allgather 41 µs:
+// 502 µs, all exposed (one bucket at the end). Step = compute 1 ms + mp 0.2 ms + 0.502 ms.
+TEST(ScaleModel, PredictModelParallelByHand) {
+  Cluster c;
+  c.ranks_per_node = 4;
+  c.intra = link(1, 100);
+  c.inter = link(10, 10);
+  Workload w;
+  w.batch = 16;
+  w.compute_s = 1e-3;
+  w.mp = 2;
+  w.mp_s = 0.2e-3;
+  w.grad_bytes = {8e6 - 4};
+  w.grad_ready_s = {1e-3};
+  const Buckets b = bucket(w, 25);
+  const Row r = predict(w, b, c, 8);
+  EXPECT_NEAR(r.exposed_s, 502e-6, 1e-12);
+  EXPECT_NEAR(r.step_s, 1.702e-3, 1e-12);
+  EXPECT_NEAR(r.samples_per_s, 4 * 16 / 1.702e-3, 1e-6);  // 4 replicas
+  EXPECT_NEAR(predict(w, b, c, 2).step_s, 1.2e-3, 1e-12);  // one replica: compute + mp
+  EXPECT_FALSE(predict(w, b, c, 3).ok);                     // 3 ranks are not whole groups of 2
+}
