@@ -46,6 +46,7 @@
 #include <cstdio>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <thread>
 #include <nlohmann/json.hpp>
 
@@ -231,6 +232,37 @@ struct ConfigWork {
   scale::Link mp_link;
 };
 
+// A profiled run's kernel time per op type (train.profile writes RUN_DIR/profile.json).
+struct OpProfile {
+  std::string file;
+  std::map<std::string, double> ms_per_step;  // op type -> kernel ms per step, summed over threads
+  double total_ms = 0;
+  static OpProfile load(const std::string& path) {
+    OpProfile p;
+    p.file = path;
+    std::ifstream in(path);
+    if (!in) throw Error(path + ": cannot open the profile");
+    nlohmann::json j;
+    try {
+      in >> j;
+    } catch (const std::exception& e) {
+      throw Error(path + ": not a profile (JSON): " + e.what());
+    }
+    if (!j.is_object() || !j.contains("steps") || !j["steps"].is_number() || j["steps"].get<double>() <= 0 ||
+        !j.contains("ops") || !j["ops"].is_object())
+      throw Error(path + ": a profile needs 'steps' > 0 and 'ops' (train --set train.profile=true writes one)");
+    const double steps = j["steps"].get<double>();
+    for (auto it = j["ops"].begin(); it != j["ops"].end(); ++it) {
+      if (!it.value().contains("ms") || !it.value()["ms"].is_number())
+        throw Error(path + ": op '" + it.key() + "' has no number 'ms'");
+      p.ms_per_step[it.key()] = it.value()["ms"].get<double>() / steps;
+      p.total_ms += p.ms_per_step[it.key()];
+    }
+    if (p.total_ms <= 0) throw Error(path + ": the profile holds no kernel time");
+    return p;
+  }
+};
+
 // The matmul/conv FLOPs of the whole (unsplit) model's training step.
 double step_flops(const Config& cfg, const RunConfig& rc) {
   Graph g(rc.train.seed);
@@ -247,7 +279,8 @@ double step_flops(const Config& cfg, const RunConfig& rc) {
   return f;
 }
 
-ConfigWork config_work(const Config& cfg, const RunConfig& rc, const scale::Cluster& cl) {
+ConfigWork config_work(const Config& cfg, const RunConfig& rc, const scale::Cluster& cl,
+                       const OpProfile* prof = nullptr) {
   ConfigWork cw;
   scale::Workload& w = cw.w;
   w.mode = rc.distributed.mode;
@@ -277,14 +310,35 @@ ConfigWork config_work(const Config& cfg, const RunConfig& rc, const scale::Clus
   fetch.insert(fetch.end(), grads.begin(), grads.end());
   std::vector<double> node_f(size_t(g.num_nodes()), 0.0);
   const Shapes shapes(g, batch);
-  for (int id : Executor(g).order(feeds, fetch)) {
+  const std::vector<int> step_nodes = Executor(g).order(feeds, fetch);
+  for (int id : step_nodes) {
     const Node& nd = g.node(id);
     node_f[size_t(id)] = node_flops(shapes, nd);
     if (nd.op == "mp_allreduce" || nd.op == "mp_allgather")
       cw.mp_ops.push_back({nd.op == "mp_allgather", double(numel(shapes.out(id))) *
                                                         double(dtype_size(nd.out_dtypes.empty() ? DType::F32 : nd.out_dtypes[0]))});
   }
-  std::vector<double> cum(size_t(g.num_nodes()), 0.0);  // backward FLOPs up to node id
+  if (prof) {
+    // Weights from the profile instead of FLOPs: each op type's measured time per
+    // step, shared among its nodes by their FLOPs (matmul, conv) or evenly.
+    if (mp > 1) throw Error(prof->file + ": --profile models model_parallel 1 only");
+    std::map<std::string, std::pair<double, int>> type_sum;  // op -> FLOPs, nodes
+    for (int id : step_nodes) {
+      auto& t = type_sum[g.node(id).op];
+      t.first += node_f[size_t(id)];
+      ++t.second;
+    }
+    std::vector<double> wt(size_t(g.num_nodes()), 0.0);
+    for (int id : step_nodes) {
+      const std::string& op = g.node(id).op;
+      auto it = prof->ms_per_step.find(op);
+      if (it == prof->ms_per_step.end()) continue;
+      const auto& t = type_sum[op];
+      wt[size_t(id)] = it->second * (t.first > 0 ? node_f[size_t(id)] / t.first : 1.0 / t.second);
+    }
+    node_f = wt;
+  }
+  std::vector<double> cum(size_t(g.num_nodes()), 0.0);  // backward FLOPs (or profiled ms) up to node id
   double& fwd = cw.fwd_flops;
   double& bwd = cw.bwd_flops;
   for (int id = 0; id < g.num_nodes(); ++id) {
@@ -293,9 +347,11 @@ ConfigWork config_work(const Config& cfg, const RunConfig& rc, const scale::Clus
     cum[size_t(id)] = bwd;
   }
   for (const Value& p : params) w.param_bytes += double(g.value(p).bytes());
-  if (fwd + bwd <= 0 && cl.step_ms <= 0)
+  if (fwd + bwd <= 0 && cl.step_ms <= 0 && !prof)
     throw Error(cl.file + ": key 'compute.gemm_gflops': the graph has no matmul or conv2d to time; give compute.step_ms");
-  w.compute_s = cl.step_ms > 0 ? cl.step_ms * 1e-3 : (fwd + bwd) / (cl.gemm_gflops * 1e9);
+  w.compute_s = cl.step_ms > 0 ? cl.step_ms * 1e-3
+               : prof      ? (fwd + bwd) * 1e-3  // the profile's kernel ms per step
+                           : (fwd + bwd) / (cl.gemm_gflops * 1e9);
   if (mp > 1 && cl.step_ms > 0) {
     // compute.step_ms is the whole model at one rank: a rank's share is its FLOPs' share.
     cw.full_flops = step_flops(cfg, rc);
@@ -405,7 +461,7 @@ void suggest(const scale::Workload& w0, double bucket_mb, const scale::Cluster& 
 int main(int argc, char** argv) {
   CLI::App app{"scale_plan: predict a config's step time, efficiency, samples/s and memory at N ranks (flowtrain)",
                "scale_plan"};
-  std::string config_path, cluster_path, ranks_s = "1,2,4,8,16,32,64,128,256,512,1024", json_out;
+  std::string config_path, cluster_path, ranks_s = "1,2,4,8,16,32,64,128,256,512,1024", json_out, profile_path;
   std::string calibrate_out, comm_bench_s, metrics_path, spec_path;
   std::vector<std::string> sets;
   double sigma_ms = -1, spec_bucket_mb = 25;
@@ -436,6 +492,11 @@ int main(int argc, char** argv) {
   app.add_option("--target", target, "suggest bucket_mb, ps servers and the mp degree for this rank count")
       ->check(CLI::Range(1, 1 << 20));
   app.add_option("--json", json_out, "also write the table as JSON (scripts/plot_scale.py draws it)");
+  app.add_option("--profile", profile_path,
+                 "profile.json of a one-rank run with train.profile=true: per-op kernel times replace FLOPs for "
+                 "the forward/backward split and the gradients' ready times (and the step, without compute.step_ms)")
+      ->needs(config_opt)
+      ->check(CLI::ExistingFile);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -463,6 +524,7 @@ int main(int argc, char** argv) {
     bool tensor_parallel = false;
     scale::Cluster cl;
     ConfigWork cw;
+    OpProfile prof;
     if (!spec_path.empty()) {
       const scale::ModelSpec spec = scale::ModelSpec::load(spec_path);
       cl = scale::Cluster::load(cluster_path);
@@ -491,7 +553,8 @@ int main(int argc, char** argv) {
       if (rc.precision != "fp32")
         fmt::print("# precision {}: modelled as fp32 (the variables and their gradients are f32; compute.step_ms "
                    "should be measured in {})\n", rc.precision, rc.precision);
-      cw = config_work(cfg, rc, cl);
+      if (!profile_path.empty()) prof = OpProfile::load(profile_path);
+      cw = config_work(cfg, rc, cl, profile_path.empty() ? nullptr : &prof);
       w = cw.w;
       bucket_mb = rc.distributed.bucket_mb;
       model_name = rc.model;
@@ -499,8 +562,9 @@ int main(int argc, char** argv) {
       tensor_parallel = cw.tensor_parallel;
       fmt::print("# scale_plan: {} ({}), {}, batch {} per rank, bucket_mb {:g}\n", config_path, rc.model, mode,
                  w.batch, bucket_mb);
-      fmt::print("# {} parameters, {} MiB; matmul/conv FLOPs per step: forward {:.3g}, backward {:.3g}\n", cw.params,
-                 mib(w.param_bytes), cw.fwd_flops, cw.bwd_flops);
+      fmt::print("# {} parameters, {} MiB; {} per step: forward {:.3g}, backward {:.3g}\n", cw.params,
+                 mib(w.param_bytes), profile_path.empty() ? "matmul/conv FLOPs" : "profiled kernel ms", cw.fwd_flops,
+                 cw.bwd_flops);
       if (w.mp > 1)
         fmt::print("# model parallel {}: a rank holds its share ({} matmul/conv FLOPs of the whole model's {:.4g}); "
                    "{} mp collectives per step ({} MiB allreduced, {} MiB gathered) on the {} link: {:.3f} ms on the "
@@ -510,7 +574,8 @@ int main(int argc, char** argv) {
                    mib(cw.mp_reduce_bytes), mib(cw.mp_gather_bytes), w.mp <= cl.ranks_per_node ? "intra-node" : "inter-node",
                    w.mp_s * 1e3, w.mp);
       fmt::print("# compute per step {:.3f} ms ({}), forward {:.3f} ms, backward {:.3f} ms\n", w.compute_s * 1e3,
-                 cl.step_ms > 0 ? "compute.step_ms"
+                 cl.step_ms > 0 ? std::string("compute.step_ms") + (profile_path.empty() ? "" : ", split by " + profile_path)
+                 : !profile_path.empty() ? "kernel time per step in " + profile_path
                                 : fmt::format("{:.4g} FLOPs at {} GFLOP/s", cw.fwd_flops + cw.bwd_flops, cl.gemm_gflops),
                  cw.t_fwd * 1e3, cw.t_bwd * 1e3);
     }
@@ -577,7 +642,7 @@ int main(int argc, char** argv) {
         try {
           const Config c2 = Config::load(config_path, s2);
           const RunConfig r2(c2);
-          const ConfigWork w2 = config_work(c2, r2, cl);
+          const ConfigWork w2 = config_work(c2, r2, cl, profile_path.empty() ? nullptr : &prof);
           const scale::Row r = scale::predict(w2.w, scale::bucket(w2.w, bucket_mb), cl, target);
           tried += fmt::format("{}{}: {:.0f}", tried.empty() ? "" : ", ", k, r.samples_per_s);
           if (r.ok && (best_mp == 0 || r.samples_per_s > best.samples_per_s * (1 + 1e-9))) best_mp = k, best = r;

@@ -147,8 +147,10 @@ struct EvalAcc {
   }
 };
 
-// The executor's kernel time per op type over the training steps, largest first.
-void print_profile(Profile& p) {
+// The executor's kernel time per op type over the training steps, largest first;
+// also written to `json_path` ({"steps", "threads", "ops": {op: {"ms", "calls"}}},
+// what scale_plan --profile reads).
+void print_profile(Profile& p, const std::string& json_path, int64_t steps, int threads) {
   std::lock_guard<std::mutex> lock(p.mu);
   std::vector<std::pair<std::string, std::pair<int64_t, int64_t>>> rows(p.by_op.begin(), p.by_op.end());
   std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
@@ -160,6 +162,10 @@ void print_profile(Profile& p) {
     logging::info("  {:<40} {:>10.1f} {:>6.1f}% {:>10}", r.first, double(r.second.first) / 1e6,
               100.0 * double(r.second.first) / std::max(1.0, total), r.second.second);
   logging::info("  {:<40} {:>10.1f}", "total", total / 1e6);
+  nlohmann::json ops = nlohmann::json::object();
+  for (const auto& r : rows) ops[r.first] = {{"ms", double(r.second.first) / 1e6}, {"calls", r.second.second}};
+  write_file_atomic(json_path, nlohmann::json{{"steps", steps}, {"threads", threads}, {"ops", ops}}.dump(1) + "\n");
+  logging::info("profile -> {}", json_path);
 }
 
 // Every input the model declares must match its dataset column: dtype, and the
@@ -491,7 +497,9 @@ TrainResult Trainer::Run::fit() {
   res_.steps = steps;
   res_.eval_loss = final_acc.loss_sum / std::max<int64_t>(1, final_acc.count);
   res_.eval_accuracy = double(final_acc.correct) / std::max<int64_t>(1, final_acc.count);
-  if (roles_.chief && ctx_->profile) print_profile(profile_);
+  if (roles_.chief && ctx_->profile)
+    print_profile(profile_, (std::filesystem::path(c_.train.run_dir) / "profile.json").string(), steps - start_,
+                  ThreadPool::global().threads());
   if (roles_.chief)
     logging::info("done: {} steps in {:.1f}s, peak RSS {:.0f} MB; run folder {}", steps - start_, now_s() - t_start_,
               peak_rss_kb() / 1024.0, c_.train.run_dir);
