@@ -51,6 +51,7 @@
 #include <nlohmann/json.hpp>
 
 #include "comm/comm_ops.h"
+#include "comm/mp_ops.h"
 #include "optim/factory.h"
 #include "train/config.h"
 #include "train/registry.h"
@@ -314,7 +315,7 @@ ConfigWork config_work(const Config& cfg, const RunConfig& rc, const scale::Clus
   for (int id : step_nodes) {
     const Node& nd = g.node(id);
     node_f[size_t(id)] = node_flops(shapes, nd);
-    if (nd.op == "mp_allreduce" || nd.op == "mp_allgather")
+    if (comm::is_mp_collective(nd.op))
       cw.mp_ops.push_back({nd.op == "mp_allgather", double(numel(shapes.out(id))) *
                                                         double(dtype_size(nd.out_dtypes.empty() ? DType::F32 : nd.out_dtypes[0]))});
   }

@@ -22,8 +22,6 @@ Communicator& mp_comm_of(const KernelCtx& c) {
   return *comm;
 }
 
-bool is_mp_collective(const std::string& op) { return op == "mp_allreduce" || op == "mp_allgather"; }
-
 // Adds a node of `op` on x, chained after the graph's previous mp collective.
 Value add_mp(const std::string& op, Value x, int size, int rank) {
   register_mp_ops();
@@ -82,6 +80,8 @@ void float_input(ShapeCtx& c) {
 }
 
 }  // namespace
+
+bool is_mp_collective(const std::string& op) { return op == "mp_allreduce" || op == "mp_allgather"; }
 
 void register_mp_ops() {
   static std::once_flag once;

@@ -35,6 +35,8 @@ Value mp_identity(Value x, int group_size, int group_rank);
 Value mp_allreduce(Value x, int group_size, int group_rank);
 Value mp_allgather(Value x, int group_size, int group_rank);
 
+// Whether `op` is one of the blocking collectives above (mp_allreduce, mp_allgather).
+bool is_mp_collective(const std::string& op);
 // The mp collective nodes of g (ids ascending).
 std::vector<int> mp_collective_nodes(const Graph& g);
 // Adds control edges from every mp collective node created before `node`.

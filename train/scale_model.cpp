@@ -64,17 +64,21 @@ Link link(const std::string& file, const YAML::Node& root, const std::string& na
   return l;
 }
 
-}  // namespace
-
-Cluster Cluster::load(const std::string& path) {
-  YAML::Node root;
+// A YAML file, or an error naming it (and the line, for a syntax error).
+YAML::Node load_yaml(const std::string& path, const std::string& what) {
   try {
-    root = YAML::LoadFile(path);
+    return YAML::LoadFile(path);
   } catch (const YAML::BadFile&) {
-    throw Error(path + ": cannot read the cluster file");
+    throw Error(path + ": cannot read the " + what);
   } catch (const YAML::Exception& e) {
     throw Error(path + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
   }
+}
+
+}  // namespace
+
+Cluster Cluster::load(const std::string& path) {
+  const YAML::Node root = load_yaml(path, "cluster file");
   if (!root.IsMap()) throw Error(path + ": a cluster file is a map (name, ranks_per_node, compute, intra, inter)");
   only_keys(path, root, "", {"name", "ranks_per_node", "cores_per_node", "overlap", "compute", "intra", "inter"});
   Cluster c;
@@ -166,14 +170,7 @@ double step_sigma_s(const std::vector<double>& sps, const std::vector<double>& s
 }
 
 ModelSpec ModelSpec::load(const std::string& path) {
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    throw Error(path + ": cannot read the model description");
-  } catch (const YAML::Exception& e) {
-    throw Error(path + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
-  }
+  const YAML::Node root = load_yaml(path, "model description");
   if (!root.IsMap()) throw Error(path + ": a model description is a map (name, batch, images_per_sec or step_ms, layers)");
   only_keys(path, root, "",
             {"name", "batch", "images_per_sec", "step_ms", "gradient_bytes", "backward_share", "layers", "params",

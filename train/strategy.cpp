@@ -1,6 +1,8 @@
 // strategy.cpp — what strategies share by default.
 #include "train/strategy.h"
 
+#include "comm/mp_ops.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -35,7 +37,7 @@ std::vector<std::string> mp_collectives(const Graph& g, int64_t batch) {
   std::map<std::string, std::pair<int, double>> by_op;  // op -> count, bytes per step
   for (int id = 0; id < g.num_nodes(); ++id) {
     const Node& n = g.node(id);
-    if (n.op != "mp_allreduce" && n.op != "mp_allgather" && n.op != "send" && n.op != "recv") continue;
+    if (!comm::is_mp_collective(n.op) && n.op != "send" && n.op != "recv") continue;
     Shape s = n.out_shapes.empty() ? Shape{} : n.out_shapes[0];
     for (auto& d : s)
       if (d < 0) d = batch;

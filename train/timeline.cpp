@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 
+#include "comm/mp_ops.h"
 #include "train/safetensors.h"
 
 namespace ft {
@@ -20,7 +21,7 @@ std::string lane_name(int lane) {
 }
 
 bool is_comm_op(const std::string& op) {
-  return op == "allreduce_bucket" || op == "send" || op == "recv" || op == "mp_allreduce" || op == "mp_allgather";
+  return op == "allreduce_bucket" || op == "send" || op == "recv" || comm::is_mp_collective(op);
 }
 
 }  // namespace
