@@ -262,7 +262,12 @@ void Config::validate_cross() const {
 }
 
 void Config::fail(const std::string& key, const std::string& why) const {
-  throw Error(where(key) + ": key '" + key + "' " + why);
+  // A key left at its default is named with the file whose other keys it fails
+  // against, and its default value, so the line still says where to fix it.
+  const std::string at = where(key);
+  if (at == "default" && !path_.empty())
+    throw Error(path_ + ": key '" + key + "' (not set, default " + s(key) + ") " + why);
+  throw Error(at + ": key '" + key + "' " + why);
 }
 
 void register_config_section(ConfigSection section) {
