@@ -67,6 +67,7 @@ void CheckpointManager::write_slice(const Checkpoint& c, int slice, int slices) 
     save_safetensors((d / "model.safetensors").string(), c.model, meta);
     if (delay_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_));
     save_safetensors((d / "optimizer.safetensors").string(), c.optimizer, meta);
+    for (const auto& kv : c.files) write_file_atomic((d / kv.first).string(), kv.second);
     write_file_atomic((d / "state.json").string(), c.state.to_json());
   } catch (...) {
     fs::remove_all(slices > 1 ? d : tmp, ec);  // a full disk is not kept full by a half checkpoint

@@ -26,6 +26,9 @@ struct Checkpoint {
   TrainState state;
   TensorMap model;
   TensorMap optimizer;
+  // Text files kept in the folder (name -> contents): the config and what the
+  // dataset fitted (config.yaml, preprocess.json, vocab.txt), for `train --predict`.
+  std::map<std::string, std::string> files;
 };
 
 class CheckpointManager {

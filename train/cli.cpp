@@ -12,6 +12,7 @@
 #include "comm/communicator.h"
 #include "core/log.h"
 #include "train/config.h"
+#include "train/predict.h"
 #include "train/preempt.h"
 #include "train/trainer.h"
 
@@ -65,6 +66,7 @@ int main(int argc, char** argv, const std::string& program) {
   std::vector<std::string> sets;
   bool help_config = false, print_config = false, reset_optimizer = false, overwrite = false, dry_run = false;
   bool quiet = false, verbose = false;
+  PredictOptions pred;
   app.add_option("--config,-c", config_path, "YAML config file")->check(CLI::ExistingFile);
   app.add_option("--set", sets, "override a key: --set optimizer.lr=0.01 (repeatable)");
   auto* r = app.add_option("--resume", resume,
@@ -78,6 +80,10 @@ int main(int argc, char** argv, const std::string& program) {
                "train nothing");
   app.add_flag("--quiet,-q", quiet, "only warnings and errors (train.log_level=warn)");
   app.add_flag("--verbose,-v", verbose, "debug lines too (train.log_level=debug)");
+  app.add_option("--predict", pred.checkpoint,
+                 "write predictions of the model in a checkpoint (or run) folder for the rows of --data to --out");
+  app.add_option("--data", pred.data, "with --predict: the table to predict (csv/tsv or libsvm, as trained)");
+  app.add_option("--out", pred.out, "with --predict: the CSV to write (- = stdout)");
   app.add_flag("--help-config", help_config, "print every config key (markdown) and exit");
   app.add_flag("--print-config", print_config, "print the resolved config (YAML that --config reads) and exit");
   app.footer("Exit status: 0 done; 1 an error (one line names it); 2 a bad command line; " +
@@ -98,6 +104,20 @@ int main(int argc, char** argv, const std::string& program) {
     std::fprintf(stderr, "%s: %s (see %s --help)\n", program.c_str(), why.c_str(), program.c_str());
     return 2;
   };
+  if (!pred.checkpoint.empty() || !pred.data.empty() || !pred.out.empty()) {
+    if (pred.checkpoint.empty() || pred.data.empty() || pred.out.empty())
+      return usage("--predict, --data and --out go together");
+    if (!config_path.empty() || !sets.empty() || r->count() > 0 || dry_run || overwrite)
+      return usage("--predict takes its config from the checkpoint: no --config, --set, --resume, --dry-run, --overwrite");
+    try {
+      const int64_t n = predict(pred);
+      if (pred.out != "-" && !quiet) logging::info("{} predictions -> {}", n, pred.out);
+      return 0;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "%s: %s\n", program.c_str(), e.what());
+      return 1;
+    }
+  }
   if (config_path.empty()) return usage("--config is required");
   if (overwrite && r->count() > 0) return usage("--overwrite and --resume exclude each other: pick one");
   if (quiet && verbose) return usage("--quiet and --verbose exclude each other");

@@ -9,8 +9,8 @@ namespace train {
 const std::vector<KeySpec>& base_schema() {
   using K = KeyType;
   static const std::vector<KeySpec> s = {
-      {"model.type", K::String, "mlp", "", -1e300, 1e300, "model, by its registered name (mlp, cnn, bert, or a user's)"},
-      {"data.type", K::String, "", "", -1e300, 1e300, "dataset, by its registered name (mnist, mlm_corpus, or a user's); empty = the model's own"},
+      {"model.type", K::String, "mlp", "", -1e300, 1e300, "model, by its registered name (mlp, cnn, bert, linear_classifier, linear_regressor, dnn_classifier, dnn_regressor, kmeans, naive_bayes, or a user's)"},
+      {"data.type", K::String, "", "", -1e300, 1e300, "dataset, by its registered name (mnist, mlm_corpus, csv, libsvm, or a user's); empty = the model's own"},
       {"data.dir", K::String, "data/mnist", "", -1e300, 1e300, "dataset folder (MNIST IDX files, or corpus.txt for bert)"},
       {"data.batch_size", K::Int, "128", "", 1, 1e7, "per-rank batch size (global batch = ranks x this)"},
       {"data.eval_batch_size", K::Int, "500", "", 1, 1e7, "evaluation batch size"},

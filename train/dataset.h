@@ -8,8 +8,8 @@
 // position is saved in checkpoints so a resume continues with the same batches.
 #pragma once
 
+#include <cstdint>
 #include <map>
-
 #include <string>
 #include <vector>
 
@@ -27,6 +27,9 @@ class Dataset {
   // Files the run folder keeps beside the checkpoints (name -> contents), e.g.
   // the vocab.txt a text dataset used or built.
   virtual std::map<std::string, std::string> artifacts() const { return {}; }
+  // Sizes a model may take from its data rather than from its config
+  // (BuildContext::data): e.g. "features" and "classes" of a table.
+  virtual std::map<std::string, int64_t> dims() const { return {}; }
 };
 
 // A dataset held in memory as given.

@@ -9,6 +9,8 @@ namespace ft {
 namespace train {
 
 void register_zoo();                  // zoo.cpp: mlp, cnn, bert; mnist, mlm_corpus
+void register_premade();              // premade.cpp: linear_classifier, linear_regressor, dnn_classifier, dnn_regressor
+void register_tabular();              // tabular.cpp: csv, libsvm
 void register_allreduce_strategy();   // allreduce_strategy.cpp
 void register_ps_strategies();        // ps_strategy.cpp: ps-async, ps-sync
 
@@ -45,6 +47,8 @@ const typename M::mapped_type& find_or_list(const M& m, const Config& c, const s
 
 void register_builtins() {
   register_zoo();
+  register_premade();
+  register_tabular();
   register_allreduce_strategy();
   register_ps_strategies();
 }

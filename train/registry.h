@@ -33,7 +33,13 @@ struct ModelEntry {
   std::string dataset;           // the dataset used when data.type is empty
   bool tensor_parallel = false;  // build() supports ctx.tp.size > 1
   ConfigSection config;          // its keys (owner = name) and their rules
+  std::string labels;            // what its labels are: "classes", "values" (regression), "" = classes
 };
+
+// data.eval_fraction: one key shared by the datasets that hold out a share of their rows.
+extern const KeySpec kEvalFractionKey;
+// model.dropout: the same key in every model that has dropout.
+extern const KeySpec kDropoutKey;
 
 struct DatasetEntry {
   std::string name;

@@ -206,6 +206,7 @@ class Trainer::Run {
   TrainResult fit();
 
  private:
+  TrainResult fit_passes();
   void prepare_run_dir();
   void build_graph();
   void check_memory() const;
@@ -227,6 +228,7 @@ class Trainer::Run {
   Roles roles_;
   bool replica0_ = false;  // with model parallelism the first replica's k ranks evaluate and checkpoint
   std::unique_ptr<Model> model_;
+  PassModel* pass_ = nullptr;  // model_ when it is fitted by passes (k-means, naive Bayes)
   std::unique_ptr<Dataset> data_;
   std::vector<Tensor> eval_cols_;
   std::unique_ptr<Graph> built_, half_;
@@ -278,11 +280,15 @@ Trainer::Run::Run(const RunConfig& c, comm::CommPtr world, const FitOptions& fo)
                                              std::to_string(size_));
   if (!fo_.dry_run) prepare_run_dir();
   ThreadPool::set_global_threads(threads_for_rank(c));
+  model_ = model_entry(c.raw).make(c.raw);
+  pass_ = dynamic_cast<PassModel*>(model_.get());
+  if (pass_ && c.distributed.mode != "allreduce-sync")
+    c.fail("distributed.mode", "= " + c.distributed.mode + ": model.type " + c.model +
+                                   " is fitted by passes whose sums every rank allreduces; use allreduce-sync");
   strategy_ = strategy_entry(c.raw).make(c, world_);
   roles_ = strategy_->roles(rank_, size_);
   grid_ = make_grid(world_, mp);  // dp x mp (train/mp.h)
   replica0_ = roles_.chief || (grid_.mp > 1 && grid_.dp_index == 0);
-  model_ = model_entry(c.raw).make(c.raw);
   data_ = dataset_entry(c.raw).make(c.raw);
   update_ = std::make_unique<Update>(c, grid_.mp_comm);
   build_graph();
@@ -308,17 +314,17 @@ Trainer::Run::Run(const RunConfig& c, comm::CommPtr world, const FitOptions& fo)
               c.precision, update_->scaling() ? "from " + std::to_string(int64_t(update_->initial_scale())) : "off");
 
   data::LoaderOptions lo;
-  lo.batch_size = c.data.batch_size;
+  lo.batch_size = pass_ ? 1 : c.data.batch_size;  // a PassModel reads its rows itself (fit_passes)
   lo.rank = roles_.worker ? roles_.data_rank : 0;
   lo.world = roles_.data_world;
   lo.seed = c.train.seed;
-  lo.prefetch = c.data.prefetch && roles_.worker && !fo_.dry_run;
+  lo.prefetch = c.data.prefetch && roles_.worker && !fo_.dry_run && !pass_;
   std::vector<Tensor> train_cols = data_->train();
   eval_cols_ = data_->eval();
   check_inputs(mg_.inputs, train_cols, "training");
   check_inputs(mg_.inputs, eval_cols_, "eval");
   loader_ = std::make_unique<data::BatchLoader>(std::move(train_cols), lo);
-  if (loader_->steps_per_epoch() < 1)
+  if (loader_->steps_per_epoch() < 1 && !pass_)
     c.fail("data.batch_size", "x workers exceeds the " + std::to_string(loader_->size()) + " training examples");
   if (!fo_.resume.empty()) restore();
   if (!c.train.trace_file.empty() && !fo_.dry_run) {
@@ -329,7 +335,7 @@ Trainer::Run::Run(const RunConfig& c, comm::CommPtr world, const FitOptions& fo)
     trace_.reserve(size_t(steps) * size_t(g_->num_nodes()));
     ctx_->trace = &trace_;
   }
-  strategy_->setup(*ctx_);
+  if (!pass_) strategy_->setup(*ctx_);
   // With model parallelism the k ranks of the first replica write one slice each
   // of one checkpoint; the first of them commits it once all are written.
   if (!c.train.checkpoint.dir.empty() && replica0_ && roles_.worker && !fo_.dry_run)
@@ -394,7 +400,7 @@ void Trainer::Run::build_graph() {
   built_ = std::make_unique<Graph>(c_.train.seed);
   {
     auto on_device = built_->device_scope(scope_dev);
-    mg_ = model_->build(*built_, BuildContext{c_.raw, grid_.tp(), c_.train.seed});
+    mg_ = model_->build(*built_, BuildContext{c_.raw, grid_.tp(), c_.train.seed, data_->dims()});
   }
   if (c_.precision != "fp32") {
     half_ = std::make_unique<Graph>(c_.train.seed);
@@ -402,6 +408,7 @@ void Trainer::Run::build_graph() {
     Autocast ac(*built_, *half_, c_.precision == "fp16" ? DType::F16 : DType::BF16);
     for (Value& v : mg_.inputs) v = ac(v);
     if (mg_.logits.defined()) mg_.logits = ac(mg_.logits);
+    if (mg_.predictions.defined()) mg_.predictions = ac(mg_.predictions);
     if (mg_.labels.defined()) mg_.labels = ac(mg_.labels);
     mg_.loss = ac(mg_.loss);
     for (auto& kv : mg_.metrics) kv.second = ac(kv.second);
@@ -409,7 +416,8 @@ void Trainer::Run::build_graph() {
   }
   g_ = half_ ? half_.get() : built_.get();
   params_ = g_->trainable();
-  for (const Value& v : params_) {
+  // A PassModel's state is its (non-trainable) variables.
+  for (const Value& v : pass_ ? g_->variables() : params_) {
     param_count_ += g_->value(v).numel();
     model_params_ += g_->node(v.node()).attrs.i("tp_full_numel", g_->value(v).numel());  // a slice counts whole
   }
@@ -436,6 +444,7 @@ TrainResult Trainer::Run::fit() {
     dry_run();
     return res_;
   }
+  if (pass_) return fit_passes();
   if (!roles_.worker) {
     strategy_->serve(*ctx_);
     res_.is_worker = false;
@@ -503,6 +512,87 @@ TrainResult Trainer::Run::fit() {
   if (roles_.chief)
     logging::info("done: {} steps in {:.1f}s, peak RSS {:.0f} MB; run folder {}", steps - start_, now_s() - t_start_,
               peak_rss_kb() / 1024.0, c_.train.run_dir);
+  return res_;
+}
+
+// A PassModel: passes over the training split until it converges (train/model.h).
+// Rank r of n takes rows [r·N/n, (r+1)·N/n); each pass's sums are totalled in f64
+// over batches, then over ranks by one allreduce. A checkpoint (step = passes
+// done) is written at the end, and every train.checkpoint.every passes.
+TrainResult Trainer::Run::fit_passes() {
+  const std::vector<Tensor> train = data_->train();
+  const int64_t n = train[0].dim(0);
+  const int64_t lo = n * rank_ / size_, hi = n * (rank_ + 1) / size_;
+  const auto files = pass_->init(*g_, train, c_.train.seed, start_ == 0);
+  if (roles_.chief && start_ == 0)
+    for (const auto& kv : files) write_file_atomic((std::filesystem::path(c_.train.run_dir) / kv.first).string(), kv.second);
+  const bool checkpoints = !c_.train.checkpoint.dir.empty();
+  Executor ex(*g_, &ThreadPool::global());
+  eval_ex_ = std::make_unique<Executor>(*g_, &ThreadPool::global());
+  t_start_ = now_s();
+  const int64_t passes = pass_->max_passes(), bs = c_.data.batch_size;
+  std::vector<size_t> numel;
+  for (const Value& v : mg_.statistics) {
+    int64_t e = 1;
+    for (int64_t d : v.shape()) e *= d;
+    numel.push_back(size_t(e));
+  }
+  int64_t pass = start_;
+  bool converged = false;
+  while (pass < passes && !converged) {
+    std::vector<std::vector<double>> tot(numel.size());
+    for (size_t i = 0; i < tot.size(); ++i) tot[i].assign(numel[i], 0.0);
+    for (int64_t b = lo; b < hi; b += bs) {
+      const int64_t e = std::min(hi, b + bs);
+      Executor::Feeds feeds;
+      for (size_t i = 0; i < mg_.inputs.size(); ++i) {
+        Shape sh = train[i].shape();
+        const size_t row_bytes = train[i].bytes() / size_t(sh[0]);
+        sh[0] = e - b;
+        feeds.emplace_back(mg_.inputs[i], Tensor::view(const_cast<char*>(static_cast<const char*>(train[i].raw())) +
+                                                           size_t(b) * row_bytes, sh, train[i].dtype()));
+      }
+      RunOptions ro;
+      ro.step = pass;
+      ro.training = false;
+      const auto out = ex.run(feeds, mg_.statistics, ro);
+      for (size_t i = 0; i < out.size(); ++i)
+        for (size_t j = 0; j < numel[i]; ++j) tot[i][j] += out[i].at(int64_t(j));
+    }
+    std::vector<Tensor> totals;
+    for (size_t i = 0; i < tot.size(); ++i) {
+      world_->allreduce(tot[i].data(), int64_t(tot[i].size()), DType::F64, comm::ReduceOp::Sum);
+      Tensor t = Tensor::empty(mg_.statistics[i].shape(), DType::F64);
+      std::copy(tot[i].begin(), tot[i].end(), t.data<double>());
+      totals.push_back(std::move(t));
+    }
+    const PassResult r = pass_->update(*g_, totals, pass);
+    converged = r.converged;
+    ++pass;
+    if (roles_.chief) {
+      const double wall = wall_now();
+      nlohmann::json rec = {{"wall_time", wall}, {"step", pass}, {"epoch", pass}};
+      std::string line = fmt::format("pass {}/{}", pass, passes);
+      for (const auto& kv : r.metrics) {
+        rec[kv.first] = kv.second;
+        line += fmt::format(" {} {:.6g}", kv.first, kv.second);
+        scalar("train/" + kv.first, pass, kv.second, wall);
+      }
+      metrics_->write(rec);
+      logging::info("{}{}", line, converged ? " (converged)" : "");
+    }
+    if (checkpoints && c_.train.checkpoint.every > 0 && pass % c_.train.checkpoint.every == 0 && !converged &&
+        pass < passes)
+      save(pass);
+  }
+  EvalAcc final_acc = evaluate(pass);
+  if (checkpoints && last_saved_ != pass) save(pass);
+  res_.steps = pass;
+  res_.eval_loss = final_acc.loss_sum / std::max<int64_t>(1, final_acc.count);
+  res_.eval_accuracy = double(final_acc.correct) / std::max<int64_t>(1, final_acc.count);
+  if (roles_.chief)
+    logging::info("done: {} passes{} in {:.2f}s; run folder {}", pass - start_,
+                  converged ? " (converged)" : " (model's pass limit)", now_s() - t_start_, c_.train.run_dir);
   return res_;
 }
 
@@ -617,7 +707,7 @@ void Trainer::Run::log(int64_t done, double lr) {
 
 // Loss, accuracy and the model's metrics over the eval split (data.eval_examples of it).
 EvalAcc Trainer::Run::evaluate(int64_t step) {
-  strategy_->sync_params(*ctx_);
+  if (!pass_) strategy_->sync_params(*ctx_);
   EvalAcc acc;
   if (!replica0_) return acc;
   std::vector<Tensor> cols = eval_cols_;
@@ -729,10 +819,12 @@ void Trainer::Run::restore() {
 
 void Trainer::Run::save(int64_t step) {
   last_saved_ = step;
-  strategy_->sync_params(*ctx_);
+  if (!pass_) strategy_->sync_params(*ctx_);
   if (!ckpt_) return;
   Checkpoint ck;
   for (const Value& v : g_->variables()) ck.model[v.name()] = g_->value(v);
+  ck.files = data_->artifacts();
+  ck.files["config.yaml"] = c_.raw.dump();
   optim::OptimizerState st = opt_->state();
   ck.optimizer = st.tensors;
   const auto pos = loader_->position();

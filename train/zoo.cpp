@@ -16,8 +16,16 @@ namespace ft {
 namespace train {
 namespace {
 
-const KeySpec kDropout = {"model.dropout", KeyType::Float, "0.0", "", 0, 0.99, "dropout rate (mlp, cnn, bert)"};
 const KeySpec kSeqLen = {"data.seq_len", KeyType::Int, "128", "", 8, 1e6, "bert: tokens per sequence"};
+}  // namespace
+
+const KeySpec kDropoutKey = {"model.dropout", KeyType::Float, "0.0", "", 0, 0.99,
+                             "dropout rate (mlp, cnn, bert, dnn_*)"};
+const KeySpec kEvalFractionKey = {"data.eval_fraction", KeyType::Float, "0.05", "", 0.0, 0.5,
+                                  "bert, csv, libsvm: share of the examples held out for evaluation (no eval file)"};
+
+namespace {
+
 const KeySpec kMaxPred = {"data.max_predictions", KeyType::Int, "20", "", 1, 1e6, "bert: masked positions per sequence"};
 
 // ---- models ------------------------------------------------------------------------
@@ -159,10 +167,12 @@ std::unique_ptr<Dataset> mlm_corpus(const Config& c) {
 
 void register_zoo() {
   register_model({"mlp", [](const Config& c) { return std::make_unique<MnistClassifier>(c, false); }, "mnist", nn::supports_tensor_parallel("mlp"),
-                  {"", {{"model.hidden", KeyType::IntList, "[512, 512]", "", 1, 1e9, "mlp: hidden layer widths"}, kDropout},
-                   nullptr}});
+                  {"", {{"model.hidden", KeyType::IntList, "[512, 512]", "", 1, 1e9, "mlp: hidden layer widths"}, kDropoutKey},
+                   nullptr},
+                  "classes"});
   register_model({"cnn", [](const Config& c) { return std::make_unique<MnistClassifier>(c, true); }, "mnist", nn::supports_tensor_parallel("cnn"),
-                  {"", {kDropout}, nullptr}});
+                  {"", {kDropoutKey}, nullptr},
+                  "classes"});
   register_model(
       {"bert", [](const Config& c) { return std::make_unique<BertModel>(c); }, "mlm_corpus", nn::supports_tensor_parallel("bert"),
        {"",
@@ -173,19 +183,19 @@ void register_zoo() {
          {"model.vocab_size", KeyType::Int, "30522", "", 8, 1e7, "bert: vocabulary size (a built vocab is this size)"},
          {"model.max_seq", KeyType::Int, "512", "", 1, 1e6, "bert: position embeddings"},
          {"model.init_std", KeyType::Float, "0.02", "", 0, 10, "bert: weight init stddev"},
-         kDropout, kSeqLen, kMaxPred},
+         kDropoutKey, kSeqLen, kMaxPred},
         [](const Config& c) {
           if (c.i("model.hidden_size") % c.i("model.heads") != 0) c.fail("model.heads", "must divide model.hidden_size");
           if (c.i("data.seq_len") > c.i("model.max_seq")) c.fail("data.seq_len", "must not exceed model.max_seq");
-        }}});
+        }},
+       "classes"});
   register_dataset({"mnist", mnist, {}});
   register_dataset(
       {"mlm_corpus", mlm_corpus,
        {"",
         {kSeqLen, kMaxPred,
          {"data.mask_prob", KeyType::Float, "0.15", "", 0.0, 1.0, "bert: share of tokens chosen for prediction"},
-         {"data.eval_fraction", KeyType::Float, "0.05", "", 0.0, 0.5,
-          "bert: share of the corpus's sequences held out for evaluation"},
+         kEvalFractionKey,
          {"data.vocab", KeyType::String, "", "", -1e300, 1e300,
           "bert: vocab.txt (BERT format); empty = build one from the corpus"}},
         nullptr}});

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <functional>
@@ -12,6 +13,7 @@
 
 #include "data/idx.h"
 #include "data/loader.h"
+#include "data/tabular.h"
 
 using namespace ft;
 using namespace ft::data;
@@ -376,4 +378,52 @@ TEST(Loader, EvalIteratorCoversAllIncludingPartialBatch) {
       for (int32_t y : labels_of(b)) joined.push_back(y);
   }
   EXPECT_EQ(joined, all);
+}
+
+// ---- tables (data/tabular.h) -----------------------------------------------------
+
+TEST(Tabular, CsvQuotesBlankLinesAndLineNumbers) {
+  ft::data::CsvOptions o;
+  o.label = "y";
+  // a quoted header with a comma, a quoted cell, a blank line, CRLF endings
+  const std::string text = "\"a,1\",b,y\r\n1,\"2.5\",cat\r\n\r\n3,4,dog\r\n";
+  ft::data::Table t = ft::data::read_csv_text(text, "t.csv", o);
+  ASSERT_EQ(t.rows, 2);
+  EXPECT_EQ(t.features, (std::vector<std::string>{"a,1", "b"}));
+  EXPECT_EQ(t.x, (std::vector<double>{1, 2.5, 3, 4}));
+  EXPECT_EQ(t.y_text, (std::vector<std::string>{"cat", "dog"}));
+  EXPECT_EQ(t.line, (std::vector<int64_t>{2, 4}));  // the blank line 3 is skipped, rows keep their lines
+  // a bad cell after it names line 5
+  try {
+    ft::data::read_csv_text(text + "5,x,cat\r\n", "t.csv", o);
+    FAIL() << "no error";
+  } catch (const ft::Error& e) {
+    EXPECT_EQ(std::string(e.what()), "t.csv: row 5, column 'b': 'x' is not a number");
+  }
+}
+
+TEST(Tabular, TsvAndMissingCells) {
+  ft::data::CsvOptions o;
+  o.label = "y";
+  ft::data::Table t = ft::data::read_csv_text("a\tb\ty\n1\t\t0\nNA\t 2 \t1\n", "t.tsv", o);
+  ASSERT_EQ(t.rows, 2);
+  EXPECT_TRUE(std::isnan(t.x[1]));
+  EXPECT_TRUE(std::isnan(t.x[2]));
+  EXPECT_EQ(t.x[3], 2.0);
+  EXPECT_EQ(t.y, (std::vector<double>{0, 1}));
+}
+
+TEST(Tabular, LibsvmDenseRows) {
+  ft::data::Table t = ft::data::read_libsvm_text("1 1:0.5 3:2 # comment\n\n0 2:-1\n", "t.libsvm");
+  ASSERT_EQ(t.rows, 2);
+  ASSERT_EQ(t.cols(), 3);
+  EXPECT_EQ(t.x, (std::vector<double>{0.5, 0, 2, 0, -1, 0}));
+  EXPECT_EQ(t.y, (std::vector<double>{1, 0}));
+  EXPECT_EQ(t.line, (std::vector<int64_t>{1, 3}));
+  try {
+    ft::data::read_libsvm_text("1 1:0.5 4:1\n", "t.libsvm", 3);
+    FAIL() << "no error";
+  } catch (const ft::Error& e) {
+    EXPECT_EQ(std::string(e.what()), "t.libsvm: row 1: index 4 is past the 3 features");
+  }
 }
