@@ -73,31 +73,43 @@ bool Vocab::is_special(int32_t i) const {
 
 // ---- basic tokenization --------------------------------------------------------------------
 
+// The reference BERT BasicTokenizer: drop NUL, U+FFFD and control characters;
+// split on whitespace, and around each CJK ideograph; then per word lower-case,
+// decompose (NFD) and drop non-spacing marks, and split off each punctuation
+// character.
 std::vector<std::string> basic_tokenize(const std::string& text, const TokenizerOptions& opts) {
   namespace u = unicode;
   std::vector<std::string> out;
-  std::string cur;
+  std::vector<char32_t> word;
   auto flush = [&] {
+    if (word.empty()) return;
+    if (opts.lower_case) word = u::to_lower(word);
+    if (opts.strip_accents) word = u::strip_accents(word);
+    std::string cur;
+    for (char32_t c : word) {
+      if (u::is_punctuation(c)) {
+        if (!cur.empty()) out.push_back(std::move(cur));
+        cur.clear();
+        u::append_utf8(cur, c);
+        out.push_back(std::move(cur));
+        cur.clear();
+      } else {
+        u::append_utf8(cur, c);
+      }
+    }
     if (!cur.empty()) out.push_back(std::move(cur));
-    cur.clear();
+    word.clear();
   };
   for (char32_t c : u::decode(text)) {
-    if (u::is_control(c)) continue;
+    if (c == 0 || c == 0xFFFD || u::is_control(c)) continue;
     if (u::is_whitespace(c)) {
       flush();
-      continue;
-    }
-    if (opts.lower_case) c = u::to_lower(c);
-    if (opts.strip_accents) {
-      c = u::strip_accent(c);
-      if (c == 0) continue;
-    }
-    if (u::is_punctuation(c) || u::is_cjk(c)) {
+    } else if (u::is_cjk(c)) {
       flush();
-      u::append_utf8(cur, c);
+      word.push_back(c);
       flush();
     } else {
-      u::append_utf8(cur, c);
+      word.push_back(c);
     }
   }
   flush();
