@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-30}
 dir=build-fuzz
 jobs=${FT_JOBS:-2}
-targets=(${FT_FUZZ_TARGETS:-config idx safetensors vocab corpus state})
+targets=(${FT_FUZZ_TARGETS:-config idx safetensors vocab corpus state table})
 
 bash scripts/setup.sh
 # clang with the libFuzzer runtime (Debian: libclang-rt-<ver>-dev, via libclang-rt-dev).

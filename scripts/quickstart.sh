@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build.sh build
 bash scripts/fetch_mnist.sh data/mnist
+/usr/bin/python3 scripts/export_sklearn_data.py data/tables   # the tables of configs/tabular/
 # --overwrite: the quickstart may be run again; its run folder is replaced.
 build/bin/train --config configs/mnist_mlp.yaml --set train.run_dir=runs/quickstart --overwrite
 /usr/bin/python3 scripts/plot_metrics.py runs/quickstart -o runs/quickstart/curves.png

@@ -12,7 +12,7 @@ t0=$SECONDS
 
 # The unit tests (one target per tests/unit/*_test.cpp, the stress test among them) and
 # the programs the selected CTest entries run.
-targets=(train ps_check mp_mpi_test comm_mpi_test mp_plan)
+targets=(train ps_check mp_mpi_test comm_mpi_test mp_plan basic_tokenize_tool)
 for f in tests/unit/*_test.cpp; do targets+=("$(basename "$f" .cpp)"); done
 # Training runs, one or two of the shortest per mode (see tests/*/CMakeLists.txt).
 runs=(
@@ -27,6 +27,8 @@ runs=(
   train_bert_tiny_mp2                 # BERT-tiny, heads and FFN split over 2 ranks, 30 steps
   comm_mpi_test_np2 mp_mpi_test_np2   # the multi-rank gtest programs
   executor_stress_test                # many short multi-threaded steps
+  tabular_bad_input                   # tables: bad cells, imputation, k-means, predict (with the export fixture)
+  tabular_libsvm_digits               # libsvm rows, a held-out fraction, predict
 )
 
 mkdir -p "$dir"
