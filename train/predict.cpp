@@ -11,6 +11,7 @@
 
 #include "core/executor.h"
 #include "core/thread_pool.h"
+#include "data/idx.h"
 #include "ops/ops.h"
 #include "train/checkpoint.h"
 #include "train/registry.h"
@@ -54,17 +55,32 @@ int64_t predict(const PredictOptions& o) {
   const fs::path d(dir);
   const Config cfg = Config::load((d / "config.yaml").string());
   const std::string type = cfg.s("data.type").empty() ? model_entry(cfg).dataset : cfg.s("data.type");
-  if (type != "csv" && type != "libsvm")
-    throw Error(dir + ": the model was trained on data.type " + type + "; --predict reads csv and libsvm tables");
-  const Preprocess pre = Preprocess::from_json(read_text(d / "preprocess.json", "the fitted preprocessing"),
-                                               (d / "preprocess.json").string());
-  const data::Table t = read_table(pre.format, o.data, pre.label, /*label_required=*/false,
-                                   pre.format == "libsvm" ? int64_t(pre.features.size()) : 0);
-  const Tensor x = pre.features_of(t);
+  Preprocess pre;
+  Tensor x;
+  if (type == "csv" || type == "libsvm") {
+    pre = Preprocess::from_json(read_text(d / "preprocess.json", "the fitted preprocessing"),
+                                (d / "preprocess.json").string());
+    const data::Table t = read_table(pre.format, o.data, pre.label, /*label_required=*/false,
+                                     pre.format == "libsvm" ? int64_t(pre.features.size()) : 0);
+    x = pre.features_of(t);
+  } else if (type == "mnist") {
+    // An IDX image file (N, 28, 28) u8, scaled as in training: pixel / 255.
+    const data::IdxArray a = data::read_idx_u8(o.data, 3);
+    if (a.dims[1] * a.dims[2] != 784)
+      throw Error(o.data + ": images of " + std::to_string(a.dims[1]) + "x" + std::to_string(a.dims[2]) +
+                  " pixels; the model takes 28x28");
+    x = Tensor::empty({a.dims[0], 784}, DType::F32);
+    for (size_t i = 0; i < a.values.size(); ++i) x.data<float>()[i] = float(a.values[i]) / 255.0f;
+    pre.task = "classification";
+    for (int c = 0; c < 10; ++c) pre.classes.push_back(std::to_string(c));
+  } else {
+    throw Error(dir + ": the model was trained on data.type " + type +
+                "; --predict reads csv and libsvm tables and MNIST IDX images");
+  }
 
   Graph g(uint64_t(cfg.i("train.seed")));
-  std::map<std::string, int64_t> dims = {{"features", int64_t(pre.features.size())},
-                                         {"classes", int64_t(pre.classes.size())}};
+  std::map<std::string, int64_t> dims;
+  if (!pre.features.empty()) dims = {{"features", int64_t(pre.features.size())}, {"classes", int64_t(pre.classes.size())}};
   ModelGraph mg = model_entry(cfg).make(cfg)->build(g, BuildContext{cfg, {}, uint64_t(cfg.i("train.seed")), dims});
   const Checkpoint ck = CheckpointManager::load(dir);
   for (const Value& v : g.variables()) {

@@ -4,7 +4,7 @@
 //
 // CHECKPOINT is a checkpoint folder (step-N), a checkpoints folder (its
 // `latest`), or a run folder. The checkpoint carries the config and the fitted
-// preprocessing (config.yaml, preprocess.json), so the rows are imputed and
+// preprocessing (config.yaml, preprocess.json), so table rows are imputed and
 // standardised as in training; their columns must be the fitted ones (by
 // name; any order; the label column, when present, is ignored).
 //
@@ -13,7 +13,8 @@
 //                 each class's probability)
 //   regressors    prediction
 //   kmeans        cluster (the nearest centroid, 0-based)
-// Models trained on csv or libsvm tables only.
+// Models trained on csv or libsvm tables, and the MNIST classifiers (mlp, cnn:
+// --data is an IDX image file such as t10k-images-idx3-ubyte).
 #pragma once
 
 #include <cstdint>
