@@ -43,31 +43,78 @@ double time_it(F f) {
   return ts[ts.size() / 2];
 }
 
-#if defined(__FMA__) && defined(__AVX2__)
-// Peak single-precision FMA throughput of one core: 12 independent accumulator chains
-// (enough to cover FMA latency on two pipes), fully unrolled so they stay in registers.
-double fma_peak_one_thread() {
-  const long iters = 50'000'000;
-  constexpr int kChains = 12;
-  __m256 acc[kChains];
-  for (int i = 0; i < kChains; ++i) acc[i] = _mm256_set1_ps(float(i));
-  const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
-  double t0 = seconds();
-  for (long it = 0; it < iters; ++it)
-#pragma GCC unroll 16
-    for (int i = 0; i < kChains; ++i) acc[i] = _mm256_fmadd_ps(acc[i], a, b);
-  double t = seconds() - t0;
-  float sink = 0;
-  for (int i = 0; i < kChains; ++i) {
-    float tmp[8];
-    _mm256_storeu_ps(tmp, acc[i]);
-    sink += tmp[0];
+// Peak single-precision FMA throughput of one core, on the widest vector unit the
+// CPU has (chosen at run time): independent accumulator chains, enough to cover the
+// FMA latency on two pipes (16 of 512 bits, 12 of 256), each pinned to a register
+// (an empty asm per chain and iteration), timed for at least 0.2 s, best of 3.
+#if defined(__x86_64__)
+// Sixteen accumulators as named locals (an array would be kept on the stack).
+#define FT_CHAINS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15)
+#define FT_CHAINS12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+
+__attribute__((target("avx512f"))) double fma_peak_avx512(long iters) {
+#define FT_DECL(i) __m512 c##i = _mm512_set1_ps(float(i));
+#define FT_STEP(i) c##i = _mm512_fmadd_ps(c##i, a, b);
+#define FT_PIN(i) asm volatile("" : "+v"(c##i));
+#define FT_SUM(i) _mm512_storeu_ps(tmp, c##i), sink += tmp[0];
+  FT_CHAINS(FT_DECL)
+  const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
+  const double t0 = seconds();
+  for (long it = 0; it < iters; ++it) {
+    FT_CHAINS(FT_STEP)
+    FT_CHAINS(FT_PIN)
   }
+  const double t = seconds() - t0;
+  float tmp[16], sink = 0;
+  FT_CHAINS(FT_SUM)
   if (sink == 12345.f) std::printf(" ");
-  return double(iters) * kChains * 8 * 2 / t / 1e9;
+  return double(iters) * 16 * 16 * 2 / t / 1e9;
+#undef FT_DECL
+#undef FT_STEP
+#undef FT_SUM
+}
+
+__attribute__((target("avx2,fma"))) double fma_peak_avx2(long iters) {
+#define FT_DECL(i) __m256 c##i = _mm256_set1_ps(float(i));
+#define FT_STEP(i) c##i = _mm256_fmadd_ps(c##i, a, b);
+#define FT_SUM(i) _mm256_storeu_ps(tmp, c##i), sink += tmp[0];
+  FT_CHAINS12(FT_DECL)
+  const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
+  const double t0 = seconds();
+  for (long it = 0; it < iters; ++it) {
+    FT_CHAINS12(FT_STEP)
+    FT_CHAINS12(FT_PIN)
+  }
+  const double t = seconds() - t0;
+  float tmp[8], sink = 0;
+  FT_CHAINS12(FT_SUM)
+  if (sink == 12345.f) std::printf(" ");
+  return double(iters) * 12 * 8 * 2 / t / 1e9;
+#undef FT_DECL
+#undef FT_STEP
+#undef FT_SUM
+#undef FT_PIN
+}
+
+// The vector unit used, and its peak in GFLOP/s (0 when the CPU has neither).
+std::pair<const char*, double> fma_peak_one_thread() {
+  __builtin_cpu_init();
+  const bool avx512 = __builtin_cpu_supports("avx512f");
+  if (!avx512 && !(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))) return {"none", 0};
+  auto probe = [&](long iters) { return avx512 ? fma_peak_avx512(iters) : fma_peak_avx2(iters); };
+  long iters = 1'000'000;
+  for (;;) {  // grow until one probe takes at least 0.2 s
+    const double t0 = seconds();
+    probe(iters);
+    if (seconds() - t0 >= 0.2) break;
+    iters *= 2;
+  }
+  double best = 0;
+  for (int r = 0; r < 3; ++r) best = std::max(best, probe(iters));
+  return {avx512 ? "AVX-512 (16 x 512-bit chains)" : "AVX2+FMA (12 x 256-bit chains)", best};
 }
 #else
-double fma_peak_one_thread() { return 0; }
+std::pair<const char*, double> fma_peak_one_thread() { return {"none", 0}; }
 #endif
 
 std::vector<int> parse_list(const std::string& s) {
@@ -91,11 +138,11 @@ int main(int argc, char** argv) {
     }
   }
   ops::register_all();
-  const double peak1 = fma_peak_one_thread();
+  const auto [unit, peak1] = fma_peak_one_thread();
   const char* core = std::getenv("OPENBLAS_CORETYPE");
   std::printf("# OpenBLAS %s, config: %s, OPENBLAS_CORETYPE=%s\n", OPENBLAS_VERSION, openblas_get_config(),
               core ? core : "(unset)");
-  std::printf("# measured FMA peak: %.1f GFLOP/s per core\n", peak1);
+  std::printf("# measured FMA peak: %.1f GFLOP/s per core (%s)\n", peak1, unit);
   std::printf("%6s %7s %14s %14s %9s %10s\n", "n", "threads", "flowtrain_GF/s", "openblas_GF/s", "ratio", "%peak");
   int bad = 0;
   for (int t : threads) {
