@@ -1,4 +1,5 @@
 // cpu/math.cpp — elementwise CPU kernels (Eigen arrays, chunked on the pool).
+#include <algorithm>
 #include <cmath>
 
 #include "ops/op_util.h"
@@ -8,6 +9,11 @@ namespace ops {
 namespace {
 
 constexpr int64_t kGrain = 1 << 15;
+// Each chunk is evaluated in blocks of this many elements: an expression that needs
+// temporaries (gelu's tanh, its gradient) then allocates 16 KiB, which malloc
+// reuses, instead of a chunk-sized buffer that a single-threaded run would take
+// from fresh pages every step (the heap's top is trimmed after each free).
+constexpr int64_t kBlock = 4096;
 
 // y = f(x) elementwise, as Eigen array expressions over chunks.
 template <class T, class F>
@@ -15,9 +21,12 @@ void unary_map(KernelCtx& c, F f) {
   const T* x = c.in(0).data<T>();
   T* y = c.out(0).data<T>();
   c.pool->parallel_for(c.in(0).numel(), kGrain, [&](int64_t b, int64_t e) {
-    CVec<T> xs(x + b, e - b);
-    Vec<T> ys(y + b, e - b);
-    ys = f(xs);
+    for (int64_t s = b; s < e; s += kBlock) {
+      const int64_t n = std::min(kBlock, e - s);
+      CVec<T> xs(x + s, n);
+      Vec<T> ys(y + s, n);
+      ys = f(xs);
+    }
   });
 }
 
@@ -27,10 +36,13 @@ void binary_same(KernelCtx& c, F f) {
   const T* a = c.in(0).data<T>();
   const T* b = c.in(1).data<T>();
   T* y = c.out(0).data<T>();
-  c.pool->parallel_for(c.out(0).numel(), kGrain, [&](int64_t s, int64_t e) {
-    CVec<T> as(a + s, e - s), bs(b + s, e - s);
-    Vec<T> ys(y + s, e - s);
-    ys = f(as, bs);
+  c.pool->parallel_for(c.out(0).numel(), kGrain, [&](int64_t lo, int64_t hi) {
+    for (int64_t s = lo; s < hi; s += kBlock) {
+      const int64_t n = std::min(kBlock, hi - s);
+      CVec<T> as(a + s, n), bs(b + s, n);
+      Vec<T> ys(y + s, n);
+      ys = f(as, bs);
+    }
   });
 }
 
