@@ -48,7 +48,7 @@ printf 'model:\n  type: resmlp\n  widht: 8\n' >"$W/typo.yaml"
 "$fails" --one-line "key 'data.points' must be even" "$CT" --config custom.yaml --set data.points=2047
 "$fails" --one-line "input 'points': the model takes \[?, 2\] f32, the dataset's training column 0 gives \[?, 3\] f32" \
   "$CT" --config custom.yaml --overwrite --set data.features=3 --set train.checkpoint.dir=
-"$fails" --one-line "is not a registered model (registered: bert, cnn, mlp, resmlp)" \
+"$fails" --one-line "is not a registered model (registered: bert, cnn, dnn_classifier, dnn_regressor, kmeans, linear_classifier, linear_regressor, mlp, naive_bayes, resmlp)" \
   "$CT" --config custom.yaml --set model.type=resnet
 "$CT" --help-config | grep -q "model.width"
 echo "all custom model cases passed"
