@@ -2,6 +2,8 @@
 // step loop (Run::fit), which reads top to bottom; the rest are its helpers.
 #include "train/trainer.h"
 
+#include "ops/cpu/dnnl_matmul.h"
+
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -309,9 +311,19 @@ Trainer::Run::Run(const RunConfig& c, comm::CommPtr world, const FitOptions& fo)
     logging::info("{}, {} rank(s), {} thread(s) per rank; run folder {}", strategy_->name(), size_,
               ThreadPool::global().threads(), c.train.run_dir);
   }
-  if (roles_.chief && c.precision != "fp32")
+  if (roles_.chief && c.precision != "fp32") {
     logging::info("mixed precision: {} matmul/conv nodes in {}, fp32 master weights; loss scaling {}", half_nodes_,
               c.precision, update_->scaling() ? "from " + std::to_string(int64_t(update_->initial_scale())) : "off");
+    if (c.device == "cpu")
+      logging::info("{} on the CPU: {}", c.precision,
+                    c.precision == "bf16" && ops::native_bf16_matmul_available()
+                        ? "matmul native (oneDNN, AVX512_BF16); convolutions emulated in f32"
+                        : std::string("emulated in f32 (") +
+                              (c.precision == "fp16" ? "no native f16 GEMM on CPUs"
+                               : ops::native_bf16_matmul_available() ? ""
+                                                                       : "this CPU has no AVX512_BF16, or the build has no oneDNN") +
+                              "): slower than fp32 here");
+  }
 
   data::LoaderOptions lo;
   lo.batch_size = pass_ ? 1 : c.data.batch_size;  // a PassModel reads its rows itself (fit_passes)

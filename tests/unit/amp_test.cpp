@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "ops/autocast.h"
+#include "ops/cpu/dnnl_matmul.h"
 #include "ops/ops.h"
 #include "ops/precision.h"
 #include "util/gradcheck.h"
@@ -130,6 +131,28 @@ TEST(HalfKernels, GemmClassOpsMatchF32) {
       const double tol = h == DType::F16 ? 4e-3 : 3e-2;
       EXPECT_LT(max_rel_diff(got, eval1(g, tc.f(f32_in))), tol);
     }
+  }
+}
+
+// The native bf16 matmul (oneDNN) on shapes its blocking does not divide, with each
+// transpose and a batch: within bf16's rounding of f32 on the same inputs.
+TEST(HalfKernels, NativeBf16MatmulMatchesF32) {
+  if (!ops::native_bf16_matmul_available())
+    GTEST_SKIP() << "no native bf16 matmul here (needs oneDNN at build time and AVX512_BF16)";
+  struct Case {
+    Shape a, b;
+    bool ta, tb;
+  };
+  for (const Case& k : {Case{{300, 257}, {257, 129}, false, false}, Case{{257, 300}, {257, 129}, true, false},
+                        Case{{300, 257}, {129, 257}, false, true}, Case{{4, 65, 33}, {4, 33, 70}, false, false},
+                        Case{{2, 3, 130, 31}, {31, 17}, false, false}}) {
+    SCOPED_TRACE(shape_str(k.a) + " x " + shape_str(k.b));
+    Graph g;
+    Value a = g.constant(rand32(k.a, 7)), b = g.constant(rand32(k.b, 8));
+    Value ra = cast(cast(a, DType::BF16), DType::F32), rb = cast(cast(b, DType::BF16), DType::F32);
+    Tensor got = eval1(g, cast(matmul(cast(a, DType::BF16), cast(b, DType::BF16), k.ta, k.tb), DType::F32));
+    Tensor want = eval1(g, matmul(ra, rb, k.ta, k.tb));  // f32 on the same bf16 inputs
+    EXPECT_LT(max_rel_diff(got, want), 1e-2);
   }
 }
 
