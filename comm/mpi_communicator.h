@@ -68,6 +68,10 @@ class MpiCommunicator : public Communicator {
   std::vector<int> not_arrived() const override {
     return shm_state_.load() == 1 ? shm_->not_arrived() : std::vector<int>{};
   }
+  std::string allreduce_summary() const override;
+  std::string host_of(int rank) const override {
+    return rank >= 0 && size_t(rank) < hosts_.size() ? hosts_[size_t(rank)] : "";
+  }
   const CommOptions& options() const { return opts_; }
   const std::vector<AllreduceCandidate>& candidates() const { return candidates_; }
 
@@ -109,6 +113,7 @@ class MpiCommunicator : public Communicator {
   std::atomic<int> shm_state_{0};  // 0 not tried, 1 set up, -1 not applicable (set on the engine)
   std::unique_ptr<ShmAllreduce> shm_;
   std::vector<char> scratch_;  // ring receive chunk, grown once and kept
+  std::vector<std::string> hosts_;  // host of each rank (stall lines, errors)
 };
 
 // Low-level reduction used by the ring (and tests): dst[i] = dst[i] (op) src[i].
