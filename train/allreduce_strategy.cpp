@@ -84,6 +84,27 @@ std::string describe(const comm::TensorSpec& t) {
   return "'" + t.name + "' " + shape_str(t.shape) + " " + dtype_name(t.dtype);
 }
 
+// All ranks compare the settings that decide which collectives a step issues
+// (a rank in deterministic mode allgathers where the others allreduce, and
+// both would wait forever). On a difference every rank throws the same line
+// naming the key, rank 0's value and the first rank that differs.
+void check_same_settings(comm::Communicator& w, const std::vector<std::pair<std::string, std::string>>& settings) {
+  for (const auto& kv : settings) {
+    auto h = w.allgather_u64(fnv(kv.second));
+    int first_diff = -1;
+    for (size_t r = 1; r < h.size() && first_diff < 0; ++r)
+      if (h[r] != h[0]) first_diff = int(r);
+    if (first_diff < 0) continue;
+    char buf[64] = {0};
+    std::strncpy(buf, kv.second.c_str(), sizeof(buf) - 1);
+    std::vector<char> all(sizeof(buf) * size_t(w.size()));
+    w.allgather(buf, all.data(), int64_t(sizeof(buf) / 4), DType::I32);
+    throw Error("layout differs across ranks: " + kv.first + " is " + std::string(&all[0]) + " on rank 0 and " +
+                std::string(&all[sizeof(buf) * size_t(first_diff)]) + " on rank " + std::to_string(first_diff) +
+                " (start every rank with the same config)");
+  }
+}
+
 // All ranks compare their gradient layouts (names, shapes, dtypes, order). On a
 // mismatch every rank throws the same line naming the first differing tensor
 // and the ranks that differ, instead of hanging in a mis-sized collective.
@@ -143,6 +164,8 @@ class AllreduceStrategy : public Strategy {
     comm::CommOptions copt;  // default thresholds
     copt.allreduce = comm::parse_allreduce_algorithm(ctx.cfg.distributed.allreduce_algorithm);
     dp->configure(copt);  // collective; sets up shared memory now, so a stall in step 1 can name missing ranks
+    if (ctx.world->rank() == 0 && dp->size() > 1 && !dp->allreduce_summary().empty())
+      logging::info("allreduce: {}", dp->allreduce_summary());
     comm::add_to_resources(res_, dp);
     if (ctx.mp_comm) comm::add_mp_to_resources(res_, ctx.mp_comm);
     // Order of production: backward builds the last layer's gradients first,
@@ -151,6 +174,8 @@ class AllreduceStrategy : public Strategy {
     order_ = std::move(plan.order);
     const comm::GradientBucketer& bucketer = plan.bucketer;
     // Every rank must hold the same layout before anything is exchanged.
+    check_same_settings(w, {{"distributed.deterministic", deterministic_ ? "true" : "false"},
+                            {"distributed.micro_batch", std::to_string(ctx.cfg.distributed.micro_batch)}});
     check_same_layout(w, bucketer);
     plan_lines_.clear();
     if (w.size() > 1) {
@@ -219,6 +244,12 @@ class AllreduceStrategy : public Strategy {
           [names](int64_t key) { return key >= 0 && size_t(key) < names.size() ? names[size_t(key)] : "?"; },
           [](const std::string& line) { logging::warn("{}", line); },
           [dp] { return dp->not_arrived(); });
+      watch_->set_hosts([dp](int r) { return dp->host_of(r); });
+      if (ctx.cfg.distributed.stall_timeout_s > 0)
+        watch_->set_timeout(ctx.cfg.distributed.stall_timeout_s, [](const std::string& line) {
+          logging::error("{}", line);
+          comm::abort_job(3);
+        });
     }
     ex_ = std::make_unique<Executor>(ctx.g, &ctx.pool);
   }

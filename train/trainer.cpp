@@ -194,8 +194,7 @@ void check_inputs(const std::vector<Value>& inputs, const std::vector<Tensor>& c
 int threads_for_rank(const RunConfig& cfg) {
   if (cfg.train.threads > 0) return cfg.train.threads;
   int cores = int(std::max(1u, std::thread::hardware_concurrency()));
-  int local = 1;
-  if (const char* s = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE")) local = std::max(1, std::atoi(s));
+  const int local = std::max(1, comm::launcher_placement().size);  // ranks sharing this node's cores
   return std::max(1, cores / local);
 }
 
@@ -282,6 +281,24 @@ Trainer::Run::Run(const RunConfig& c, comm::CommPtr world, const FitOptions& fo)
   roles_ = strategy_->roles(rank_, size_);
   grid_ = make_grid(world_, mp);  // dp x mp (train/mp.h)
   replica0_ = roles_.chief || (grid_.mp > 1 && grid_.dp_index == 0);
+  if (grid_.mp > 1 && rank_ == 0 && !world_->host_of(0).empty()) {
+    // Where each model-parallel group runs: its per-layer collectives belong within a host.
+    std::string groups;
+    bool spans = false;
+    for (int d = 0; d < grid_.dp; ++d) {
+      std::string hosts;
+      for (int m = 0; m < grid_.mp; ++m) {
+        const std::string h = world_->host_of(grid_rank(d, m, grid_.mp));
+        if (hosts.find(h) == std::string::npos) hosts += (hosts.empty() ? "" : "+") + h;
+      }
+      spans = spans || hosts.find('+') != std::string::npos;
+      groups += fmt::format("{}ranks {}-{} on {}", d ? ", " : "", d * grid_.mp, (d + 1) * grid_.mp - 1, hosts);
+    }
+    if (spans)
+      logging::warn("model-parallel groups: {} (a group spans hosts: list each host's ranks together)", groups);
+    else
+      logging::info("model-parallel groups: {}", groups);
+  }
   model_ = model_entry(c.raw).make(c.raw);
   data_ = dataset_entry(c.raw).make(c.raw);
   update_ = std::make_unique<Update>(c, grid_.mp_comm);
@@ -670,17 +687,35 @@ EvalAcc Trainer::Run::evaluate(int64_t step) {
   return acc;
 }
 
-// Resume: parameters, optimizer state, step and data position. Every rank reads
-// its slice; the steps are compared across ranks before anything is used, so a
-// mixed set of slices, or one rank's unreadable file, ends every rank alike.
+// Resume: parameters, optimizer state, step and data position. The ranks that
+// write checkpoints read them: the chief's replica, each rank its
+// model-parallel slice. What they read reaches the other replicas over the
+// data-parallel group of their slice, so only the writers' host needs the
+// files. The steps are compared across ranks before anything is used, so a
+// mixed set of slices, or an unreadable file, ends every rank alike.
 void Trainer::Run::restore() {
   const std::string& dir = fo_.resume;
+  const std::vector<uint64_t> chief = world_->allgather_u64(roles_.chief ? 1 : 0);
+  const int root = int(std::find(chief.begin(), chief.end(), 1) - chief.begin()) / grid_.mp;  // its dp index
+  if (root * grid_.mp >= size_) throw Error("resume: no rank is the chief");
   Checkpoint ck;
-  std::string read_error;
-  try {
-    ck = CheckpointManager::load(dir, grid_.mp_index, grid_.mp);
-  } catch (const std::exception& e) {
-    read_error = e.what();
+  std::string read_error, bytes;
+  if (grid_.dp_index == root) {
+    try {
+      ck = CheckpointManager::load(dir, grid_.mp_index, grid_.mp);
+      if (grid_.dp > 1) bytes = "C" + pack_checkpoint(ck);
+    } catch (const std::exception& e) {
+      read_error = e.what();
+      bytes = "E" + read_error;
+    }
+  }
+  if (grid_.dp > 1) {
+    grid_.dp_comm->broadcast_bytes(bytes, root);
+    if (grid_.dp_index != root) {
+      if (bytes.empty() || bytes[0] != 'C') read_error = bytes.empty() ? "no checkpoint received" : bytes.substr(1);
+      else ck = unpack_checkpoint(bytes.substr(1));
+    }
+    std::string().swap(bytes);
   }
   const std::vector<uint64_t> got = world_->allgather_u64(read_error.empty() ? uint64_t(ck.state.step) : ~uint64_t(0));
   if (!read_error.empty()) throw Error(read_error);
