@@ -16,6 +16,10 @@
 #   kill           SIGKILL of rank 3 on ft-b: the job ends within 30 s, the last
 #                  checkpoint is intact and resumes
 #   mismatch       rank 3 started with distributed.deterministic=true: one line at start-up
+#   elastic        scripts/flowtrain-run: rank 3 (ft-b) is killed mid-run in deterministic
+#                  mode; the launcher relaunches from the last checkpoint with 2 ranks at the
+#                  same global batch, and the final parameters equal an uninterrupted np 4
+#                  run's, bit for bit; --min-np above --np is one line
 set -uo pipefail
 TRAIN=$1
 CASE=$2
@@ -140,6 +144,32 @@ cat $FT_SCRATCH/out
 [ $rc -ne 0 ] || fail "exit 0"
 grep -q "layout differs across ranks: distributed.deterministic is false on rank 0 and true on rank 3" $FT_SCRATCH/out \
   || fail "no layout line"
+EOF
+    ;;
+    elastic) cat <<'EOF'
+err=$(scripts/flowtrain-run --np 2 --min-np 4 -- $TRAIN 2>&1)
+[ $? -eq 2 ] && [ "$err" = "flowtrain-run: --min-np 4 is above --np 2" ] || fail "bad --min-np: '$err'"
+D="$COMMON --set distributed.deterministic=true --set train.steps=40 --set optimizer.schedule.warmup=5 --set train.eval_every=0 \
+   --set train.checkpoint.every=10 --set train.checkpoint.keep=5 -q"
+$FT_MPIRUN -np 4 $TRAIN $D --set data.batch_size=32 --set train.run_dir=$R/full || fail "uninterrupted run"
+scripts/flowtrain-run --np 4 --min-np 2 --global-batch 128 --max-restarts 2 --mpirun "$FT_MPIRUN" -- \
+  $TRAIN $D --set train.run_dir=$R/el --set debug.slow_rank=0 --set debug.slow_ms=150 >$FT_SCRATCH/out 2>&1 &
+job=$!
+for _ in $(seq 1 600); do [ -e $R/el/checkpoints/latest ] && break; sleep 0.1; done
+victim=""
+for p in $(pgrep -f "$TRAIN .*run_dir=$R/el"); do
+  tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=3' && victim=$p
+done
+[ -n "$victim" ] || { cat $FT_SCRATCH/out; fail "rank 3 not found"; }
+kill -9 $victim
+wait $job
+rc=$?
+grep "flowtrain-run:" $FT_SCRATCH/out
+[ $rc -eq 0 ] || { tail -20 $FT_SCRATCH/out; fail "the launcher exited $rc"; }
+grep -q "restart 1/2: rank 3 on ft-b died (signal 9); relaunching from the last checkpoint with 2 rank(s)" $FT_SCRATCH/out \
+  || fail "no restart line naming rank 3 on ft-b"
+$CHECK same $R/full/checkpoints/step-00000040 $R/el/checkpoints/step-00000040 || fail "not bit-identical"
+echo "ok: relaunched with 2 ranks after rank 3 died; final parameters bit-identical to the uninterrupted run"
 EOF
     ;;
     *) echo "unknown case $CASE"; exit 2 ;;
