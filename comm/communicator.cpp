@@ -81,6 +81,11 @@ std::vector<uint64_t> Communicator::allgather_u64(uint64_t v) {
   return all;
 }
 
+void Communicator::alltoall(const void* send, void* recv, int64_t count, DType dtype) {
+  if (size() != 1) throw Error(backend() + " communicator: alltoall is not supported");
+  std::memcpy(recv, send, size_t(count) * dtype_size(dtype));
+}
+
 void Communicator::broadcast_bytes(std::string& bytes, int root) {
   int64_t n = int64_t(bytes.size());
   broadcast(&n, 1, DType::I64, root);

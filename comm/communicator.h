@@ -95,6 +95,9 @@ class Communicator {
   virtual void broadcast(void* data, int64_t count, DType dtype, int root) = 0;
   // send: count elements; recv: size()*count elements, rank r's block at r*count.
   virtual void allgather(const void* send, void* recv, int64_t count, DType dtype) = 0;
+  // send: size()*count elements, block r for rank r; recv: size()*count elements,
+  // block r from rank r. The default serves world size 1 (a copy) and throws otherwise.
+  virtual void alltoall(const void* send, void* recv, int64_t count, DType dtype);
   // send: size()*count elements; recv: count elements = block rank() of the reduction.
   virtual void reduce_scatter(const void* send, void* recv, int64_t count, DType dtype, ReduceOp op) = 0;
   virtual void send(const void* data, size_t bytes, int peer, int tag) = 0;

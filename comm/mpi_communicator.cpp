@@ -237,6 +237,14 @@ void MpiCommunicator::allgather(const void* send, void* recv, int64_t count, DTy
   });
 }
 
+void MpiCommunicator::alltoall(const void* send, void* recv, int64_t count, DType dtype) {
+  check();
+  MpiEngine::get().run([&] {
+    int n = to_int(count, "MPI_Alltoall");
+    check_mpi(MPI_Alltoall(send, n, mpi_type(dtype), recv, n, mpi_type(dtype), comm_), "MPI_Alltoall");
+  });
+}
+
 void MpiCommunicator::reduce_scatter(const void* send, void* recv, int64_t count, DType dtype, ReduceOp op) {
   check();
   require_reducible(dtype, "reduce_scatter");

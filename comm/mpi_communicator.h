@@ -47,6 +47,7 @@ class MpiCommunicator : public Communicator {
   void broadcast(void* data, int64_t count, DType dtype, int root) override;
   void allgather(const void* send, void* recv, int64_t count, DType dtype) override;
   void reduce_scatter(const void* send, void* recv, int64_t count, DType dtype, ReduceOp op) override;
+  void alltoall(const void* send, void* recv, int64_t count, DType dtype) override;
   void send(const void* data, size_t bytes, int peer, int tag) override;
   void recv(void* data, size_t bytes, int peer, int tag) override;
   void barrier() override;

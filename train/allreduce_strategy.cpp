@@ -182,8 +182,13 @@ class AllreduceStrategy : public Strategy {
       if (deterministic_) {
         double bytes = 0;
         for (const auto& t : bucketer.tensors()) bytes += double(numel(t.shape)) * double(dtype_size(t.dtype));
-        plan_lines_.push_back(fmt::format("deterministic: allgather of every micro-batch's gradients, {:.3f} MiB per rank "
-                                          "and step ({} ranks)", bytes / double(1 << 20), w.size()));
+        const double n = double(w.size());
+        plan_lines_.push_back(fmt::format("deterministic: reduce-scatter + allgather of the ranks' tree-summed gradients, "
+                                          "{:.3f} MiB sent per rank and step ({} ranks; an allgather of whole "
+                                          "partials would send {:.3f} MiB)",
+                                          2 * bytes * (n - 1) / n / double(1 << 20), w.size(),
+                                          bytes * (n - 1) / double(1 << 20)));
+        if (ctx.world->rank() == 0) logging::info("{}", plan_lines_.back());
       } else {
         std::istringstream lines(bucketer.describe());
         for (std::string l; std::getline(lines, l);) plan_lines_.push_back("allreduce " + l);
@@ -293,6 +298,7 @@ class AllreduceStrategy : public Strategy {
 
   void log_fields(nlohmann::json& rec) const override {
     rec["buckets"] = buckets_;
+    if (deterministic_) rec["reduce_sent_mb"] = double(sent_bytes_) / (1 << 20);
     rec["backend"] = device_buckets_ ? "nccl" : "mpi";
     if (ex_) {  // the executor's memory plan for the training step
       const PlanStats& st = ex_->last_stats();
@@ -355,12 +361,23 @@ class AllreduceStrategy : public Strategy {
       for (size_t i = 1; i < out.size(); ++i) flat.insert(flat.end(), out[i].data<float>(), out[i].data<float>() + out[i].numel());
       local.add(std::move(flat));
     }
+    // Across ranks, reduce-scatter then allgather: rank r receives shard r of
+    // every rank's partial (alltoall), sums them in rank order with the same
+    // pairwise tree, and the summed shards are allgathered. Each element is
+    // summed in the same order as a tree over whole partials, so the result
+    // is the same bits; each rank sends 2·S·(n−1)/n instead of S·(n−1).
     std::vector<float> mine = local.take();
-    std::vector<float> all(mine.size() * size_t(w.size()));
-    w.allgather(mine.data(), all.data(), int64_t(mine.size()), DType::F32);
+    const size_t n = size_t(w.size()), shard = (mine.size() + n - 1) / n;
+    mine.resize(shard * n, 0.0f);
+    std::vector<float> parts(shard * n);
+    w.alltoall(mine.data(), parts.data(), int64_t(shard), DType::F32);
     TreeSum across;
-    for (int r = 0; r < w.size(); ++r) across.add(std::vector<float>(all.begin() + long(r * mine.size()), all.begin() + long((r + 1) * mine.size())));
-    std::vector<float> sum = across.take();
+    for (size_t r = 0; r < n; ++r)
+      across.add(std::vector<float>(parts.begin() + long(r * shard), parts.begin() + long((r + 1) * shard)));
+    std::vector<float> reduced = across.take();
+    std::vector<float> sum(shard * n);
+    w.allgather(reduced.data(), sum.data(), int64_t(shard), DType::F32);
+    sent_bytes_ = 2 * (n - 1) * shard * sizeof(float);
     const float inv = 1.0f / float(k * w.size());
     grads.clear();
     size_t off = 0;
@@ -376,6 +393,7 @@ class AllreduceStrategy : public Strategy {
   }
 
   bool deterministic_;
+  size_t sent_bytes_ = 0;  // deterministic mode: bytes this rank sent in the last step's reduction
   bool device_buckets_ = false;
   int mp_ = 1;
   int64_t micro_ = 0;

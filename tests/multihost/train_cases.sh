@@ -5,7 +5,8 @@
 #   allreduce      allreduce-sync under auto: shared memory within each host and
 #                  MPI between them ("2 ranks per node x 2 nodes"), MNIST to the
 #                  single-process bar (0.945)
-#   deterministic  deterministic mode on two hosts is bit-identical to one process
+#   deterministic  deterministic mode on two hosts is bit-identical to one process, and
+#                  sends 2·S·(n−1)/n per rank and step (reduce-scatter + allgather)
 #   resume         stopped at step 30 and resumed from ft-a's checkpoint alone
 #                  (ft-b holds none): bit-identical to the uninterrupted run
 #   ps             ps-async, both servers on ft-a and both workers on ft-b
@@ -47,6 +48,8 @@ D="$COMMON --set distributed.deterministic=true --set train.steps=20 --set optim
 $TRAIN $D --set data.batch_size=128 --set train.run_dir=$R/np1 -q || fail "np 1"
 $FT_MPIRUN -np 4 $TRAIN $D --set data.batch_size=32 --set train.run_dir=$R/np4 -q || fail "np 4 on two hosts"
 $CHECK same $R/np1/checkpoints $R/np4/checkpoints || fail "not bit-identical"
+# reduce-scatter + allgather: 2·S·(n−1)/n = 3.83 MiB per rank and step (an allgather of whole partials: 7.66)
+$CHECK field-below $R/np4/metrics.jsonl reduce_sent_mb 3.9 || fail "deterministic traffic"
 echo "ok: np 4 on two hosts is bit-identical to np 1"
 EOF
     ;;
