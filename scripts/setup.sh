@@ -4,9 +4,9 @@
 set -euo pipefail
 pkgs=(build-essential cmake ccache pkg-config libeigen3-dev libyaml-cpp-dev libopenmpi-dev openmpi-bin
       libopenblas-dev libgtest-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev libfmt-dev python3 python3-numpy
-      python3-matplotlib python3-protobuf protobuf-compiler
-      iproute2 util-linux procps)  # the last three: scripts/two_hosts.sh (ip, unshare, nsenter, pgrep)
+      python3-matplotlib python3-protobuf protobuf-compiler)
 missing=()
+pkgs+=(iproute2 util-linux procps)  # scripts/two_hosts.sh: ip, unshare and nsenter, pgrep
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done

@@ -189,6 +189,27 @@ void check_inputs(const std::vector<Value>& inputs, const std::vector<Tensor>& c
   }
 }
 
+// Where each model-parallel group runs (chief only): its per-layer collectives
+// belong within a host, so a group that spans hosts is a warning.
+void log_mp_groups(const comm::Communicator& world, const Grid& grid) {
+  if (grid.mp == 1 || world.rank() != 0 || world.host_of(0).empty()) return;
+  std::string groups;
+  bool spans = false;
+  for (int d = 0; d < grid.dp; ++d) {
+    std::string hosts;
+    for (int m = 0; m < grid.mp; ++m) {
+      const std::string h = world.host_of(grid_rank(d, m, grid.mp));
+      if (hosts.find(h) == std::string::npos) hosts += (hosts.empty() ? "" : "+") + h;
+    }
+    spans = spans || hosts.find('+') != std::string::npos;
+    groups += fmt::format("{}ranks {}-{} on {}", d ? ", " : "", d * grid.mp, (d + 1) * grid.mp - 1, hosts);
+  }
+  if (spans)
+    logging::warn("model-parallel groups: {} (a group spans hosts: list each host's ranks together)", groups);
+  else
+    logging::info("model-parallel groups: {}", groups);
+}
+
 }  // namespace
 
 int threads_for_rank(const RunConfig& cfg) {
@@ -281,24 +302,6 @@ Trainer::Run::Run(const RunConfig& c, comm::CommPtr world, const FitOptions& fo)
   roles_ = strategy_->roles(rank_, size_);
   grid_ = make_grid(world_, mp);  // dp x mp (train/mp.h)
   replica0_ = roles_.chief || (grid_.mp > 1 && grid_.dp_index == 0);
-  if (grid_.mp > 1 && rank_ == 0 && !world_->host_of(0).empty()) {
-    // Where each model-parallel group runs: its per-layer collectives belong within a host.
-    std::string groups;
-    bool spans = false;
-    for (int d = 0; d < grid_.dp; ++d) {
-      std::string hosts;
-      for (int m = 0; m < grid_.mp; ++m) {
-        const std::string h = world_->host_of(grid_rank(d, m, grid_.mp));
-        if (hosts.find(h) == std::string::npos) hosts += (hosts.empty() ? "" : "+") + h;
-      }
-      spans = spans || hosts.find('+') != std::string::npos;
-      groups += fmt::format("{}ranks {}-{} on {}", d ? ", " : "", d * grid_.mp, (d + 1) * grid_.mp - 1, hosts);
-    }
-    if (spans)
-      logging::warn("model-parallel groups: {} (a group spans hosts: list each host's ranks together)", groups);
-    else
-      logging::info("model-parallel groups: {}", groups);
-  }
   model_ = model_entry(c.raw).make(c.raw);
   data_ = dataset_entry(c.raw).make(c.raw);
   update_ = std::make_unique<Update>(c, grid_.mp_comm);
@@ -347,6 +350,7 @@ Trainer::Run::Run(const RunConfig& c, comm::CommPtr world, const FitOptions& fo)
     ctx_->trace = &trace_;
   }
   strategy_->setup(*ctx_);
+  log_mp_groups(*world_, grid_);
   // With model parallelism the k ranks of the first replica write one slice each
   // of one checkpoint; the first of them commits it once all are written.
   if (!c.train.checkpoint.dir.empty() && replica0_ && roles_.worker && !fo_.dry_run)
