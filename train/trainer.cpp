@@ -323,6 +323,7 @@ Trainer::Run::Run(const RunConfig& c, comm::CommPtr world, const FitOptions& fo)
     logging::info("{}, {} rank(s), {} thread(s) per rank; run folder {}", strategy_->name(), size_,
               ThreadPool::global().threads(), c.train.run_dir);
   }
+  log_mp_groups(*world_, grid_);
   if (roles_.chief && c.precision != "fp32")
     logging::info("mixed precision: {} matmul/conv nodes in {}, fp32 master weights; loss scaling {}", half_nodes_,
               c.precision, update_->scaling() ? "from " + std::to_string(int64_t(update_->initial_scale())) : "off");
@@ -350,7 +351,6 @@ Trainer::Run::Run(const RunConfig& c, comm::CommPtr world, const FitOptions& fo)
     ctx_->trace = &trace_;
   }
   strategy_->setup(*ctx_);
-  log_mp_groups(*world_, grid_);
   // With model parallelism the k ranks of the first replica write one slice each
   // of one checkpoint; the first of them commits it once all are written.
   if (!c.train.checkpoint.dir.empty() && replica0_ && roles_.worker && !fo_.dry_run)
