@@ -76,6 +76,11 @@ StallWatch::~StallWatch() {
   thread_.join();
 }
 
+void StallWatch::set_hosts(std::function<std::string(int)> host_of) {
+  std::lock_guard<std::mutex> l(mu_);  // the watch thread reads it under mu_
+  host_of_ = std::move(host_of);
+}
+
 void StallWatch::set_timeout(double timeout_s, std::function<void(const std::string&)> on_timeout) {
   std::lock_guard<std::mutex> l(mu_);
   timeout_ = timeout_s;

@@ -56,7 +56,7 @@ class StallWatch {
   // Where ranks run (host_of(rank), "" when unknown), and the timeout: 0 waits
   // forever; else on_timeout(line) once, for the first collective that waits
   // timeout_s. Call before the first collective.
-  void set_hosts(std::function<std::string(int)> host_of) { host_of_ = std::move(host_of); }
+  void set_hosts(std::function<std::string(int)> host_of);
   void set_timeout(double timeout_s, std::function<void(const std::string&)> on_timeout);
   ~StallWatch();
   StallWatch(const StallWatch&) = delete;
