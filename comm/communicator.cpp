@@ -81,6 +81,22 @@ std::vector<uint64_t> Communicator::allgather_u64(uint64_t v) {
   return all;
 }
 
+void Communicator::alltoall(const void* send, void* recv, int64_t count, DType dtype) {
+  if (size() != 1) throw Error(backend() + " communicator: alltoall is not supported");
+  std::memcpy(recv, send, size_t(count) * dtype_size(dtype));
+}
+
+void Communicator::broadcast_bytes(std::string& bytes, int root) {
+  int64_t n = int64_t(bytes.size());
+  broadcast(&n, 1, DType::I64, root);
+  std::vector<int64_t> words(size_t((n + 7) / 8));
+  if (rank() == root && n > 0) std::memcpy(words.data(), bytes.data(), size_t(n));
+  constexpr int64_t kPiece = int64_t(1) << 27;  // words per call (1 GiB)
+  for (int64_t off = 0; off < int64_t(words.size()); off += kPiece)
+    broadcast(words.data() + off, std::min<int64_t>(kPiece, int64_t(words.size()) - off), DType::I64, root);
+  if (rank() != root) bytes.assign(reinterpret_cast<const char*>(words.data()), size_t(n));
+}
+
 void Communicator::gather_spans(const std::vector<Span>& spans, size_t lo, size_t hi, char* to) {
   size_t base = 0;
   for (const Span& s : spans) {
@@ -145,6 +161,63 @@ bool launched_by_mpi() {
   for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE", "MV2_COMM_WORLD_SIZE"})
     if (std::getenv(v)) return true;
   return false;
+}
+
+int slurm_tasks_on_node(const std::string& list, int node) {
+  size_t at = 0;
+  int seen = 0;
+  while (at < list.size() && node >= 0) {
+    char* end = nullptr;
+    const long n = std::strtol(list.c_str() + at, &end, 10);
+    if (end == list.c_str() + at || n < 1) return 0;
+    at = size_t(end - list.c_str());
+    long times = 1;
+    if (list.compare(at, 2, "(x") == 0) {
+      times = std::strtol(list.c_str() + at + 2, &end, 10);
+      if (times < 1 || *end != ')') return 0;
+      at = size_t(end - list.c_str()) + 1;
+    }
+    if (node < seen + times) return int(n);
+    seen += int(times);
+    if (at < list.size() && list[at] != ',') return 0;
+    if (at < list.size()) ++at;
+  }
+  return 0;
+}
+
+LocalPlacement launcher_placement() {
+  auto num = [](const char* v, int* out) {
+    const char* s = std::getenv(v);
+    if (!s || !*s) return false;
+    char* end = nullptr;
+    const long n = std::strtol(s, &end, 10);
+    if (*end != '\0' || n < 0) return false;
+    *out = int(n);
+    return true;
+  };
+  struct Pair {
+    const char *rank, *size, *source;
+  };
+  LocalPlacement p;
+  for (const Pair& v : {Pair{"OMPI_COMM_WORLD_LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_SIZE", "Open MPI"},
+                        Pair{"PMIX_LOCAL_RANK", "PMIX_LOCAL_SIZE", "PMIx"},
+                        Pair{"MPI_LOCALRANKID", "MPI_LOCALNRANKS", "MPICH"},
+                        Pair{"MV2_COMM_WORLD_LOCAL_RANK", "MV2_COMM_WORLD_LOCAL_SIZE", "MVAPICH2"}})
+    if (num(v.rank, &p.rank) && num(v.size, &p.size) && p.size > 0) {
+      p.source = v.source;
+      return p;
+    }
+  int node = 0;
+  const char* list = std::getenv("SLURM_STEP_TASKS_PER_NODE");
+  if (!list) list = std::getenv("SLURM_TASKS_PER_NODE");
+  if (num("SLURM_LOCALID", &p.rank) && num("SLURM_NODEID", &node) && list) {
+    p.size = slurm_tasks_on_node(list, node);
+    if (p.size > 0) {
+      p.source = "Slurm";
+      return p;
+    }
+  }
+  return LocalPlacement{};
 }
 
 CommPtr init(int* argc, char*** argv) {

@@ -95,6 +95,9 @@ class Communicator {
   virtual void broadcast(void* data, int64_t count, DType dtype, int root) = 0;
   // send: count elements; recv: size()*count elements, rank r's block at r*count.
   virtual void allgather(const void* send, void* recv, int64_t count, DType dtype) = 0;
+  // send: size()*count elements, block r for rank r; recv: size()*count elements,
+  // block r from rank r. The default serves world size 1 (a copy) and throws otherwise.
+  virtual void alltoall(const void* send, void* recv, int64_t count, DType dtype);
   // send: size()*count elements; recv: count elements = block rank() of the reduction.
   virtual void reduce_scatter(const void* send, void* recv, int64_t count, DType dtype, ReduceOp op) = 0;
   virtual void send(const void* data, size_t bytes, int peer, int tag) = 0;
@@ -113,6 +116,16 @@ class Communicator {
   // backend can tell (the shared-memory allreduce can); empty otherwise. Safe
   // from any thread (the stall watch asks).
   virtual std::vector<int> not_arrived() const { return {}; }
+  // One line on how allreduces run here, after configure(): "shared memory,
+  // 2 ranks per node x 2 nodes (...)", "4 ranks on 4 hosts: ring from 16 MiB,
+  // else MPI_Allreduce"; "" when the backend has nothing to say.
+  virtual std::string allreduce_summary() const { return ""; }
+  // The host a rank of this communicator runs on (MPI_Get_processor_name,
+  // gathered when the communicator is made); "" when the backend cannot tell.
+  virtual std::string host_of(int rank) const {
+    (void)rank;
+    return "";
+  }
 
   // ---- asynchronous (the buffer must stay valid until done() ran; done()
   // gets the call's Status and runs once, on the comm thread or the caller's)
@@ -146,6 +159,8 @@ class Communicator {
   // (size * d0, ...) -> (d0, ...)
   Tensor reduce_scatter(const Tensor& t, ReduceOp op = ReduceOp::Sum);
   std::vector<uint64_t> allgather_u64(uint64_t v);
+  // Root's `bytes` reach every rank (any length; sent in pieces under MPI's int count).
+  void broadcast_bytes(std::string& bytes, int root);
 
   // Persistent per-(communicator, key) host buffer of at least `bytes`, kept
   // across calls so repeated fused allreduces allocate nothing. 64-byte aligned.
@@ -182,6 +197,27 @@ void finalize();
 void abort_job(int code);
 // True when the environment says this process was started by an MPI launcher.
 bool launched_by_mpi();
+
+// This process's place among the ranks of its node, as its launcher tells it
+// (readable before MPI starts: threads per rank, the GPU of a rank). The first
+// launcher whose variables are set wins:
+//   Open MPI   OMPI_COMM_WORLD_LOCAL_RANK, OMPI_COMM_WORLD_LOCAL_SIZE
+//   PMIx       PMIX_LOCAL_RANK, PMIX_LOCAL_SIZE
+//   MPICH      MPI_LOCALRANKID, MPI_LOCALNRANKS
+//   MVAPICH2   MV2_COMM_WORLD_LOCAL_RANK, MV2_COMM_WORLD_LOCAL_SIZE
+//   Slurm      SLURM_LOCALID, and this node's count in SLURM_STEP_TASKS_PER_NODE
+//              (or SLURM_TASKS_PER_NODE; "2(x3),1" = 2,2,2,1) at SLURM_NODEID
+// Slurm comes last: an mpirun inside an allocation starts its daemons with
+// srun, so its ranks inherit the daemons' SLURM_LOCALID (0 on every node).
+// None: rank 0 of 1, source "".
+struct LocalPlacement {
+  int rank = 0, size = 1;
+  std::string source;  // "Open MPI", "PMIx", "Slurm", "MPICH", "MVAPICH2" or ""
+};
+LocalPlacement launcher_placement();
+// The count of node `node` in a Slurm tasks-per-node list ("2(x3),1"); 0 when
+// the list is malformed or shorter.
+int slurm_tasks_on_node(const std::string& list, int node);
 
 // Allgathers `hash` and throws ft::Error on every rank if any two differ, naming
 // `what`, the first rank whose value differs from rank 0 and both values.

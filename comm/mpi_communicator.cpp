@@ -79,6 +79,18 @@ MpiCommunicator::MpiCommunicator(MPI_Comm c, bool owns) : comm_(c), owns_(owns) 
     check_mpi(MPI_Comm_size(comm_, &size_), "MPI_Comm_size");
     check_mpi(MPI_Comm_dup(comm_, &ring_comm_), "MPI_Comm_dup");
     check_mpi(MPI_Comm_set_errhandler(ring_comm_, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");
+    // Every rank's host, so that a stall or a failure can say where a rank runs.
+    char name[MPI_MAX_PROCESSOR_NAME] = {0};
+    int len = 0;
+    check_mpi(MPI_Get_processor_name(name, &len), "MPI_Get_processor_name");
+    std::vector<char> all(size_t(size_) * MPI_MAX_PROCESSOR_NAME);
+    check_mpi(MPI_Allgather(name, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, all.data(), MPI_MAX_PROCESSOR_NAME, MPI_CHAR,
+                            ring_comm_),
+              "MPI_Allgather");
+    for (int r = 0; r < size_; ++r) {
+      const char* h = all.data() + size_t(r) * MPI_MAX_PROCESSOR_NAME;
+      hosts_.emplace_back(h, strnlen(h, MPI_MAX_PROCESSOR_NAME));
+    }
   });
 }
 
@@ -134,6 +146,21 @@ void MpiCommunicator::configure(const CommOptions& options) {
   MpiEngine::get().run([&] {
     if (shm_state_ == 0) choose(std::max(opts_.shm_threshold, size_t(1)));  // sets the window up
   });
+}
+
+std::string MpiCommunicator::allreduce_summary() const {
+  std::vector<std::string> hosts = hosts_;
+  std::sort(hosts.begin(), hosts.end());
+  const size_t n_hosts = size_t(std::unique(hosts.begin(), hosts.end()) - hosts.begin());
+  std::string out = std::to_string(size_) + " ranks on " + std::to_string(n_hosts) + (n_hosts == 1 ? " host" : " hosts");
+  if (shm_state_.load() == 1) return out + ": " + shm_->describe();
+  std::string list;
+  for (const AllreduceCandidate& c : candidates_) {
+    if (c.kind == AllreduceCandidate::Kind::Shm) continue;  // not applicable here (shm_state_ != 1)
+    list += (list.empty() ? "" : ", ") + std::string(c.name());
+    if (c.min_bytes > 0) list += " from " + std::to_string(c.min_bytes >> 10) + " KiB";
+  }
+  return out + ": " + list;
 }
 
 NodeSharing MpiCommunicator::sharing() const {
@@ -207,6 +234,14 @@ void MpiCommunicator::allgather(const void* send, void* recv, int64_t count, DTy
   MpiEngine::get().run([&] {
     int n = to_int(count, "MPI_Allgather");
     check_mpi(MPI_Allgather(send, n, mpi_type(dtype), recv, n, mpi_type(dtype), comm_), "MPI_Allgather");
+  });
+}
+
+void MpiCommunicator::alltoall(const void* send, void* recv, int64_t count, DType dtype) {
+  check();
+  MpiEngine::get().run([&] {
+    int n = to_int(count, "MPI_Alltoall");
+    check_mpi(MPI_Alltoall(send, n, mpi_type(dtype), recv, n, mpi_type(dtype), comm_), "MPI_Alltoall");
   });
 }
 

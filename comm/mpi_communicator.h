@@ -47,6 +47,7 @@ class MpiCommunicator : public Communicator {
   void broadcast(void* data, int64_t count, DType dtype, int root) override;
   void allgather(const void* send, void* recv, int64_t count, DType dtype) override;
   void reduce_scatter(const void* send, void* recv, int64_t count, DType dtype, ReduceOp op) override;
+  void alltoall(const void* send, void* recv, int64_t count, DType dtype) override;
   void send(const void* data, size_t bytes, int peer, int tag) override;
   void recv(void* data, size_t bytes, int peer, int tag) override;
   void barrier() override;
@@ -67,6 +68,10 @@ class MpiCommunicator : public Communicator {
   // still waits for (empty when none is waiting).
   std::vector<int> not_arrived() const override {
     return shm_state_.load() == 1 ? shm_->not_arrived() : std::vector<int>{};
+  }
+  std::string allreduce_summary() const override;
+  std::string host_of(int rank) const override {
+    return rank >= 0 && size_t(rank) < hosts_.size() ? hosts_[size_t(rank)] : "";
   }
   const CommOptions& options() const { return opts_; }
   const std::vector<AllreduceCandidate>& candidates() const { return candidates_; }
@@ -109,6 +114,7 @@ class MpiCommunicator : public Communicator {
   std::atomic<int> shm_state_{0};  // 0 not tried, 1 set up, -1 not applicable (set on the engine)
   std::unique_ptr<ShmAllreduce> shm_;
   std::vector<char> scratch_;  // ring receive chunk, grown once and kept
+  std::vector<std::string> hosts_;  // host of each rank (stall lines, errors)
 };
 
 // Low-level reduction used by the ring (and tests): dst[i] = dst[i] (op) src[i].

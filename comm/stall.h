@@ -3,7 +3,12 @@
 // thread reports any collective that has waited longer than a threshold,
 // naming the bucket and its tensors, once per collective (then again at every
 // further multiple of the threshold). Every rank that waits prints the line,
-// so the ranks that have not arrived are the ones whose line is missing.
+// so the ranks that have not arrived are the ones whose line is missing; where
+// the backend can tell (shared memory), the line names them and their hosts.
+// With a timeout, a collective waiting that long calls on_timeout with a line
+// naming this rank, its host and the ranks missing (the trainer ends the job);
+// a rank that cannot name them waits min(2 s, timeout) longer, so that one
+// that can ends the job first.
 #pragma once
 
 #include <atomic>
@@ -32,6 +37,8 @@ class Inflight {
   };
   // Calls f for entries older than `after_s` seconds (updates their warned count).
   void overdue(double after_s, const std::function<void(int64_t, const Entry&, double)>& f);
+  // The oldest entry in flight: false when none; else its key, entry and age.
+  bool oldest(int64_t* key, Entry* e, double* waited);
 
  private:
   std::mutex mu_;
@@ -46,6 +53,11 @@ class StallWatch {
   // not_arrived(), when given and non-empty, names the ranks still missing.
   StallWatch(int rank, double threshold_s, std::function<std::string(int64_t)> describe,
              std::function<void(const std::string&)> log, std::function<std::vector<int>()> not_arrived = {});
+  // Where ranks run (host_of(rank), "" when unknown), and the timeout: 0 waits
+  // forever; else on_timeout(line) once, for the first collective that waits
+  // timeout_s. Call before the first collective.
+  void set_hosts(std::function<std::string(int)> host_of);
+  void set_timeout(double timeout_s, std::function<void(const std::string&)> on_timeout);
   ~StallWatch();
   StallWatch(const StallWatch&) = delete;
   StallWatch& operator=(const StallWatch&) = delete;
@@ -53,11 +65,16 @@ class StallWatch {
 
  private:
   void loop();
+  std::string who(const std::vector<int>& ranks) const;  // "rank 3 (ft-b)", "ranks 1 (a), 3 (b)"
   int rank_;
   double threshold_;
   std::function<std::string(int64_t)> describe_;
   std::function<void(const std::string&)> log_;
   std::function<std::vector<int>()> not_arrived_;
+  std::function<std::string(int)> host_of_;
+  double timeout_ = 0;
+  std::function<void(const std::string&)> on_timeout_;
+  bool timed_out_ = false;
   std::atomic<int> warnings_{0};
   std::mutex mu_;
   std::condition_variable cv_;

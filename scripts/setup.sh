@@ -7,6 +7,7 @@ pkgs=(build-essential cmake ccache pkg-config libeigen3-dev libyaml-cpp-dev libo
       python3-matplotlib python3-protobuf protobuf-compiler libcsv-dev libutf8proc-dev python3-sklearn
       libdnnl-dev)
 missing=()
+pkgs+=(iproute2 util-linux procps)  # scripts/two_hosts.sh: ip, unshare and nsenter, pgrep
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done

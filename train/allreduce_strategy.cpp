@@ -84,6 +84,27 @@ std::string describe(const comm::TensorSpec& t) {
   return "'" + t.name + "' " + shape_str(t.shape) + " " + dtype_name(t.dtype);
 }
 
+// All ranks compare the settings that decide which collectives a step issues
+// (a rank in deterministic mode allgathers where the others allreduce, and
+// both would wait forever). On a difference every rank throws the same line
+// naming the key, rank 0's value and the first rank that differs.
+void check_same_settings(comm::Communicator& w, const std::vector<std::pair<std::string, std::string>>& settings) {
+  for (const auto& kv : settings) {
+    auto h = w.allgather_u64(fnv(kv.second));
+    int first_diff = -1;
+    for (size_t r = 1; r < h.size() && first_diff < 0; ++r)
+      if (h[r] != h[0]) first_diff = int(r);
+    if (first_diff < 0) continue;
+    char buf[64] = {0};
+    std::strncpy(buf, kv.second.c_str(), sizeof(buf) - 1);
+    std::vector<char> all(sizeof(buf) * size_t(w.size()));
+    w.allgather(buf, all.data(), int64_t(sizeof(buf) / 4), DType::I32);
+    throw Error("layout differs across ranks: " + kv.first + " is " + std::string(&all[0]) + " on rank 0 and " +
+                std::string(&all[sizeof(buf) * size_t(first_diff)]) + " on rank " + std::to_string(first_diff) +
+                " (start every rank with the same config)");
+  }
+}
+
 // All ranks compare their gradient layouts (names, shapes, dtypes, order). On a
 // mismatch every rank throws the same line naming the first differing tensor
 // and the ranks that differ, instead of hanging in a mis-sized collective.
@@ -143,6 +164,8 @@ class AllreduceStrategy : public Strategy {
     comm::CommOptions copt;  // default thresholds
     copt.allreduce = comm::parse_allreduce_algorithm(ctx.cfg.distributed.allreduce_algorithm);
     dp->configure(copt);  // collective; sets up shared memory now, so a stall in step 1 can name missing ranks
+    if (ctx.world->rank() == 0 && dp->size() > 1 && !dp->allreduce_summary().empty())
+      logging::info("allreduce: {}", dp->allreduce_summary());
     comm::add_to_resources(res_, dp);
     if (ctx.mp_comm) comm::add_mp_to_resources(res_, ctx.mp_comm);
     // Order of production: backward builds the last layer's gradients first,
@@ -151,14 +174,21 @@ class AllreduceStrategy : public Strategy {
     order_ = std::move(plan.order);
     const comm::GradientBucketer& bucketer = plan.bucketer;
     // Every rank must hold the same layout before anything is exchanged.
+    check_same_settings(w, {{"distributed.deterministic", deterministic_ ? "true" : "false"},
+                            {"distributed.micro_batch", std::to_string(ctx.cfg.distributed.micro_batch)}});
     check_same_layout(w, bucketer);
     plan_lines_.clear();
     if (w.size() > 1) {
       if (deterministic_) {
         double bytes = 0;
         for (const auto& t : bucketer.tensors()) bytes += double(numel(t.shape)) * double(dtype_size(t.dtype));
-        plan_lines_.push_back(fmt::format("deterministic: allgather of every micro-batch's gradients, {:.3f} MiB per rank "
-                                          "and step ({} ranks)", bytes / double(1 << 20), w.size()));
+        const double n = double(w.size());
+        plan_lines_.push_back(fmt::format("deterministic: reduce-scatter + allgather of the ranks' tree-summed gradients, "
+                                          "{:.3f} MiB sent per rank and step ({} ranks; an allgather of whole "
+                                          "partials would send {:.3f} MiB)",
+                                          2 * bytes * (n - 1) / n / double(1 << 20), w.size(),
+                                          bytes * (n - 1) / double(1 << 20)));
+        if (ctx.world->rank() == 0) logging::info("{}", plan_lines_.back());
       } else {
         std::istringstream lines(bucketer.describe());
         for (std::string l; std::getline(lines, l);) plan_lines_.push_back("allreduce " + l);
@@ -219,6 +249,12 @@ class AllreduceStrategy : public Strategy {
           [names](int64_t key) { return key >= 0 && size_t(key) < names.size() ? names[size_t(key)] : "?"; },
           [](const std::string& line) { logging::warn("{}", line); },
           [dp] { return dp->not_arrived(); });
+      watch_->set_hosts([dp](int r) { return dp->host_of(r); });
+      if (ctx.cfg.distributed.stall_timeout_s > 0)
+        watch_->set_timeout(ctx.cfg.distributed.stall_timeout_s, [](const std::string& line) {
+          logging::error("{}", line);
+          comm::abort_job(3);
+        });
     }
     ex_ = std::make_unique<Executor>(ctx.g, &ctx.pool);
   }
@@ -262,6 +298,7 @@ class AllreduceStrategy : public Strategy {
 
   void log_fields(nlohmann::json& rec) const override {
     rec["buckets"] = buckets_;
+    if (deterministic_) rec["reduce_sent_mb"] = double(sent_bytes_) / (1 << 20);
     rec["backend"] = device_buckets_ ? "nccl" : "mpi";
     if (ex_) {  // the executor's memory plan for the training step
       const PlanStats& st = ex_->last_stats();
@@ -324,12 +361,23 @@ class AllreduceStrategy : public Strategy {
       for (size_t i = 1; i < out.size(); ++i) flat.insert(flat.end(), out[i].data<float>(), out[i].data<float>() + out[i].numel());
       local.add(std::move(flat));
     }
+    // Across ranks, reduce-scatter then allgather: rank r receives shard r of
+    // every rank's partial (alltoall), sums them in rank order with the same
+    // pairwise tree, and the summed shards are allgathered. Each element is
+    // summed in the same order as a tree over whole partials, so the result
+    // is the same bits; each rank sends 2·S·(n−1)/n instead of S·(n−1).
     std::vector<float> mine = local.take();
-    std::vector<float> all(mine.size() * size_t(w.size()));
-    w.allgather(mine.data(), all.data(), int64_t(mine.size()), DType::F32);
+    const size_t n = size_t(w.size()), shard = (mine.size() + n - 1) / n;
+    mine.resize(shard * n, 0.0f);
+    std::vector<float> parts(shard * n);
+    w.alltoall(mine.data(), parts.data(), int64_t(shard), DType::F32);
     TreeSum across;
-    for (int r = 0; r < w.size(); ++r) across.add(std::vector<float>(all.begin() + long(r * mine.size()), all.begin() + long((r + 1) * mine.size())));
-    std::vector<float> sum = across.take();
+    for (size_t r = 0; r < n; ++r)
+      across.add(std::vector<float>(parts.begin() + long(r * shard), parts.begin() + long((r + 1) * shard)));
+    std::vector<float> reduced = across.take();
+    std::vector<float> sum(shard * n);
+    w.allgather(reduced.data(), sum.data(), int64_t(shard), DType::F32);
+    sent_bytes_ = 2 * (n - 1) * shard * sizeof(float);
     const float inv = 1.0f / float(k * w.size());
     grads.clear();
     size_t off = 0;
@@ -345,6 +393,7 @@ class AllreduceStrategy : public Strategy {
   }
 
   bool deterministic_;
+  size_t sent_bytes_ = 0;  // deterministic mode: bytes this rank sent in the last step's reduction
   bool device_buckets_ = false;
   int mp_ = 1;
   int64_t micro_ = 0;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <thread>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 
 #include <unistd.h>
@@ -167,6 +168,72 @@ void CheckpointManager::check_slices_agree(const std::string& path, const std::v
     list += (i ? ", " : "") + slice_name(int(i)) + " at step " + std::to_string(steps[i]);
   throw Error(path + ": the model-parallel slices are from different steps (" + list +
               "); resume from one complete checkpoint");
+}
+
+namespace {
+void put_u64(std::string& out, uint64_t v) { out.append(reinterpret_cast<const char*>(&v), sizeof v); }
+void put_str(std::string& out, const std::string& v) {
+  put_u64(out, v.size());
+  out += v;
+}
+void put_map(std::string& out, const TensorMap& m) {
+  put_u64(out, m.size());
+  for (const auto& kv : m) {
+    put_str(out, kv.first);
+    put_u64(out, uint64_t(kv.second.dtype()));
+    put_u64(out, kv.second.shape().size());
+    for (int64_t d : kv.second.shape()) put_u64(out, uint64_t(d));
+    out.append(static_cast<const char*>(kv.second.raw()), kv.second.bytes());
+  }
+}
+struct Reader {
+  const std::string& in;
+  size_t at = 0;
+  const char* take(size_t n) {
+    if (n > in.size() - at) throw Error("checkpoint received from the reading rank is truncated");
+    at += n;
+    return in.data() + at - n;
+  }
+  uint64_t u64() {
+    uint64_t v;
+    std::memcpy(&v, take(sizeof v), sizeof v);
+    return v;
+  }
+  std::string str() {
+    const size_t n = size_t(u64());
+    return std::string(take(n), n);
+  }
+  TensorMap map() {
+    TensorMap m;
+    for (uint64_t i = 0, n = u64(); i < n; ++i) {
+      std::string name = str();
+      const DType dt = DType(u64());
+      Shape shape(static_cast<size_t>(u64()));
+      for (auto& d : shape) d = int64_t(u64());
+      Tensor t = Tensor::empty(shape, dt);
+      std::memcpy(t.raw(), take(t.bytes()), t.bytes());
+      m.emplace(std::move(name), std::move(t));
+    }
+    return m;
+  }
+};
+}  // namespace
+
+std::string pack_checkpoint(const Checkpoint& c) {
+  std::string out;
+  put_str(out, c.state.to_json());
+  put_map(out, c.model);
+  put_map(out, c.optimizer);
+  return out;
+}
+
+Checkpoint unpack_checkpoint(const std::string& bytes) {
+  Reader r{bytes};
+  Checkpoint c;
+  c.state = TrainState::parse(r.str(), "state.json (received from the reading rank)");
+  c.model = r.map();
+  c.optimizer = r.map();
+  return c;
 }
 
 void check_optimizer_state(const std::string& file, const TensorMap& tensors, const std::vector<std::string>& params,

@@ -61,6 +61,12 @@ class CheckpointManager {
   int64_t delay_ms_ = 0;
 };
 
+// A checkpoint as bytes and back: on resume the ranks that read a checkpoint
+// send it to the others (no shared filesystem needed). Tensors keep name,
+// dtype, shape and bits.
+std::string pack_checkpoint(const Checkpoint& c);
+Checkpoint unpack_checkpoint(const std::string& bytes);
+
 // Throws naming `file` when `tensors` lacks a slot of a parameter (an empty or
 // partial optimizer file would otherwise resume with fresh optimizer state).
 void check_optimizer_state(const std::string& file, const TensorMap& tensors, const std::vector<std::string>& params,

@@ -425,6 +425,7 @@ RunConfig::RunConfig(Config c) : raw(std::move(c)) {
   x.micro_batch = r.i("distributed.micro_batch");
   x.backend = r.s("distributed.backend");
   x.stall_warning_s = r.f("distributed.stall_warning_s");
+  x.stall_timeout_s = r.f("distributed.stall_timeout_s");
   x.model_parallel = int(r.i("distributed.model_parallel"));
   x.ps.servers = int(r.i("distributed.ps.servers"));
   x.ps.staleness = r.i("distributed.ps.staleness");

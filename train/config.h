@@ -140,6 +140,7 @@ struct DistributedConfig {
   int64_t micro_batch = 0;
   std::string backend;              // auto | mpi | nccl
   double stall_warning_s = 60;
+  double stall_timeout_s = 0;       // 0: wait forever
   int model_parallel = 1;
   PsConfig ps;
 };

@@ -191,13 +191,33 @@ void check_inputs(const std::vector<Value>& inputs, const std::vector<Tensor>& c
   }
 }
 
+// Where each model-parallel group runs (chief only): its per-layer collectives
+// belong within a host, so a group that spans hosts is a warning.
+void log_mp_groups(const comm::Communicator& world, const Grid& grid) {
+  if (grid.mp == 1 || world.rank() != 0 || world.host_of(0).empty()) return;
+  std::string groups;
+  bool spans = false;
+  for (int d = 0; d < grid.dp; ++d) {
+    std::string hosts;
+    for (int m = 0; m < grid.mp; ++m) {
+      const std::string h = world.host_of(grid_rank(d, m, grid.mp));
+      if (hosts.find(h) == std::string::npos) hosts += (hosts.empty() ? "" : "+") + h;
+    }
+    spans = spans || hosts.find('+') != std::string::npos;
+    groups += fmt::format("{}ranks {}-{} on {}", d ? ", " : "", d * grid.mp, (d + 1) * grid.mp - 1, hosts);
+  }
+  if (spans)
+    logging::warn("model-parallel groups: {} (a group spans hosts: list each host's ranks together)", groups);
+  else
+    logging::info("model-parallel groups: {}", groups);
+}
+
 }  // namespace
 
 int threads_for_rank(const RunConfig& cfg) {
   if (cfg.train.threads > 0) return cfg.train.threads;
   int cores = int(std::max(1u, std::thread::hardware_concurrency()));
-  int local = 1;
-  if (const char* s = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE")) local = std::max(1, std::atoi(s));
+  const int local = std::max(1, comm::launcher_placement().size);  // ranks sharing this node's cores
   return std::max(1, cores / local);
 }
 
@@ -311,6 +331,7 @@ Trainer::Run::Run(const RunConfig& c, comm::CommPtr world, const FitOptions& fo)
     logging::info("{}, {} rank(s), {} thread(s) per rank; run folder {}", strategy_->name(), size_,
               ThreadPool::global().threads(), c.train.run_dir);
   }
+  log_mp_groups(*world_, grid_);
   if (roles_.chief && c.precision != "fp32") {
     logging::info("mixed precision: {} matmul/conv nodes in {}, fp32 master weights; loss scaling {}", half_nodes_,
               c.precision, update_->scaling() ? "from " + std::to_string(int64_t(update_->initial_scale())) : "off");
@@ -772,17 +793,35 @@ EvalAcc Trainer::Run::evaluate(int64_t step) {
   return acc;
 }
 
-// Resume: parameters, optimizer state, step and data position. Every rank reads
-// its slice; the steps are compared across ranks before anything is used, so a
-// mixed set of slices, or one rank's unreadable file, ends every rank alike.
+// Resume: parameters, optimizer state, step and data position. The ranks that
+// write checkpoints read them: the chief's replica, each rank its
+// model-parallel slice. What they read reaches the other replicas over the
+// data-parallel group of their slice, so only the writers' host needs the
+// files. The steps are compared across ranks before anything is used, so a
+// mixed set of slices, or an unreadable file, ends every rank alike.
 void Trainer::Run::restore() {
   const std::string& dir = fo_.resume;
+  const std::vector<uint64_t> chief = world_->allgather_u64(roles_.chief ? 1 : 0);
+  const int root = int(std::find(chief.begin(), chief.end(), 1) - chief.begin()) / grid_.mp;  // its dp index
+  if (root * grid_.mp >= size_) throw Error("resume: no rank is the chief");
   Checkpoint ck;
-  std::string read_error;
-  try {
-    ck = CheckpointManager::load(dir, grid_.mp_index, grid_.mp);
-  } catch (const std::exception& e) {
-    read_error = e.what();
+  std::string read_error, bytes;
+  if (grid_.dp_index == root) {
+    try {
+      ck = CheckpointManager::load(dir, grid_.mp_index, grid_.mp);
+      if (grid_.dp > 1) bytes = "C" + pack_checkpoint(ck);
+    } catch (const std::exception& e) {
+      read_error = e.what();
+      bytes = "E" + read_error;
+    }
+  }
+  if (grid_.dp > 1) {
+    grid_.dp_comm->broadcast_bytes(bytes, root);
+    if (grid_.dp_index != root) {
+      if (bytes.empty() || bytes[0] != 'C') read_error = bytes.empty() ? "no checkpoint received" : bytes.substr(1);
+      else ck = unpack_checkpoint(bytes.substr(1));
+    }
+    std::string().swap(bytes);
   }
   const std::vector<uint64_t> got = world_->allgather_u64(read_error.empty() ? uint64_t(ck.state.step) : ~uint64_t(0));
   if (!read_error.empty()) throw Error(read_error);

@@ -105,8 +105,8 @@ NcclCommunicator::NcclCommunicator(CommPtr bootstrap, int device) : impl_(std::m
   m.cuda(cudaGetDeviceCount(&ndev), "cudaGetDeviceCount");
   if (ndev == 0) throw Error(call_error("NcclCommunicator", m.rank, "no CUDA device"));
   if (device < 0) {
-    const char* lr = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK");
-    device = (lr ? std::atoi(lr) : m.rank) % ndev;
+    const LocalPlacement lp = launcher_placement();
+    device = (lp.source.empty() ? m.rank : lp.rank) % ndev;
   }
   m.device = device;
   m.cuda(cudaSetDevice(device), "cudaSetDevice");

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # rank_failures.sh TRAIN CASE — allreduce-sync under mpirun when a rank is slow or dies.
 #   stall: rank 1 sleeps 1.5 s before a step; rank 0's stall line names the bucket, its
-#          tensors and rank 1 as not arrived after distributed.stall_warning_s = 0.5, and
+#          tensors and rank 1 (with its host) as not arrived after distributed.stall_warning_s = 0.5, and
 #          rank 1 (not waiting) prints none.
 #   dead:  rank 1 is killed mid-training; the job ends non-zero within seconds, no rank left.
 set -uo pipefail
@@ -19,7 +19,7 @@ case "$CASE" in
     rc=$?
     cat "$RUNS/out"
     [ $rc -eq 0 ] || { echo "FAIL: exit $rc"; exit 1; }
-    grep -q "stall: rank 0 has waited .* on allreduce bucket 0 of step .* \[fc3/.*\]; not arrived: rank 1$" "$RUNS/out" \
+    grep -q "stall: rank 0 has waited .* on allreduce bucket 0 of step .* \[fc3/.*\]; not arrived: rank 1 ($(hostname))$" "$RUNS/out" \
       || { echo "FAIL: no stall line from rank 0 naming the bucket and the missing rank"; exit 1; }
     if grep -q "stall: rank 1" "$RUNS/out"; then echo "FAIL: the slow rank reported a stall"; exit 1; fi
     echo "ok: stall reported by the waiting rank only" ;;

@@ -221,6 +221,25 @@ TEST(Mpi, AllgatherInRankOrder) {
   for (int q = 0; q < p; ++q) EXPECT_EQ(all[size_t(q)], uint64_t(q) << 40);
 }
 
+// Block q of rank r's send reaches rank q as block r; broadcast_bytes carries any bytes.
+TEST(Mpi, AlltoallAndBroadcastBytes) {
+  REQUIRE_RANKS(2);
+  const int p = W().size(), r = W().rank();
+  std::vector<int64_t> send(size_t(p) * 2), recv(size_t(p) * 2);
+  for (int q = 0; q < p; ++q) {
+    send[size_t(2 * q)] = 1000 * r + q;
+    send[size_t(2 * q + 1)] = -(1000 * r + q);
+  }
+  W().alltoall(send.data(), recv.data(), 2, DType::I64);
+  for (int q = 0; q < p; ++q) {
+    EXPECT_EQ(recv[size_t(2 * q)], 1000 * q + r);
+    EXPECT_EQ(recv[size_t(2 * q + 1)], -(1000 * q + r));
+  }
+  std::string b = r == p - 1 ? std::string("odd length \0 with a zero byte", 29) : "ignored";
+  W().broadcast_bytes(b, p - 1);
+  EXPECT_EQ(b, std::string("odd length \0 with a zero byte", 29));
+}
+
 TEST(Mpi, ReduceScatterSumAndMean) {
   REQUIRE_RANKS(2);
   const int p = W().size(), r = W().rank();

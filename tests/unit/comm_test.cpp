@@ -375,3 +375,53 @@ TEST(AllreduceCandidates, SingleRankBackendsIgnoreOptionsAndReportNoMissingRanks
   c.allreduce(&x, 1, DType::F32, ReduceOp::Sum);
   EXPECT_EQ(x, 3.0f);
 }
+
+// The local rank and size of a rank from its launcher's variables (Open MPI,
+// PMIx, Slurm, MPICH, MVAPICH2), the first present winning.
+TEST(Launcher, PlacementFromEachLaunchersVariables) {
+  const char* vars[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_SIZE", "PMIX_LOCAL_RANK", "PMIX_LOCAL_SIZE",
+                        "SLURM_LOCALID", "SLURM_NODEID", "SLURM_STEP_TASKS_PER_NODE", "SLURM_TASKS_PER_NODE",
+                        "MPI_LOCALRANKID", "MPI_LOCALNRANKS", "MV2_COMM_WORLD_LOCAL_RANK", "MV2_COMM_WORLD_LOCAL_SIZE"};
+  std::vector<std::pair<std::string, std::string>> saved;
+  for (const char* v : vars) {
+    if (const char* s = std::getenv(v)) saved.emplace_back(v, s);
+    unsetenv(v);
+  }
+  EXPECT_EQ(launcher_placement().source, "");
+  EXPECT_EQ(launcher_placement().size, 1);
+  setenv("SLURM_LOCALID", "1", 1);
+  setenv("SLURM_NODEID", "3", 1);
+  setenv("SLURM_TASKS_PER_NODE", "2(x3),1", 1);
+  EXPECT_EQ(launcher_placement().source, "Slurm");
+  EXPECT_EQ(launcher_placement().size, 1);  // node 3 is the fourth: 1 task
+  setenv("SLURM_STEP_TASKS_PER_NODE", "4(x4)", 1);  // the step's list wins over the job's
+  EXPECT_EQ(launcher_placement().size, 4);
+  EXPECT_EQ(launcher_placement().rank, 1);
+  setenv("MPI_LOCALRANKID", "2", 1);
+  setenv("MPI_LOCALNRANKS", "3", 1);
+  EXPECT_EQ(launcher_placement().source, "MPICH");  // an MPI launcher's own variables win over Slurm's
+  unsetenv("MPI_LOCALRANKID");
+  unsetenv("MPI_LOCALNRANKS");
+  setenv("PMIX_LOCAL_RANK", "0", 1);
+  setenv("PMIX_LOCAL_SIZE", "8", 1);
+  EXPECT_EQ(launcher_placement().source, "PMIx");
+  EXPECT_EQ(launcher_placement().size, 8);
+  setenv("OMPI_COMM_WORLD_LOCAL_RANK", "1", 1);
+  setenv("OMPI_COMM_WORLD_LOCAL_SIZE", "2", 1);
+  EXPECT_EQ(launcher_placement().source, "Open MPI");
+  EXPECT_EQ(launcher_placement().rank, 1);
+  EXPECT_EQ(launcher_placement().size, 2);
+  for (const char* v : vars) unsetenv(v);
+  for (const auto& kv : saved) setenv(kv.first.c_str(), kv.second.c_str(), 1);
+}
+
+TEST(Launcher, SlurmTasksPerNodeLists) {
+  EXPECT_EQ(slurm_tasks_on_node("4", 0), 4);
+  EXPECT_EQ(slurm_tasks_on_node("4", 1), 0);
+  EXPECT_EQ(slurm_tasks_on_node("2(x3),1", 2), 2);
+  EXPECT_EQ(slurm_tasks_on_node("2(x3),1", 3), 1);
+  EXPECT_EQ(slurm_tasks_on_node("2(x3),1", 4), 0);
+  EXPECT_EQ(slurm_tasks_on_node("3,1(x2)", 2), 1);
+  EXPECT_EQ(slurm_tasks_on_node("2(x", 0), 0);
+  EXPECT_EQ(slurm_tasks_on_node("x", 0), 0);
+}
