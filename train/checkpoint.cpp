@@ -1,6 +1,8 @@
 // checkpoint.cpp
 #include "train/checkpoint.h"
 
+#include "core/graph.h"
+
 #include <algorithm>
 #include <chrono>
 #include <thread>
@@ -133,11 +135,27 @@ std::string CheckpointManager::latest() const {
   return d.string();
 }
 
+std::string CheckpointManager::folder(const std::string& path) {
+  return fs::exists(fs::path(path) / "latest") ? CheckpointManager(path, 1, false).latest() : path;
+}
+
+void load_variables(Graph& g, const TensorMap& model, const std::string& where) {
+  for (const Value& v : g.variables()) {
+    auto it = model.find(v.name());
+    if (it == model.end()) throw Error(where + ": checkpoint has no tensor '" + v.name() + "'");
+    const Tensor& t = g.value(v);
+    if (it->second.shape() != t.shape() || it->second.dtype() != t.dtype())
+      throw Error(where + ": tensor '" + v.name() + "' is " + shape_str(it->second.shape()) + " " +
+                  dtype_name(it->second.dtype()) + ", the model needs " + shape_str(t.shape()) + " " + dtype_name(t.dtype()));
+    g.value(v).copy_from(it->second);
+  }
+}
+
 Checkpoint CheckpointManager::load(const std::string& path, int slice, int slices) {
   fs::path d = path;
   if (!fs::exists(d)) throw Error(path + ": no such checkpoint");
   if (fs::exists(d / "latest")) {
-    d = CheckpointManager(path, 1, false).latest();
+    d = folder(path);
   } else if (slices > 1 && fs::exists(d / slice_name(slice) / "latest")) {
     // The layout of earlier versions: DIR/mp<i>/step-N, one `latest` per slice.
     d = CheckpointManager((d / slice_name(slice)).string(), 1, false).latest();

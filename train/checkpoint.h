@@ -20,6 +20,7 @@
 #include "train/state.h"
 
 namespace ft {
+class Graph;
 namespace train {
 
 struct Checkpoint {
@@ -51,6 +52,8 @@ class CheckpointManager {
   // Loads slice `slice` of `slices` from a checkpoint folder, or from the newest
   // one when `path` is DIR itself. Errors name the file.
   static Checkpoint load(const std::string& path, int slice = 0, int slices = 1);
+  // The checkpoint folder `path` names: the newest one when `path` holds `latest`, else itself.
+  static std::string folder(const std::string& path);
   // Throws when the slices of one checkpoint are not all at the same step,
   // naming each slice and its step. steps[i] is slice i's step.
   static void check_slices_agree(const std::string& path, const std::vector<int64_t>& steps);
@@ -66,6 +69,11 @@ class CheckpointManager {
 // dtype, shape and bits.
 std::string pack_checkpoint(const Checkpoint& c);
 Checkpoint unpack_checkpoint(const std::string& bytes);
+
+// Copies a checkpoint's model tensors into the graph's variables of the same
+// name. Throws naming `where` and the tensor when one is missing or differs in
+// shape or dtype.
+void load_variables(Graph& g, const TensorMap& model, const std::string& where);
 
 // Throws naming `file` when `tensors` lacks a slot of a parameter (an empty or
 // partial optimizer file would otherwise resume with fresh optimizer state).

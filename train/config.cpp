@@ -93,15 +93,6 @@ std::string at(const std::string& file, const YAML::Mark& m) {
   return file + ":" + std::to_string(m.line + 1);
 }
 
-// The shortest text that reads back as the same double (0.1, not 0.10000000000000001).
-std::string shortest_float(double v) {
-  char b[40];
-  for (int prec = 1; prec <= 17; ++prec) {
-    std::snprintf(b, sizeof(b), "%.*g", prec, v);
-    if (std::strtod(b, nullptr) == v) break;
-  }
-  return b;
-}
 
 // Checks one value against its spec and returns the canonical text. `where`
 // prefixes errors ("cfg.yaml:12" or "--set").
@@ -190,6 +181,15 @@ void walk(const YAML::Node& n, const std::string& prefix, const std::string& fil
 }
 
 }  // namespace
+
+std::string shortest_float(double v) {
+  char b[40];
+  for (int prec = 1; prec <= 17; ++prec) {
+    std::snprintf(b, sizeof(b), "%.*g", prec, v);
+    if (std::strtod(b, nullptr) == v) break;
+  }
+  return b;
+}
 
 Config Config::load(const std::string& path, const std::vector<std::string>& overrides) {
   Config c;

@@ -58,6 +58,8 @@ void register_config_section(ConfigSection section);
 
 // Every key: the base keys, then the registered sections' keys.
 std::vector<KeySpec> schema();
+// The shortest text that reads back as the same double (0.1, not 0.10000000000000001).
+std::string shortest_float(double v);
 std::string schema_markdown();  // the docs/CONFIG.md table
 
 class Config {

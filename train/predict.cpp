@@ -23,14 +23,14 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The checkpoint folder a path names: itself, its `latest`, or its checkpoints' `latest`.
+// The checkpoint folder a path names: itself, its `latest`, or a run folder's checkpoints' `latest`.
 std::string checkpoint_folder(const std::string& path) {
   const fs::path p(path);
   if (!fs::exists(p)) throw Error(path + ": no such checkpoint or run folder");
-  if (fs::exists(p / "latest")) return CheckpointManager(path, 1, false).latest();
-  if (fs::exists(p / "checkpoints" / "latest")) return CheckpointManager((p / "checkpoints").string(), 1, false).latest();
-  if (fs::exists(p / "model.safetensors")) return path;
-  throw Error(path + ": is not a checkpoint (no model.safetensors, no latest)");
+  const bool run_folder = !fs::exists(p / "latest") && fs::exists(p / "checkpoints" / "latest");
+  const std::string d = CheckpointManager::folder(run_folder ? (p / "checkpoints").string() : path);
+  if (!fs::exists(fs::path(d) / "model.safetensors")) throw Error(path + ": is not a checkpoint (no model.safetensors, no latest)");
+  return d;
 }
 
 std::string read_text(const fs::path& p, const std::string& what) {
@@ -83,14 +83,7 @@ int64_t predict(const PredictOptions& o) {
   if (!pre.features.empty()) dims = {{"features", int64_t(pre.features.size())}, {"classes", int64_t(pre.classes.size())}};
   ModelGraph mg = model_entry(cfg).make(cfg)->build(g, BuildContext{cfg, {}, uint64_t(cfg.i("train.seed")), dims});
   const Checkpoint ck = CheckpointManager::load(dir);
-  for (const Value& v : g.variables()) {
-    auto it = ck.model.find(v.name());
-    if (it == ck.model.end()) throw Error(dir + ": checkpoint has no tensor '" + v.name() + "'");
-    if (it->second.shape() != g.value(v).shape())
-      throw Error(dir + ": tensor '" + v.name() + "' has shape " + shape_str(it->second.shape()) + ", the model needs " +
-                  shape_str(g.value(v).shape()));
-    g.value(v).copy_from(it->second);
-  }
+  load_variables(g, ck.model, dir);
   // What to fetch: the model's predictions, else class probabilities (classifiers)
   // or the best-scoring index (kmeans: the nearest centroid).
   const bool values = mg.predictions.defined();

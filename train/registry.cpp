@@ -54,7 +54,7 @@ void register_builtins() {
 }
 
 ModelGraph build_model(Graph& g, const Config& c, const nn::TensorParallel& tp) {
-  return model_entry(c).make(c)->build(g, BuildContext{c, tp, uint64_t(c.i("train.seed"))});
+  return model_entry(c).make(c)->build(g, BuildContext{c, tp, uint64_t(c.i("train.seed")), {}});
 }
 
 std::unique_ptr<Dataset> load_dataset(const Config& c) { return dataset_entry(c).make(c); }

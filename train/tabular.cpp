@@ -14,25 +14,13 @@ namespace ft {
 namespace train {
 namespace {
 
-std::string num_text(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  // the shortest text that reads back to v
-  for (int p = 1; p <= 17; ++p) {
-    char b[32];
-    std::snprintf(b, sizeof b, "%.*g", p, v);
-    if (std::strtod(b, nullptr) == v) return b;
-  }
-  return buf;
-}
-
 std::string cell_at(const data::Table& t, int64_t i) {
   return t.file + ": row " + std::to_string(t.line.empty() ? i + 2 : t.line[size_t(i)]);
 }
 
 // The label of row i as text: what a class is called.
 std::string label_key(const data::Table& t, int64_t i) {
-  return t.y_text.empty() ? num_text(t.y[size_t(i)]) : t.y_text[size_t(i)];
+  return t.y_text.empty() ? shortest_float(t.y[size_t(i)]) : t.y_text[size_t(i)];
 }
 
 }  // namespace
@@ -52,7 +40,7 @@ Preprocess Preprocess::fit(const data::Table& t, const std::string& format, cons
       p.classes.assign(s.begin(), s.end());
     } else {
       std::set<double> s(t.y.begin(), t.y.end());
-      for (double v : s) p.classes.push_back(num_text(v));
+      for (double v : s) p.classes.push_back(shortest_float(v));
     }
     if (p.classes.size() < 2)
       throw Error(t.file + ": column '" + t.label + "': the training labels hold one class (" + p.classes[0] +
@@ -276,7 +264,7 @@ class TableDataset : public Dataset {
       data::Rng(uint64_t(c.i("train.seed")), 0x7ab1e).shuffle(idx);
       const auto n_eval = int64_t(std::llround(frac * double(all.rows)));
       if (n_eval < 1 || n_eval >= all.rows)
-        c.fail("data.eval_fraction", "= " + num_text(frac) + " of the " + std::to_string(all.rows) + " rows of " + file +
+        c.fail("data.eval_fraction", "= " + shortest_float(frac) + " of the " + std::to_string(all.rows) + " rows of " + file +
                                          " leaves " + (n_eval < 1 ? "no evaluation row" : "no training row") +
                                          " (or give data.eval_file)");
       std::vector<int64_t> tr(idx.begin(), idx.end() - n_eval), ev(idx.end() - n_eval, idx.end());

@@ -335,15 +335,13 @@ Trainer::Run::Run(const RunConfig& c, comm::CommPtr world, const FitOptions& fo)
   if (roles_.chief && c.precision != "fp32") {
     logging::info("mixed precision: {} matmul/conv nodes in {}, fp32 master weights; loss scaling {}", half_nodes_,
               c.precision, update_->scaling() ? "from " + std::to_string(int64_t(update_->initial_scale())) : "off");
-    if (c.device == "cpu")
-      logging::info("{} on the CPU: {}", c.precision,
-                    c.precision == "bf16" && ops::native_bf16_matmul_available()
-                        ? "matmul native (oneDNN, AVX512_BF16); convolutions emulated in f32"
-                        : std::string("emulated in f32 (") +
-                              (c.precision == "fp16" ? "no native f16 GEMM on CPUs"
-                               : ops::native_bf16_matmul_available() ? ""
-                                                                       : "this CPU has no AVX512_BF16, or the build has no oneDNN") +
-                              "): slower than fp32 here");
+    if (c.device == "cpu") {
+      const char* why = c.precision == "fp16"                     ? "no native f16 GEMM on CPUs"
+                        : !ops::native_bf16_matmul_available() ? "this CPU has no AVX512_BF16, or the build has no oneDNN"
+                                                               : nullptr;
+      if (why) logging::info("{} on the CPU: emulated in f32 ({}): slower than fp32 here", c.precision, why);
+      else logging::info("bf16 on the CPU: matmul native (oneDNN, AVX512_BF16); convolutions emulated in f32");
+    }
   }
 
   data::LoaderOptions lo;
@@ -565,11 +563,7 @@ TrainResult Trainer::Run::fit_passes() {
   t_start_ = now_s();
   const int64_t passes = pass_->max_passes(), bs = c_.data.batch_size;
   std::vector<size_t> numel;
-  for (const Value& v : mg_.statistics) {
-    int64_t e = 1;
-    for (int64_t d : v.shape()) e *= d;
-    numel.push_back(size_t(e));
-  }
+  for (const Value& v : mg_.statistics) numel.push_back(size_t(ft::numel(v.shape())));
   int64_t pass = start_;
   bool converged = false;
   while (pass < passes && !converged) {
@@ -834,14 +828,7 @@ void Trainer::Run::restore() {
   if (ts.step > c_.train.steps)
     throw Error(dir + ": the checkpoint is at step " + std::to_string(ts.step) + ", past train.steps = " +
                 std::to_string(c_.train.steps) + " (" + c_.where("train.steps") + "); raise train.steps to continue");
-  for (const Value& v : g_->variables()) {
-    auto it = ck.model.find(v.name());
-    if (it == ck.model.end()) throw Error(dir + ": checkpoint has no tensor '" + v.name() + "'");
-    if (it->second.shape() != g_->value(v).shape() || it->second.dtype() != g_->value(v).dtype())
-      throw Error(dir + ": tensor '" + v.name() + "' has shape " + shape_str(it->second.shape()) +
-                  ", the model needs " + shape_str(g_->value(v).shape()));
-    g_->value(v).copy_from(it->second);
-  }
+  load_variables(*g_, ck.model, dir);
   if (ts.data_index >= loader_->size())
     throw Error(dir + "/state.json: field 'data_index' = " + std::to_string(ts.data_index) +
                 " is past the training set (" + std::to_string(loader_->size()) + " examples)");
