@@ -16,7 +16,7 @@
 #include <map>
 #include <tuple>
 
-#include "ops/op_util.h"
+#include "ops/cpu/gemm_split.h"
 
 namespace ft {
 namespace ops {
@@ -67,37 +67,7 @@ void gemm_bf16(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const uint16_t
   s.stream.wait();
 }
 
-void matmul_bf16_kernel(KernelCtx& ctx) {
-  const Tensor &A = ctx.in(0), &B = ctx.in(1);
-  Tensor& C = ctx.out(0);
-  const bool ta = ctx.attrs().b("transpose_a", false), tb = ctx.attrs().b("transpose_b", false);
-  const int64_t ar = A.rank();
-  const int64_t m = C.dim(-2), n = C.dim(-1);
-  const int64_t k = ta ? A.dim(-2) : A.dim(-1);
-  const int64_t lda = A.dim(-1), ldb = B.dim(-1);
-  const auto* a = static_cast<const uint16_t*>(A.raw());
-  const auto* b = static_cast<const uint16_t*>(B.raw());
-  auto* c = static_cast<uint16_t*>(C.raw());
-  if (k == 0) {
-    std::fill(c, c + C.numel(), uint16_t(0));  // +0.0 in bf16
-    return;
-  }
-  if (B.rank() == 2) {
-    int64_t rows = ta ? m : C.numel() / n;
-    if (ar > 2 && !ta) rows = A.numel() / A.dim(-1);
-    const int64_t min_rows = std::max<int64_t>(16, (1 << 18) / std::max<int64_t>(1, n * k / 64));
-    ctx.pool->parallel_for(rows, min_rows, [&](int64_t r0, int64_t r1) {
-      const uint16_t* ab = ta ? a + r0 : a + r0 * lda;
-      gemm_bf16(ta, tb, r1 - r0, n, k, ab, lda, b, ldb, c + r0 * n);
-    });
-    return;
-  }
-  const int64_t batch = C.numel() / (m * n);
-  const int64_t sa = A.dim(-1) * A.dim(-2), sb = B.dim(-1) * B.dim(-2);
-  ctx.pool->parallel_for(batch, 1, [&](int64_t b0, int64_t b1) {
-    for (int64_t i = b0; i < b1; ++i) gemm_bf16(ta, tb, m, n, k, a + i * sa, lda, b + i * sb, ldb, c + i * m * n);
-  });
-}
+void matmul_bf16_kernel(KernelCtx& ctx) { split_matmul<uint16_t>(ctx, gemm_bf16); }
 
 }  // namespace
 

@@ -2,7 +2,7 @@
 // split across flowtrain's own pool (row blocks of C, or batch entries).
 #include <cblas.h>
 
-#include "ops/op_util.h"
+#include "ops/cpu/gemm_split.h"
 
 namespace ft {
 namespace ops {
@@ -21,36 +21,8 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const double* a, in
 
 template <class T>
 void matmul_kernel(KernelCtx& ctx) {
-  const Tensor &A = ctx.in(0), &B = ctx.in(1);
-  Tensor& C = ctx.out(0);
-  const bool ta = ctx.attrs().b("transpose_a", false), tb = ctx.attrs().b("transpose_b", false);
-  const int64_t ar = A.rank();
-  const int64_t m = C.dim(-2), n = C.dim(-1);
-  const int64_t k = ta ? A.dim(-2) : A.dim(-1);
-  const int64_t lda = A.dim(-1), ldb = B.dim(-1);
-  const T* a = A.data<T>();
-  const T* b = B.data<T>();
-  T* c = C.data<T>();
-  if (k == 0) {
-    std::fill(c, c + C.numel(), T(0));
-    return;
-  }
-  if (B.rank() == 2) {
-    // Plain or (.., M, K) x (K, N): one GEMM of (rows, K) x (K, N), split by rows.
-    int64_t rows = ta ? m : C.numel() / n;
-    if (ar > 2 && !ta) rows = A.numel() / A.dim(-1);
-    const int64_t min_rows = std::max<int64_t>(16, (1 << 18) / std::max<int64_t>(1, n * k / 64));
-    ctx.pool->parallel_for(rows, min_rows, [&](int64_t r0, int64_t r1) {
-      const T* ab = ta ? a + r0 : a + r0 * lda;
-      gemm(ta, tb, r1 - r0, n, k, ab, lda, b, ldb, c + r0 * n, n);
-    });
-    return;
-  }
-  const int64_t batch = C.numel() / (m * n);
-  const int64_t sa = A.dim(-1) * A.dim(-2), sb = B.dim(-1) * B.dim(-2);
-  ctx.pool->parallel_for(batch, 1, [&](int64_t b0, int64_t b1) {
-    for (int64_t i = b0; i < b1; ++i) gemm(ta, tb, m, n, k, a + i * sa, lda, b + i * sb, ldb, c + i * m * n, n);
-  });
+  split_matmul<T>(ctx, [](bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b,
+                          int64_t ldb, T* c) { gemm(ta, tb, m, n, k, a, lda, b, ldb, c, n); });
 }
 
 }  // namespace

@@ -1,0 +1,48 @@
+// cpu/gemm_split.h — how a matmul node's GEMM is split over flowtrain's pool,
+// shared by the OpenBLAS (f32/f64) and oneDNN (bf16) kernels: row blocks of C
+// when B is a matrix (plain, or (.., M, K) x (K, N) as one GEMM), batch
+// entries otherwise.
+#pragma once
+
+#include <algorithm>
+
+#include "ops/op_util.h"
+
+namespace ft {
+namespace ops {
+
+// T: the element storage type. gemm(ta, tb, m, n, k, a, lda, b, ldb, c) computes
+// one block, row-major, C with leading dimension n.
+template <class T, class Gemm>
+void split_matmul(KernelCtx& ctx, Gemm&& gemm) {
+  const Tensor &A = ctx.in(0), &B = ctx.in(1);
+  Tensor& C = ctx.out(0);
+  const bool ta = ctx.attrs().b("transpose_a", false), tb = ctx.attrs().b("transpose_b", false);
+  const int64_t m = C.dim(-2), n = C.dim(-1);
+  const int64_t k = ta ? A.dim(-2) : A.dim(-1);
+  const int64_t lda = A.dim(-1), ldb = B.dim(-1);
+  const T* a = static_cast<const T*>(A.raw());
+  const T* b = static_cast<const T*>(B.raw());
+  T* c = static_cast<T*>(C.raw());
+  if (k == 0) {
+    std::fill(c, c + C.numel(), T(0));  // all-zero bits: +0.0 in every float format
+    return;
+  }
+  if (B.rank() == 2) {
+    int64_t rows = ta ? m : C.numel() / n;
+    if (A.rank() > 2 && !ta) rows = A.numel() / A.dim(-1);
+    const int64_t min_rows = std::max<int64_t>(16, (1 << 18) / std::max<int64_t>(1, n * k / 64));
+    ctx.pool->parallel_for(rows, min_rows, [&](int64_t r0, int64_t r1) {
+      gemm(ta, tb, r1 - r0, n, k, ta ? a + r0 : a + r0 * lda, lda, b, ldb, c + r0 * n);
+    });
+    return;
+  }
+  const int64_t batch = C.numel() / (m * n);
+  const int64_t sa = A.dim(-1) * A.dim(-2), sb = B.dim(-1) * B.dim(-2);
+  ctx.pool->parallel_for(batch, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t i = b0; i < b1; ++i) gemm(ta, tb, m, n, k, a + i * sa, lda, b + i * sb, ldb, c + i * m * n);
+  });
+}
+
+}  // namespace ops
+}  // namespace ft
