@@ -47,7 +47,11 @@ struct Executor::Plan {
   std::vector<std::vector<Tensor>> slots;  // per step, per output
   std::vector<std::pair<size_t, size_t>> fed;  // (step index, feed index)
   std::vector<std::pair<size_t, int>> fetch;   // (step index, output)
-  Tensor arena;                            // the cpu arena
+  Tensor arena;                            // the cpu arena (own, without a HostArena)
+  std::shared_ptr<HostArena> host_arena;   // or the shared one, bound at each run
+  size_t host_bytes = 0;                   // what it needs of it
+  char* host_base = nullptr;               // where the views below point now
+  std::vector<std::pair<Tensor*, size_t>> host_views;  // slot, offset in the cpu arena
   std::vector<std::shared_ptr<void>> device_arenas;  // other devices' arenas
   std::vector<Device*> devices;            // non-host devices with steps (synchronized at the end of run)
   std::deque<Node> copy_nodes;             // the copies' Nodes (names for errors and profiles)
@@ -309,8 +313,12 @@ std::unique_ptr<Executor::Plan> Executor::compile(const Feeds& feeds, const std:
                 " intermediate buffers (feed shapes and model size), more than the " + human_bytes(double(avail)) +
                 " of memory available");
   std::vector<char*> base(arena_dev.size(), nullptr);
-  P.arena = Tensor::empty({int64_t((std::max<size_t>(total[0], 4) + 3) / 4)}, DType::F32);
-  base[0] = static_cast<char*>(P.arena.raw());
+  P.host_arena = host_arena_;
+  P.host_bytes = std::max<size_t>(total[0], 64);
+  if (!P.host_arena) {
+    P.arena = Tensor::empty({int64_t((std::max<size_t>(total[0], 4) + 3) / 4)}, DType::F32);
+    base[0] = static_cast<char*>(P.arena.raw());
+  }
   for (size_t a = 1; a < arena_dev.size(); ++a) {
     Device* d = arena_dev[a];
     std::shared_ptr<void> mem(d->allocate(std::max<size_t>(total[a], 64)), [d](void* p) { d->free(p); });
@@ -323,7 +331,8 @@ std::unique_ptr<Executor::Plan> Executor::compile(const Feeds& feeds, const std:
       int b = buf_of.at({si, int(oi)});
       if (b >= 0 && !(P.steps[si].alias && oi == 0)) {
         Tensor& t = P.slots[si][oi];
-        t = Tensor::view(base[bufs[size_t(b)].arena] + offset[size_t(b)], t.shape(), t.dtype());
+        if (P.host_arena && bufs[size_t(b)].arena == 0) P.host_views.emplace_back(&t, offset[size_t(b)]);
+        else t = Tensor::view(base[bufs[size_t(b)].arena] + offset[size_t(b)], t.shape(), t.dtype());
       }
     }
   }
@@ -445,9 +454,29 @@ struct ParallelRun : std::enable_shared_from_this<ParallelRun> {
 
 }  // namespace
 
+char* HostArena::reserve(size_t bytes) {
+  if (bytes > bytes_) {
+    mem_.reset();  // before the larger block: the two are never held at once
+    bytes_ = 0;
+    const size_t n = (bytes + 63) / 64 * 64;
+    void* p = std::aligned_alloc(64, n);
+    if (!p) throw Error("out of host memory allocating the " + human_bytes(double(n)) + " arena");
+    mem_ = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+    bytes_ = n;
+  }
+  return static_cast<char*>(mem_.get());
+}
+
 std::vector<Tensor> Executor::run(const Feeds& feeds, const std::vector<Value>& fetches, const RunOptions& opt) {
   Plan& P = plan_for(feeds, fetches);
   last_ = &P;
+  if (P.host_arena) {
+    char* base = P.host_arena->reserve(P.host_bytes);
+    if (base != P.host_base) {
+      for (auto& v : P.host_views) *v.first = Tensor::view(base + v.second, v.first->shape(), v.first->dtype());
+      P.host_base = base;
+    }
+  }
   // bind leaves
   for (auto& f : P.fed) P.slots[f.first][0] = feeds[f.second].second;
   for (size_t si = 0; si < P.steps.size(); ++si) {

@@ -22,7 +22,8 @@
 // On an all-cpu plan there are no copies and nothing else changes.
 //
 // Fetched tensors are host tensors: views into the plan's cpu arena, valid until
-// the next run of the same plan; clone() them to keep them. Variables and
+// the next run of the same plan (of any plan sharing its HostArena, below);
+// clone() them to keep them. Variables and
 // constants are read in place from the Graph; fed tensors are read in place
 // (not copied) by cpu nodes and copied once per run to a device that reads them.
 #pragma once
@@ -73,6 +74,22 @@ struct PlanStats {
   int copies = 0;              // copy steps between devices
 };
 
+// Host memory for the cpu arenas of the plans of one or more executors that
+// never run at the same time (a trainer's step and its evaluation): they take
+// turns in the same bytes, so the memory is as big as the biggest plan, not the
+// sum of all. A plan's views are rebound when the memory had to grow. Without
+// one, each plan allocates its own arena when compiled.
+class HostArena {
+ public:
+  // At least `bytes` of 64-byte-aligned memory; growing frees the old block first.
+  char* reserve(size_t bytes);
+  size_t bytes() const { return bytes_; }
+
+ private:
+  std::shared_ptr<void> mem_;
+  size_t bytes_ = 0;
+};
+
 class Executor {
  public:
   using Feeds = std::vector<std::pair<Value, Tensor>>;
@@ -91,6 +108,10 @@ class Executor {
   // The placement of that plan (opens its devices; place_devices() needs none).
   const DevicePlacement& placement(const Feeds& feeds, const std::vector<Value>& fetches);
   const std::string& device() const { return device_; }
+  // Plans compiled from now on take their cpu arena from `arena`, shared with
+  // whatever else uses it; their fetched tensors are then valid until the next
+  // run of any of those. Runs of executors sharing one must not overlap.
+  void set_host_arena(std::shared_ptr<HostArena> arena) { host_arena_ = std::move(arena); }
 
   struct Plan;
 
@@ -102,6 +123,7 @@ class Executor {
   std::string device_ = "cpu";
   std::map<std::string, std::unique_ptr<Plan>> plans_;
   const Plan* last_ = nullptr;
+  std::shared_ptr<HostArena> host_arena_;
 };
 
 int64_t now_ns();

@@ -257,6 +257,7 @@ class AllreduceStrategy : public Strategy {
         });
     }
     ex_ = std::make_unique<Executor>(ctx.g, &ctx.pool);
+    ex_->set_host_arena(ctx.host_arena);
   }
 
   StepResult compute(StepContext& ctx, const Executor::Feeds& batch, int64_t step) override {

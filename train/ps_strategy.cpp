@@ -126,6 +126,7 @@ class PsStrategy : public Strategy {
     fetch_ = {ctx.model.loss};
     fetch_.insert(fetch_.end(), ctx.grads.begin(), ctx.grads.end());
     ex_ = std::make_unique<Executor>(ctx.g, &ctx.pool);
+    ex_->set_host_arena(ctx.host_arena);
     checkpoints_ = !ctx.cfg.train.checkpoint.dir.empty();
   }
 

@@ -62,6 +62,9 @@ struct StepContext {
   std::vector<TraceEvent>* trace = nullptr;  // train.trace, while steps are traced
   Timeline* timeline = nullptr;              // train.trace: spans besides graph nodes (waits, server applies)
   Executor::Feeds extra;                     // fed every step besides the batch (the loss scale)
+  // Host memory the step's executors share with the evaluation's (they never run
+  // at once): the peak is the larger plan, not both.
+  std::shared_ptr<HostArena> host_arena;
 };
 
 struct StepResult {

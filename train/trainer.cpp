@@ -322,6 +322,7 @@ Trainer::Run::Run(const RunConfig& c, comm::CommPtr world, const FitOptions& fo)
   if (roles_.chief && !fo_.dry_run && c.train.tensorboard) events_ = std::make_unique<EventWriter>(c.train.run_dir);
   ctx_.reset(new StepContext{c, world_, grid_.dp_comm, grid_.mp_comm, *g_, mg_, params_, grads_, *opt_,
                              ThreadPool::global(), nullptr, nullptr, nullptr, {}});
+  ctx_->host_arena = std::make_shared<HostArena>();
   if (grid_.mp_comm) comm::add_mp_to_resources(eval_res_, grid_.mp_comm);
   if (c.train.profile) ctx_->profile = &profile_;
   res_.parameters = model_params_;
@@ -485,6 +486,7 @@ TrainResult Trainer::Run::fit() {
   const int64_t steps = c_.train.steps;
   const bool checkpoints = !c_.train.checkpoint.dir.empty();  // save() is collective: every rank calls it
   eval_ex_ = std::make_unique<Executor>(*g_, &ThreadPool::global());
+  eval_ex_->set_host_arena(ctx_->host_arena);  // evaluation takes turns with the step in the same memory
   t_start_ = t_log_ = now_s();
   faults_log_ = minor_faults();
   Executor::Feeds feeds;
@@ -560,6 +562,8 @@ TrainResult Trainer::Run::fit_passes() {
   const bool checkpoints = !c_.train.checkpoint.dir.empty();
   Executor ex(*g_, &ThreadPool::global());
   eval_ex_ = std::make_unique<Executor>(*g_, &ThreadPool::global());
+  ex.set_host_arena(ctx_->host_arena);
+  eval_ex_->set_host_arena(ctx_->host_arena);
   t_start_ = now_s();
   const int64_t passes = pass_->max_passes(), bs = c_.data.batch_size;
   std::vector<size_t> numel;
@@ -764,6 +768,7 @@ EvalAcc Trainer::Run::evaluate(int64_t step) {
     size_t k = classify ? 3 : 1;
     for (const auto& kv : mg_.metrics) acc.metric_sums[kv.first] += out[k++].item<float>() * double(acc.count - before);
   }
+  logging::debug("eval: plan arena {}", human_bytes(double(eval_ex_->last_stats().arena_bytes)));
   const double n = double(std::max<int64_t>(1, acc.count));
   const double wall = wall_now();
   nlohmann::json rec = {{"wall_time", wall}, {"step", step}, {"eval", "test"}, {"loss", acc.loss_sum / n}};

@@ -108,6 +108,34 @@ TEST(Executor, MemoryPlanReusesBuffers) {
   EXPECT_LE(st.arena_bytes, 3u * 64 * 64 * 4);
 }
 
+// Two executors sharing a HostArena take turns in one block as big as the
+// larger plan; a plan compiled before the block grew rebinds to the new one and
+// still computes the same values as an executor with its own arenas.
+TEST(Executor, SharedHostArenaIsTheLargerPlanAndRebinds) {
+  Graph g;
+  auto x = g.placeholder("x", {-1, 16});
+  auto w = g.constant(ft::testing::rand32({16, 16}, 7));
+  Value h = x;
+  for (int i = 0; i < 4; ++i) h = tanh(matmul(h, w));
+  auto arena = std::make_shared<HostArena>();
+  Executor a(g), b(g), own(g);
+  a.set_host_arena(arena);
+  b.set_host_arena(arena);
+  const Tensor small = ft::testing::rand32({2, 16}, 1), big = ft::testing::rand32({256, 16}, 2);
+  const auto want_small = own.run({{x, small}}, {h})[0].to_vector<float>();
+  const auto want_big = own.run({{x, big}}, {h})[0].to_vector<float>();
+  EXPECT_EQ(a.run({{x, small}}, {h})[0].to_vector<float>(), want_small);
+  const size_t small_bytes = a.last_stats().arena_bytes;
+  EXPECT_GE(arena->bytes(), small_bytes);
+  EXPECT_EQ(b.run({{x, big}}, {h})[0].to_vector<float>(), want_big);  // grows the block
+  const size_t big_bytes = b.last_stats().arena_bytes;
+  ASSERT_GT(big_bytes, small_bytes);
+  EXPECT_GE(arena->bytes(), big_bytes);
+  EXPECT_LT(arena->bytes(), big_bytes + small_bytes);  // the larger plan, not the sum
+  EXPECT_EQ(a.run({{x, small}}, {h})[0].to_vector<float>(), want_small);  // rebound after the growth
+  EXPECT_EQ(b.run({{x, big}}, {h})[0].to_vector<float>(), want_big);
+}
+
 TEST(Executor, ConcurrentRunMatchesSequential) {
   ThreadPool pool2(2), pool1(1);
   Graph g;
