@@ -3,8 +3,9 @@
 // thread reports any collective that has waited longer than a threshold,
 // naming the bucket and its tensors, once per collective (then again at every
 // further multiple of the threshold). Every rank that waits prints the line,
-// so the ranks that have not arrived are the ones whose line is missing; where
-// the backend can tell (shared memory), the line names them and their hosts.
+// and names the ranks that have not arrived with their hosts: the backend's
+// not_arrived() (shared-memory flags, else the progress channel of
+// comm/progress.h); a point-to-point wait names its peer.
 // With a timeout, a collective waiting that long calls on_timeout with a line
 // naming this rank, its host and the ranks missing (the trainer ends the job);
 // a rank that cannot name them waits min(2 s, timeout) longer, so that one
@@ -25,16 +26,27 @@ namespace ft {
 namespace comm {
 
 // Process-wide table of collectives in flight: key -> (start time, description).
+// It also counts the gradient collectives this process has entered and left
+// (begin/end with a peer of -1): the collectives of a data-parallel group run
+// in one order on every rank, so a rank whose count of entered collectives is
+// below the sequence number of the one this rank waits on has not reached it
+// (comm/progress.h asks the peers for theirs when a stall is reported).
+// Point-to-point waits name their peer instead (rank and host).
 class Inflight {
  public:
   static Inflight& get();
-  void begin(int64_t key, const std::string& what);
+  void begin(int64_t key, const std::string& what, int peer = -1, const std::string& peer_host = "");
   void end(int64_t key);
   struct Entry {
     double start_s;
     std::string what;
     int warned = 0;
+    int peer = -1;          // point-to-point: the rank waited on (its world rank)
+    std::string peer_host;  // and its host
   };
+  // Collectives entered and left by this process (relaxed reads; any thread).
+  int64_t entered() const { return entered_.load(std::memory_order_relaxed); }
+  int64_t left() const { return left_.load(std::memory_order_relaxed); }
   // Calls f for entries older than `after_s` seconds (updates their warned count).
   void overdue(double after_s, const std::function<void(int64_t, const Entry&, double)>& f);
   // The oldest entry in flight: false when none; else its key, entry and age.
@@ -43,6 +55,7 @@ class Inflight {
  private:
   std::mutex mu_;
   std::map<int64_t, Entry> m_;
+  std::atomic<int64_t> entered_{0}, left_{0};
 };
 
 double monotonic_s();
@@ -66,6 +79,7 @@ class StallWatch {
  private:
   void loop();
   std::string who(const std::vector<int>& ranks) const;  // "rank 3 (ft-b)", "ranks 1 (a), 3 (b)"
+  static std::string peer_of(const Inflight::Entry& e);   // a point-to-point wait's peer
   int rank_;
   double threshold_;
   std::function<std::string(int64_t)> describe_;
