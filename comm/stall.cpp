@@ -24,17 +24,17 @@ Inflight& Inflight::get() {
   return *i;
 }
 
-void Inflight::begin(int64_t key, const std::string& what, int peer, const std::string& peer_host) {
-  if (peer < 0) entered_.fetch_add(1, std::memory_order_relaxed);
+void Inflight::begin(int64_t key, const std::string& what) {
+  entered_.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard<std::mutex> l(mu_);
-  m_[key] = Entry{monotonic_s(), what, 0, peer, peer_host};
+  m_[key] = Entry{monotonic_s(), what, 0};
 }
 
 void Inflight::end(int64_t key) {
   std::lock_guard<std::mutex> l(mu_);
   auto it = m_.find(key);
   if (it == m_.end()) return;
-  if (it->second.peer < 0) left_.fetch_add(1, std::memory_order_relaxed);
+  left_.fetch_add(1, std::memory_order_relaxed);
   m_.erase(it);
 }
 
@@ -101,10 +101,6 @@ std::string StallWatch::who(const std::vector<int>& ranks) const {
   return out;
 }
 
-std::string StallWatch::peer_of(const Inflight::Entry& e) {
-  return "rank " + std::to_string(e.peer) + (e.peer_host.empty() ? "" : " (" + e.peer_host + ")");
-}
-
 void StallWatch::loop() {
   std::unique_lock<std::mutex> l(mu_);
   auto period_for = [](double s) { return std::chrono::milliseconds(std::max(10, std::min(1000, int(s * 250)))); };
@@ -113,15 +109,10 @@ void StallWatch::loop() {
     Inflight::get().overdue(threshold_, [&](int64_t key, const Inflight::Entry& e, double waited) {
       char head[160];
       std::snprintf(head, sizeof(head), "stall: rank %d has waited %.1f s on %s", rank_, waited, e.what.c_str());
-      std::string line;
-      if (e.peer >= 0) {  // point-to-point: the peer is the one missing
-        line = std::string(head) + "; not arrived: " + peer_of(e);
-      } else {
-        std::vector<int> missing = not_arrived_ ? not_arrived_() : std::vector<int>{};
-        line = std::string(head) + " [" + describe_(key) + "]; " +
-               (missing.empty() ? "ranks that have not arrived are those not reporting this bucket"
-                                : "not arrived: " + who(missing));
-      }
+      std::vector<int> missing = not_arrived_ ? not_arrived_() : std::vector<int>{};
+      std::string line = std::string(head) + " [" + describe_(key) + "]; " +
+                         (missing.empty() ? "ranks that have not arrived are those not reporting this bucket"
+                                          : "not arrived: " + who(missing));
       ++warnings_;
       log_(line);
     });
@@ -134,21 +125,17 @@ void StallWatch::loop() {
     // them is the one printed.
     if (timeout_ > 0 && !timed_out_ && on_timeout_ && Inflight::get().oldest(&key, &e, &waited) &&
         waited >= timeout_ &&
-        (e.peer >= 0 || !(missing = not_arrived_ ? not_arrived_() : std::vector<int>{}).empty() ||
+        (!(missing = not_arrived_ ? not_arrived_() : std::vector<int>{}).empty() ||
          waited >= timeout_ + std::min(2.0, timeout_))) {
       timed_out_ = true;
       const std::string here = host_of_ ? host_of_(rank_) : "";
       char head[200];
       std::snprintf(head, sizeof(head), "stall timeout: rank %d%s has waited %.1f s on %s", rank_,
                     here.empty() ? "" : (" (" + here + ")").c_str(), waited, e.what.c_str());
-      const std::string past = ", past distributed.stall_timeout_s = " + fmt_seconds(timeout_) + "; ";
-      if (e.peer >= 0)
-        on_timeout_(std::string(head) + past + "not arrived: " + peer_of(e) + "; ending the job");
-      else
-        on_timeout_(std::string(head) + " [" + describe_(key) + "]" + past +
-                    (missing.empty() ? "the ranks not reporting a stall are the ones missing"
-                                     : "not arrived: " + who(missing)) +
-                    "; ending the job");
+      on_timeout_(std::string(head) + " [" + describe_(key) + "], past distributed.stall_timeout_s = " +
+                  fmt_seconds(timeout_) + "; " +
+                  (missing.empty() ? "the ranks not reporting a stall are the ones missing" : "not arrived: " + who(missing)) +
+                  "; ending the job");
     }
   }
 }

@@ -5,7 +5,7 @@
 // further multiple of the threshold). Every rank that waits prints the line,
 // and names the ranks that have not arrived with their hosts: the backend's
 // not_arrived() (shared-memory flags, else the progress channel of
-// comm/progress.h); a point-to-point wait names its peer.
+// comm/progress.h).
 // With a timeout, a collective waiting that long calls on_timeout with a line
 // naming this rank, its host and the ranks missing (the trainer ends the job);
 // a rank that cannot name them waits min(2 s, timeout) longer, so that one
@@ -27,22 +27,19 @@ namespace comm {
 
 // Process-wide table of collectives in flight: key -> (start time, description).
 // It also counts the gradient collectives this process has entered and left
-// (begin/end with a peer of -1): the collectives of a data-parallel group run
-// in one order on every rank, so a rank whose count of entered collectives is
-// below the sequence number of the one this rank waits on has not reached it
+// (begin/end): the collectives of a data-parallel group run in one order on
+// every rank, so a rank whose count of entered collectives is below the
+// sequence number of the one this rank waits on has not reached it
 // (comm/progress.h asks the peers for theirs when a stall is reported).
-// Point-to-point waits name their peer instead (rank and host).
 class Inflight {
  public:
   static Inflight& get();
-  void begin(int64_t key, const std::string& what, int peer = -1, const std::string& peer_host = "");
+  void begin(int64_t key, const std::string& what);
   void end(int64_t key);
   struct Entry {
     double start_s;
     std::string what;
     int warned = 0;
-    int peer = -1;          // point-to-point: the rank waited on (its world rank)
-    std::string peer_host;  // and its host
   };
   // Collectives entered and left by this process (relaxed reads; any thread).
   int64_t entered() const { return entered_.load(std::memory_order_relaxed); }
@@ -79,7 +76,6 @@ class StallWatch {
  private:
   void loop();
   std::string who(const std::vector<int>& ranks) const;  // "rank 3 (ft-b)", "ranks 1 (a), 3 (b)"
-  static std::string peer_of(const Inflight::Entry& e);   // a point-to-point wait's peer
   int rank_;
   double threshold_;
   std::function<std::string(int64_t)> describe_;
