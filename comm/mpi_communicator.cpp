@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "comm/mpi_engine.h"
+#include "comm/stall.h"
 
 namespace ft {
 namespace comm {
@@ -91,7 +92,37 @@ MpiCommunicator::MpiCommunicator(MPI_Comm c, bool owns) : comm_(c), owns_(owns) 
       const char* h = all.data() + size_t(r) * MPI_MAX_PROCESSOR_NAME;
       hosts_.emplace_back(h, strnlen(h, MPI_MAX_PROCESSOR_NAME));
     }
+    // And where each rank answers how far it got (comm/progress.h).
+    const ProgressAddress mine = progress_address();
+    progress_.resize(size_t(size_));
+    check_mpi(MPI_Allgather(&mine, int(sizeof mine), MPI_BYTE, progress_.data(), int(sizeof mine), MPI_BYTE,
+                            ring_comm_),
+              "MPI_Allgather");
   });
+}
+
+std::vector<int> MpiCommunicator::not_arrived() const {
+  if (shm_state_.load() == 1) {
+    std::vector<int> v = shm_->not_arrived();
+    if (!v.empty()) return v;
+  }
+  const int64_t entered = Inflight::get().entered(), left = Inflight::get().left();
+  if (size_ == 1 || entered <= left) return {};
+  // Collectives complete in the order they were entered, so the oldest in
+  // progress is number left + 1; a rank that has entered fewer is not there.
+  const int64_t seq = left + 1;
+  std::vector<ProgressAddress> peers;
+  std::vector<int> ranks;
+  for (int r = 0; r < size_; ++r)
+    if (r != rank_) {
+      peers.push_back(progress_[size_t(r)]);
+      ranks.push_back(r);
+    }
+  const std::vector<int64_t> got = ask_progress(peers, 0.5);
+  std::vector<int> out;
+  for (size_t i = 0; i < got.size(); ++i)
+    if (got[i] == -1 || (got[i] >= 0 && got[i] < seq)) out.push_back(ranks[i]);
+  return out;
 }
 
 MpiCommunicator::~MpiCommunicator() {

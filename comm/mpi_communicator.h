@@ -24,6 +24,7 @@
 
 #include "comm/allreduce_algorithm.h"
 #include "comm/communicator.h"
+#include "comm/progress.h"
 #include "comm/shm_allreduce.h"
 
 namespace ft {
@@ -64,11 +65,13 @@ class MpiCommunicator : public Communicator {
   // list has shm, sets the shared window up now rather than at the first
   // shared-memory allreduce.
   void configure(const CommOptions& options) override;
-  // Ranks of this node that a shared-memory allreduce in progress on this rank
-  // still waits for (empty when none is waiting).
-  std::vector<int> not_arrived() const override {
-    return shm_state_.load() == 1 ? shm_->not_arrived() : std::vector<int>{};
-  }
+  // Ranks that the oldest collective in progress on this rank still waits
+  // for: under shared memory, the ranks of this node whose barrier flag is
+  // behind; otherwise (ring, MPI, NCCL, another node's ranks) those whose
+  // count of collectives entered, asked over the progress channel
+  // (comm/progress.h), is below this one's sequence number, or that do not
+  // answer. Empty when none is waiting. Takes up to half a second.
+  std::vector<int> not_arrived() const override;
   std::string allreduce_summary() const override;
   std::string host_of(int rank) const override {
     return rank >= 0 && size_t(rank) < hosts_.size() ? hosts_[size_t(rank)] : "";
@@ -115,6 +118,7 @@ class MpiCommunicator : public Communicator {
   std::unique_ptr<ShmAllreduce> shm_;
   std::vector<char> scratch_;  // ring receive chunk, grown once and kept
   std::vector<std::string> hosts_;  // host of each rank (stall lines, errors)
+  std::vector<ProgressAddress> progress_;  // each rank's progress channel (stall lines)
 };
 
 // Low-level reduction used by the ring (and tests): dst[i] = dst[i] (op) src[i].

@@ -25,13 +25,17 @@ Inflight& Inflight::get() {
 }
 
 void Inflight::begin(int64_t key, const std::string& what) {
+  entered_.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard<std::mutex> l(mu_);
   m_[key] = Entry{monotonic_s(), what, 0};
 }
 
 void Inflight::end(int64_t key) {
   std::lock_guard<std::mutex> l(mu_);
-  m_.erase(key);
+  auto it = m_.find(key);
+  if (it == m_.end()) return;
+  left_.fetch_add(1, std::memory_order_relaxed);
+  m_.erase(it);
 }
 
 void Inflight::overdue(double after_s, const std::function<void(int64_t, const Entry&, double)>& f) {

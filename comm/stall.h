@@ -3,8 +3,9 @@
 // thread reports any collective that has waited longer than a threshold,
 // naming the bucket and its tensors, once per collective (then again at every
 // further multiple of the threshold). Every rank that waits prints the line,
-// so the ranks that have not arrived are the ones whose line is missing; where
-// the backend can tell (shared memory), the line names them and their hosts.
+// and names the ranks that have not arrived with their hosts: the backend's
+// not_arrived() (shared-memory flags, else the progress channel of
+// comm/progress.h).
 // With a timeout, a collective waiting that long calls on_timeout with a line
 // naming this rank, its host and the ranks missing (the trainer ends the job);
 // a rank that cannot name them waits min(2 s, timeout) longer, so that one
@@ -25,6 +26,11 @@ namespace ft {
 namespace comm {
 
 // Process-wide table of collectives in flight: key -> (start time, description).
+// It also counts the gradient collectives this process has entered and left
+// (begin/end): the collectives of a data-parallel group run in one order on
+// every rank, so a rank whose count of entered collectives is below the
+// sequence number of the one this rank waits on has not reached it
+// (comm/progress.h asks the peers for theirs when a stall is reported).
 class Inflight {
  public:
   static Inflight& get();
@@ -35,6 +41,9 @@ class Inflight {
     std::string what;
     int warned = 0;
   };
+  // Collectives entered and left by this process (relaxed reads; any thread).
+  int64_t entered() const { return entered_.load(std::memory_order_relaxed); }
+  int64_t left() const { return left_.load(std::memory_order_relaxed); }
   // Calls f for entries older than `after_s` seconds (updates their warned count).
   void overdue(double after_s, const std::function<void(int64_t, const Entry&, double)>& f);
   // The oldest entry in flight: false when none; else its key, entry and age.
@@ -43,6 +52,7 @@ class Inflight {
  private:
   std::mutex mu_;
   std::map<int64_t, Entry> m_;
+  std::atomic<int64_t> entered_{0}, left_{0};
 };
 
 double monotonic_s();

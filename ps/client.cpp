@@ -49,7 +49,10 @@ void WorkerClient::wait_all(InFlight& f, const char* what) {
   }
   std::string who;
   for (auto& l : links_)
-    if (!l->replied) who += (who.empty() ? "" : ", ") + std::to_string(l->rank);
+    if (!l->replied) {
+      const std::string h = world_.host_of(l->rank);
+      who += (who.empty() ? "" : ", ") + std::to_string(l->rank) + (h.empty() ? "" : " (" + h + ")");
+    }
   throw Error(std::string("ps worker rank ") + std::to_string(world_.rank()) + ": no " + what +
               " from parameter server rank(s) " + (who.empty() ? "?" : who) + " within " +
               std::to_string(int(timeout_s_)) + " s");

@@ -263,9 +263,13 @@ void ParameterServer::check_stall() {
     if (t - w->last_heard > o_.stall_s) {
       char buf[96];
       std::snprintf(buf, sizeof(buf), "%.1f", t - w->last_heard);
+      const std::string host = world_.host_of(w->rank), here = world_.host_of(world_.rank());
+      char limit[32];
+      std::snprintf(limit, sizeof(limit), "%g", o_.stall_s);
       throw Error("parameter server " + std::to_string(index_) + " (rank " + std::to_string(world_.rank()) +
-                  "): worker rank " + std::to_string(w->rank) + " sent nothing for " + buf +
-                  " s (distributed.stall_warning_s); ending the job");
+                  (here.empty() ? "" : " on " + here) + "): worker rank " + std::to_string(w->rank) +
+                  (host.empty() ? "" : " (" + host + ")") + " sent nothing for " + buf + " s, past " + o_.stall_key +
+                  " = " + limit + "; ending the job");
     }
   }
 }

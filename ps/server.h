@@ -21,6 +21,7 @@
 #pragma once
 
 #include <functional>
+#include <string>
 #include <memory>
 #include <vector>
 
@@ -37,6 +38,7 @@ struct ServerOptions {
   bool sync = false;
   int64_t staleness = 0;                     // async: bound on the step gap
   double stall_s = 60;                       // silent-worker timeout
+  std::string stall_key = "distributed.stall_warning_s";  // the setting stall_s came from (error lines)
   std::function<double(int64_t step)> lr;    // learning rate for a worker's step
   // Called after each update with its step and steady-clock start and end (ns): the timeline.
   std::function<void(int64_t step, int64_t start_ns, int64_t end_ns)> on_apply;

@@ -67,7 +67,7 @@ const std::vector<KeySpec>& base_schema() {
        "allreduce-sync transport: mpi (host buffers), nccl (device buffers; CUDA build and GPU), auto = nccl when the graph runs on cuda"},
       {"distributed.stall_warning_s", K::Float, "60", "", 0.001, 1e9, "warn when a collective waits longer than this"},
       {"distributed.stall_timeout_s", K::Float, "0", "", 0, 1e9,
-       "allreduce-sync: end the job when a gradient bucket's allreduce waits this long, naming the rank, its host and the ranks missing (0 = never)"},
+       "end the job when a gradient bucket's allreduce (allreduce-sync) waits this long, or a ps server or worker hears nothing from its peer this long (ps-async, ps-sync), naming the rank, its host and the ranks missing (0 = never; the ps modes then end at stall_warning_s)"},
       {"distributed.model_parallel", K::Int, "1", "", 1, 1e6, "model-parallel group size (must divide the world)"},
       {"distributed.ps.servers", K::Int, "1", "", 1, 1e6, "parameter-server ranks (ranks 0..servers-1)"},
       {"distributed.ps.staleness", K::Int, "4", "", 0, 1e12, "ps-async: max steps a worker may run ahead of the slowest"},

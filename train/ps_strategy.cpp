@@ -88,7 +88,11 @@ class PsStrategy : public Strategy {
     plan_ = ps::ShardPlan::make(vars, servers_, std::max<int64_t>(4, int64_t(chunk_mb * 1024 * 1024)));
     comm::verify_consistent(w, plan_.hash(), "parameter-server sharding plan");
     staleness_ = sync_ ? 0 : ctx.cfg.distributed.ps.staleness;
-    stall_s_ = ctx.cfg.distributed.stall_warning_s;
+    // A silent peer ends the job after distributed.stall_timeout_s when set,
+    // else after stall_warning_s (the ps modes have no warn-only stage).
+    stall_key_ = ctx.cfg.distributed.stall_timeout_s > 0 ? "distributed.stall_timeout_s" : "distributed.stall_warning_s";
+    stall_s_ = ctx.cfg.distributed.stall_timeout_s > 0 ? ctx.cfg.distributed.stall_timeout_s
+                                                       : ctx.cfg.distributed.stall_warning_s;
     if (is_chief(w.rank()))
       logging::info("{}: {}, {} worker(s), staleness bound {}", name(), plan_.describe(), w.size() - servers_, staleness_);
     // ps-sync workers step together and agree on a stop among themselves.
@@ -99,6 +103,7 @@ class PsStrategy : public Strategy {
       o.sync = sync_;
       o.staleness = staleness_;
       o.stall_s = stall_s_;
+      o.stall_key = stall_key_;
       o.lr = [s = sched_.get()](int64_t step) { return s->lr(step); };
       if (Timeline* tl = ctx.timeline) {  // the first train.trace_steps steps' updates of every worker
         const int64_t limit = ctx.cfg.train.trace_steps * (w.size() - servers_);
@@ -238,6 +243,7 @@ class PsStrategy : public Strategy {
   int servers_;
   int64_t staleness_ = 0;
   double stall_s_ = 60;
+  std::string stall_key_;
   bool started_ = false, checkpoints_ = false;
   ps::ShardPlan plan_;
   std::unique_ptr<optim::LRSchedule> sched_;

@@ -14,6 +14,9 @@
 #   bert           bert_tiny, allreduce-sync
 #   stall          rank 3 (ft-b) stops; distributed.stall_timeout_s = 3 ends the job,
 #                  the line naming the waiting rank, the missing one and their hosts
+#   stall_ring     as stall under allreduce_algorithm = ring: the ranks on ft-a learn over
+#                  the progress channel (UDP across the veth pair) that rank 3 on ft-b has
+#                  not entered the bucket, and name it
 #   kill           SIGKILL of rank 3 on ft-b: the job ends within 30 s, the last
 #                  checkpoint is intact and resumes
 #   mismatch       rank 3 started with distributed.deterministic=true: one line at start-up
@@ -105,6 +108,21 @@ cat $FT_SCRATCH/out
 grep -q "stall timeout: rank 2 (ft-b) has waited .* past distributed.stall_timeout_s = 3; not arrived: rank 3 (ft-b); ending the job" \
   $FT_SCRATCH/out || fail "no timeout line naming rank 3 on ft-b"
 echo "ok: ended after $t s naming rank 3 on ft-b"
+EOF
+    ;;
+    stall_ring) cat <<'EOF'
+$FT_MPIRUN -np 4 $TRAIN $COMMON --set train.run_dir=$R --set train.steps=50 --set optimizer.schedule.warmup=2 --set train.eval_every=0 --set train.checkpoint.enabled=false \
+  --set distributed.allreduce_algorithm=ring \
+  --set debug.slow_rank=3 --set debug.slow_ms=120000 --set distributed.stall_warning_s=1 --set distributed.stall_timeout_s=3 \
+  >$FT_SCRATCH/out 2>&1
+rc=$?
+cat $FT_SCRATCH/out
+[ $rc -ne 0 ] || fail "exit 0"
+grep -q "allreduce: 4 ranks on 2 hosts: ring, mpi" $FT_SCRATCH/out || fail "not the ring"
+grep -qE "stall: rank [01] has waited .*; not arrived: rank 3 \(ft-b\)$" $FT_SCRATCH/out || fail "no line from ft-a naming rank 3 on ft-b"
+grep -qE "stall timeout: rank [012] \((ft-a|ft-b)\) has waited .* past distributed.stall_timeout_s = 3; not arrived: rank 3 \(ft-b\); ending the job" \
+  $FT_SCRATCH/out || fail "no timeout line naming rank 3 on ft-b"
+echo "ok: ring stall across hosts names rank 3 on ft-b"
 EOF
     ;;
     kill) cat <<'EOF'

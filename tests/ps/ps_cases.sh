@@ -81,7 +81,7 @@ case "$case_name" in
       --set distributed.ps.chunk_mb=0.2 --resume "$RUNS/ar/ckpt/step-00000020"
     "$CHECK" compare "$RUNS/ar/ckpt/step-00000040" "$RUNS/ps_from_ar/ckpt/step-00000040" 1e-5 ;;
   silent_worker_np3)
-    expect_failure 3 silent "worker rank 2 sent nothing" "${SHORT[@]}" --set distributed.mode=ps-async \
+    expect_failure 3 silent "worker rank 2 \\($(hostname)\\) sent nothing" "${SHORT[@]}" --set distributed.mode=ps-async \
       --set distributed.stall_warning_s=1 --set debug.slow_rank=2 --set debug.slow_ms=30000 ;;
   dead_worker_np3)
     # Kill worker rank 2 mid-training: the job must end within seconds, naming rank 2.

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include "comm/comm.h"
+#include "comm/progress.h"
+#include "comm/stall.h"
 #include "util/gradcheck.h"
 
 using namespace ft;
@@ -424,4 +426,24 @@ TEST(Launcher, SlurmTasksPerNodeLists) {
   EXPECT_EQ(slurm_tasks_on_node("3,1(x2)", 2), 1);
   EXPECT_EQ(slurm_tasks_on_node("2(x", 0), 0);
   EXPECT_EQ(slurm_tasks_on_node("x", 0), 0);
+}
+
+// The progress channel (comm/progress.h): a process answers its count of
+// collectives entered; a datagram for another process (wrong token) gets no
+// answer, and a peer without a channel is told apart.
+TEST(ProgressChannel, AnswersTheCountOfCollectivesEntered) {
+  const ProgressAddress me = progress_address();
+  ASSERT_NE(me.port, 0) << "no UDP socket could be opened";
+  ASSERT_GT(me.n, 0);
+  Inflight::get().begin(987654, "a test collective");
+  const int64_t entered = Inflight::get().entered();
+  std::vector<int64_t> got = ask_progress({me, me}, 10.0);
+  Inflight::get().end(987654);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0], entered);
+  EXPECT_EQ(got[1], entered);
+  ProgressAddress other = me;
+  other.token ^= 1;
+  EXPECT_EQ(ask_progress({other}, 0.2)[0], -1);
+  EXPECT_EQ(ask_progress({ProgressAddress{}}, 0.2)[0], -2);
 }
