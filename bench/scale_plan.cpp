@@ -20,6 +20,9 @@
 // With model_parallel = k > 1 the graph is the first rank's share; its mp_allreduce
 // and mp_allgather outputs are priced within the group and added to the step
 // (train/scale_model.h mp_collectives_s), N ranks being N/k replicas.
+// distributed.deterministic: the reduce-scatter/allgather after the step, not
+// overlapped (train/scale_model.h deterministic_reduce_s). A model file's
+// tensor_parallel, global_batch and overlap_grad_sync: train/scale_model.h ModelSpec.
 //
 // --calibrate-out writes a cluster file for this host and predicts with it: α
 // and β fitted to comm_bench's flowtrain (auto) column (train/scale_model.h
@@ -529,15 +532,28 @@ int main(int argc, char** argv) {
     if (!spec_path.empty()) {
       const scale::ModelSpec spec = scale::ModelSpec::load(spec_path);
       cl = scale::Cluster::load(cluster_path);
-      w = scale::workload_of(spec);
+      w = scale::workload_of(spec, &cl);
       model_name = spec.name;
       source = spec_path;
       fmt::print("# scale_plan: {} ({}), allreduce-sync, batch {} per rank, bucket_mb {:g}\n", spec_path, spec.name,
                  spec.batch, bucket_mb);
       fmt::print("# {} gradient tensors, {} MiB ({:g} bytes per parameter); one device's step {:.3f} ms (the "
                  "model file's), backward {:.0f}% of it, spread evenly over the tensors\n",
-                 spec.tensor_params.size(), mib(w.param_bytes), spec.gradient_bytes, w.compute_s * 1e3,
+                 spec.tensor_params.size(), mib(w.param_bytes), spec.gradient_bytes, spec.step_s * 1e3,
                  100 * spec.backward_share);
+      if (spec.global_batch > 0)
+        fmt::print("# global batch {}: a replica runs global/(replicas·{}) micro-batches per step, the gradients ready "
+                   "in the last\n", spec.global_batch, spec.batch);
+      if (!spec.overlap_grad_sync) fmt::print("# overlap_grad_sync false: the gradient sync starts after backward\n");
+      if (spec.tp > 1) {
+        const auto ops = scale::tp_collectives(spec);
+        fmt::print("# tensor parallel {}: a device computes {:.3f} ms per micro-batch and holds {} MiB of gradients; {} "
+                   "allreduces of {} MiB per micro-batch ({} layers x {}) on the {} link: {:.3f} ms on the critical "
+                   "path; N ranks are N/{} replicas\n",
+                   spec.tp, w.compute_s * 1e3, mib(w.param_bytes), ops.size(), mib(ops.empty() ? 0 : ops[0].bytes),
+                   spec.tp_layers, spec.allreduces_per_layer, spec.tp <= cl.ranks_per_node ? "intra-node" : "inter-node",
+                   w.mp_s * 1e3, spec.tp);
+      }
     } else {
       const Config cfg = Config::load(config_path, sets);
       const RunConfig rc(cfg);
@@ -547,8 +563,6 @@ int main(int argc, char** argv) {
       }
       cl = scale::Cluster::load(cluster_path);
       const std::string mode = rc.distributed.mode;
-      if (rc.distributed.deterministic)
-        rc.fail("distributed.deterministic", ": scale_plan models the bucketed allreduce, not the deterministic allgather");
       if (mode != "allreduce-sync" && mode != "ps-sync" && mode != "ps-async")
         rc.fail("distributed.mode", "= " + mode + ": scale_plan models allreduce-sync, ps-sync and ps-async");
       if (rc.precision != "fp32")
@@ -557,6 +571,9 @@ int main(int argc, char** argv) {
       if (!profile_path.empty()) prof = OpProfile::load(profile_path);
       cw = config_work(cfg, rc, cl, profile_path.empty() ? nullptr : &prof);
       w = cw.w;
+      if (rc.distributed.deterministic && mode != "allreduce-sync")
+        rc.fail("distributed.deterministic", ": scale_plan models deterministic mode with allreduce-sync only");
+      w.deterministic = rc.distributed.deterministic;
       bucket_mb = rc.distributed.bucket_mb;
       model_name = rc.model;
       source = config_path;
@@ -590,7 +607,11 @@ int main(int argc, char** argv) {
                cl.overlap ? "" : ", no overlap (comm on the compute thread)");
     fmt::print("# straggler: σ {:.3f} ms per rank step{}\n", cl.sigma_s * 1e3,
                cl.sigma_s > 0 ? ", the step waits for the slowest: + σ·sqrt(2 ln N)" : " (none given: column 0)");
-    if (w.mode == "allreduce-sync") {
+    if (w.deterministic) {
+      fmt::print("# deterministic: after the whole step, an alltoall of each rank's {} MiB partial in shards, a tree "
+                 "sum per shard and an allgather, on the compute thread (no overlap; buckets unused); compute.step_ms "
+                 "should be measured in deterministic mode\n", mib(w.param_bytes));
+    } else if (w.mode == "allreduce-sync") {
       fmt::print("# {} buckets (backward order, the strategy's bucketing):\n", buckets.bytes.size());
       if (buckets.bytes.size() <= 40)
         for (size_t b = 0; b < buckets.bytes.size(); ++b)

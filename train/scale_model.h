@@ -98,15 +98,33 @@ double step_sigma_s(const std::vector<double>& samples_per_sec, const std::vecto
 //   backward_share: 0.667    # optional, the backward pass's share of the step
 //   layers: [4.1e6, {params: 2.36e6, repeat: 3}, ...]  # parameter counts in backward order
 //   # or, without layers: params: 44.5e6 and tensors: 104 (equal tensors)
+//   global_batch: 2048       # optional: the step's batch over all replicas; then `batch`
+//                            # is the micro-batch and a replica runs global/(replicas·batch)
+//                            # of them per step (gradient accumulation)
+//   overlap_grad_sync: false # optional: the gradient sync starts after backward
+//   tensor_parallel:         # optional: one replica is split over tp devices of a node
+//     tp: 2                  # (Megatron layers: 2 allreduces of batch·seq·hidden in
+//     layers: 48             #  forward, 2 in backward, per transformer layer)
+//     hidden: 2560
+//     seq_len: 512
+//     activation_bytes: 2    # optional (default 2)
+//     allreduces_per_layer: 4  # optional (default 4)
 // The backward pass is taken as spread evenly over the listed tensors: tensor k
-// of K is ready at forward + backward·(k+1)/K.
+// of K is ready at forward + backward·(k+1)/K. With tensor_parallel, the step
+// (images_per_sec or step_ms) is one device's with the whole model: a device of
+// the tp computes step/tp and holds 1/tp of every listed tensor's gradient.
 struct ModelSpec {
   std::string file, name;
   int64_t batch = 0;
   double step_s = 0;
   double gradient_bytes = 4;
   double backward_share = 2.0 / 3.0;
-  std::vector<double> tensor_params;  // backward order
+  std::vector<double> tensor_params;  // backward order, the whole model's
+  int64_t global_batch = 0;           // 0: `batch` per replica at every N
+  bool overlap_grad_sync = true;
+  int tp = 1;                         // tensor_parallel
+  int tp_layers = 0, allreduces_per_layer = 4;
+  double hidden = 0, seq_len = 0, activation_bytes = 2;
   static ModelSpec load(const std::string& path);
 };
 
@@ -121,7 +139,23 @@ struct Workload {
   int servers = 1;                      // ps modes
   double mp_s = 0;                      // model-parallel collectives on the critical path (per step)
   int mp = 1;                           // model-parallel degree: N ranks are N/mp replicas of mp
+  bool deterministic = false;           // distributed.deterministic: deterministic_reduce_s after the step
+  bool overlap = true;                  // false: the gradient sync starts after backward (and the cluster's overlap)
+  int64_t global_batch = 0;             // > 0: a replica runs global_batch/(replicas·batch) micro-batches of batch
 };
+
+// Deterministic mode's reduction (train/allreduce_strategy.cpp deterministic_grads),
+// after the whole step and on the compute thread, so never overlapped: an
+// alltoall of the S/n shards of every rank's partial, each shard tree-summed in
+// rank order, an allgather of the summed shards, and the loss's 8-byte allreduce.
+// With r = min(n, ranks_per_node) ranks on a node, each of the two exchanges
+// sends S/n to each of the n-1 others, r-1 of them on the node:
+//   phase = (r-1)·(α_intra + S/(n·β_intra)) + (n-r)·(α_inter + S/(n·β_inter))
+//   total = 2·phase + log2(r)·α_intra + log2(n/r)·α_inter   (the loss, recursive doubling)
+// At n <= ranks_per_node that is the ring allreduce's bytes, 2(n-1)/n·S/β, with
+// 2(n-1)+log2(n) α. The tree sums and the copies in and out of the flat buffer
+// are not counted.
+double deterministic_reduce_s(double bytes, int n, const Cluster& c);
 
 // The model-parallel collectives of one step (the graph's mp_allreduce and
 // mp_allgather nodes, bytes of their outputs) within a group of mp ranks, one
@@ -133,7 +167,12 @@ struct MpCollective {
   double bytes = 0;
 };
 double mp_collectives_s(const std::vector<MpCollective>& ops, int mp, const Link& l);
-Workload workload_of(const ModelSpec& m);
+// A tensor-parallel model file's collectives per micro-batch: layers·allreduces_per_layer
+// allreduces of batch·seq_len·hidden·activation_bytes each (none without tensor_parallel).
+std::vector<MpCollective> tp_collectives(const ModelSpec& m);
+// With tensor_parallel and a cluster: mp = tp, compute step/tp, gradients 1/tp of
+// each tensor, mp_s the tp collectives on the intra-node link (inter if tp spans nodes).
+Workload workload_of(const ModelSpec& m, const Cluster* c = nullptr);
 
 // The gradients in fusion buckets of bucket_mb by comm::GradientBucketer (the
 // allreduce strategy's rule); a bucket is ready with its last gradient, the
@@ -151,6 +190,11 @@ Buckets bucket(const Workload& w, double bucket_mb);
 //                   allreduces overlapped with backward, scale_model overlap)
 //   ps-sync:        step = compute + mp + straggler + max(server, worker)
 //   ps-async:       step = max(compute + mp + worker, server): no straggler (nobody waits)
+//   deterministic:  step = compute + mp + straggler + deterministic_reduce_s (no overlap)
+// With w.global_batch, a replica's batch at n is global_batch/(n/mp), f = that over
+// w.batch micro-batches: compute and mp scale by f, the gradients are ready in the
+// last micro-batch (each ready time shifted by the f-1 micro-batches before it),
+// and samples/s = global_batch/step.
 struct Row {
   int ranks = 1;
   bool ok = true;       // false: ps with no worker left
