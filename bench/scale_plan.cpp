@@ -552,8 +552,14 @@ int main(int argc, char** argv) {
                    "path; N ranks are N/{} replicas\n",
                    spec.tp, w.compute_s * 1e3, mib(w.param_bytes), ops.size(), mib(ops.empty() ? 0 : ops[0].bytes),
                    spec.tp_layers, spec.allreduces_per_layer, spec.tp <= cl.ranks_per_node ? "intra-node" : "inter-node",
-                   w.mp_s * 1e3, spec.tp);
+                   w.mp_s * 1e3, w.mp);
       }
+      if (spec.stages > 1)
+        fmt::print("# pipeline {} stages (1F1B): a device computes {:.3f} ms per micro-batch; {} MiB per micro-batch at "
+                   "a stage boundary, {:.3f} ms each way on the {} link; bubble (stages-1)·micro-batch; N ranks are "
+                   "N/{} replicas\n",
+                   spec.stages, w.compute_s * 1e3, mib(spec.pp_bytes), w.p2p_s * 1e3,
+                   w.mp <= cl.ranks_per_node ? "intra-node" : "inter-node", w.mp);
     } else {
       const Config cfg = Config::load(config_path, sets);
       const RunConfig rc(cfg);

@@ -174,7 +174,7 @@ ModelSpec ModelSpec::load(const std::string& path) {
   if (!root.IsMap()) throw Error(path + ": a model description is a map (name, batch, images_per_sec or step_ms, layers)");
   only_keys(path, root, "",
             {"name", "batch", "images_per_sec", "step_ms", "gradient_bytes", "backward_share", "layers", "params",
-             "tensors", "global_batch", "overlap_grad_sync", "tensor_parallel"});
+             "tensors", "global_batch", "overlap_grad_sync", "tensor_parallel", "pipeline"});
   ModelSpec m;
   m.file = path;
   m.name = root["name"] ? root["name"].as<std::string>() : path;
@@ -240,6 +240,16 @@ ModelSpec ModelSpec::load(const std::string& path) {
     if (tp["allreduces_per_layer"])
       m.allreduces_per_layer = int(number(path, tp["allreduces_per_layer"], "tensor_parallel.allreduces_per_layer", 0, 1e3));
   }
+  if (const YAML::Node pp = root["pipeline"]) {
+    if (!pp.IsMap()) throw Error(where(path, pp) + ": key 'pipeline' must be a map (stages, hidden, seq_len)");
+    only_keys(path, pp, "pipeline.", {"stages", "hidden", "seq_len", "activation_bytes"});
+    for (const char* k : {"stages", "hidden", "seq_len"})
+      if (!pp[k]) throw Error(where(path, pp) + ": missing key 'pipeline." + k + "'");
+    m.stages = int(number(path, pp["stages"], "pipeline.stages", 1, 1024));
+    const double ab = pp["activation_bytes"] ? number(path, pp["activation_bytes"], "pipeline.activation_bytes", 1, 8) : 2;
+    m.pp_bytes = double(m.batch) * number(path, pp["seq_len"], "pipeline.seq_len", 1, 1e9) *
+                 number(path, pp["hidden"], "pipeline.hidden", 1, 1e9) * ab;
+  }
   return m;
 }
 
@@ -269,13 +279,20 @@ Workload workload_of(const ModelSpec& m, const Cluster* c) {
   w.batch = m.batch;
   w.global_batch = m.global_batch;
   w.overlap = m.overlap_grad_sync;
-  w.mp = m.tp;
-  w.compute_s = m.step_s / m.tp;
-  if (c && m.tp > 1) w.mp_s = mp_collectives_s(tp_collectives(m), m.tp, m.tp <= c->ranks_per_node ? c->intra : c->inter);
+  w.mp = m.tp * m.stages;
+  w.stages = m.stages;
+  w.compute_s = m.step_s / w.mp;
+  // A stage's share of the layers' tp collectives, per micro-batch.
+  if (c && m.tp > 1)
+    w.mp_s = mp_collectives_s(tp_collectives(m), m.tp, m.tp <= c->ranks_per_node ? c->intra : c->inter) / m.stages;
+  if (c && m.stages > 1) {
+    const Link& l = w.mp <= c->ranks_per_node ? c->intra : c->inter;
+    w.p2p_s = l.alpha_s + m.pp_bytes / l.beta;
+  }
   const double fwd = w.compute_s * (1 - m.backward_share), bwd = w.compute_s * m.backward_share;
   const size_t k = m.tensor_params.size();
   for (size_t i = 0; i < k; ++i) {
-    w.grad_bytes.push_back(m.tensor_params[i] * m.gradient_bytes / m.tp);
+    w.grad_bytes.push_back(m.tensor_params[i] * m.gradient_bytes / w.mp);
     w.grad_ready_s.push_back(fwd + bwd * double(i + 1) / double(k));
     w.param_bytes += w.grad_bytes.back();
   }
@@ -340,9 +357,11 @@ Row predict(const Workload& w, const Buckets& b, const Cluster& c0, int n) {
   const double share = c0.cores_per_node > 0 ? std::max(1.0, double(on_node) / c0.cores_per_node) : 1.0;
   r.compute_s = w.compute_s * share * f;
   r.mp_s = w.mp_s * f;
+  if (w.stages > 1)
+    r.pipeline_s = double(w.stages - 1) * w.compute_s * share + (f + double(w.stages - 1)) * 2 * w.p2p_s;
   const bool waits = w.mode != "ps-async";
   r.straggler_s = waits ? straggler_s(c.sigma_s, n) : 0.0;
-  const double base = r.compute_s + r.mp_s + r.straggler_s;
+  const double base = r.compute_s + r.mp_s + r.pipeline_s + r.straggler_s;
   Cluster lat_only = c, bw_only = c;
   lat_only.intra.beta = lat_only.inter.beta = std::numeric_limits<double>::infinity();
   bw_only.intra.alpha_s = bw_only.inter.alpha_s = 0;
@@ -359,9 +378,9 @@ Row predict(const Workload& w, const Buckets& b, const Cluster& c0, int n) {
       comm_s[k] = allreduce_s(b.bytes[k], dp, c);
       lat += allreduce_s(b.bytes[k], dp, lat_only);
       bw += allreduce_s(b.bytes[k], dp, bw_only);
-      rd[k] = rd[k] * share + (r.compute_s - w.compute_s * share);  // in the last micro-batch
+      rd[k] = rd[k] * share + (r.compute_s - w.compute_s * share) + r.pipeline_s;  // in the last micro-batch
     }
-    const Overlap o = overlap(rd, comm_s, r.compute_s);
+    const Overlap o = overlap(rd, comm_s, r.compute_s + r.pipeline_s);
     r.exposed_s = c.overlap && w.overlap ? o.exposed_s : o.comm_busy_s;
     r.step_s = base + r.exposed_s;
     const double f = lat + bw > 0 ? r.exposed_s / (lat + bw) : 0.0;
@@ -381,7 +400,7 @@ Row predict(const Workload& w, const Buckets& b, const Cluster& c0, int n) {
     if (w.mode == "ps-sync") {
       r.step_s = base + std::max(t.server_s, t.worker_s);
     } else {
-      r.step_s = std::max(r.compute_s + r.mp_s + t.worker_s, t.server_s);
+      r.step_s = std::max(r.compute_s + r.mp_s + r.pipeline_s + t.worker_s, t.server_s);
     }
     r.exposed_s = r.step_s - base;
     const double lat = std::max(tl.server_s, tl.worker_s), tot = std::max(t.server_s, t.worker_s);
@@ -393,7 +412,8 @@ Row predict(const Workload& w, const Buckets& b, const Cluster& c0, int n) {
   r.samples_per_s = samples_ranks * double(replica_batch) / r.step_s;
   // The dominant term: compute when it outweighs all the overheads together,
   // else the largest overhead.
-  std::vector<std::pair<double, std::string>> over = {{r.straggler_s, "straggler"}, {r.mp_s, "mp collectives"}};
+  std::vector<std::pair<double, std::string>> over = {{r.straggler_s, "straggler"}, {r.mp_s, "mp collectives"},
+                                                      {r.pipeline_s, "pipeline bubble"}};
   if (r.server_bound) over.push_back({r.exposed_s, "server contention"});
   else {
     over.push_back({r.alpha_part_s, "comm α (latency)"});

@@ -109,10 +109,19 @@ double step_sigma_s(const std::vector<double>& samples_per_sec, const std::vecto
 //     seq_len: 512
 //     activation_bytes: 2    # optional (default 2)
 //     allreduces_per_layer: 4  # optional (default 4)
+//   pipeline:                # optional: the layers in `stages` consecutive stages (1F1B)
+//     stages: 4              # per micro-batch each stage boundary carries batch·seq·hidden
+//     hidden: 2560           # activations forward and their gradient backward
+//     seq_len: 512
+//     activation_bytes: 2    # optional (default 2)
 // The backward pass is taken as spread evenly over the listed tensors: tensor k
 // of K is ready at forward + backward·(k+1)/K. With tensor_parallel, the step
 // (images_per_sec or step_ms) is one device's with the whole model: a device of
-// the tp computes step/tp and holds 1/tp of every listed tensor's gradient.
+// the tp computes step/tp and holds 1/tp of every listed tensor's gradient. With
+// pipeline stages as well, a replica is tp·stages devices; a device computes
+// step/(tp·stages) per micro-batch and holds 1/(tp·stages) of every gradient (the
+// stages taken as equal) and runs 1/stages of the tp collectives; the stage boundaries' transfers are sends of one
+// message, on the intra-node link when the replica fits a node, else the inter-node one.
 struct ModelSpec {
   std::string file, name;
   int64_t batch = 0;
@@ -125,6 +134,8 @@ struct ModelSpec {
   int tp = 1;                         // tensor_parallel
   int tp_layers = 0, allreduces_per_layer = 4;
   double hidden = 0, seq_len = 0, activation_bytes = 2;
+  int stages = 1;                     // pipeline
+  double pp_bytes = 0;                // pipeline: one micro-batch's activations at a stage boundary
   static ModelSpec load(const std::string& path);
 };
 
@@ -142,6 +153,8 @@ struct Workload {
   bool deterministic = false;           // distributed.deterministic: deterministic_reduce_s after the step
   bool overlap = true;                  // false: the gradient sync starts after backward (and the cluster's overlap)
   int64_t global_batch = 0;             // > 0: a replica runs global_batch/(replicas·batch) micro-batches of batch
+  int stages = 1;                       // pipeline stages per replica (part of mp)
+  double p2p_s = 0;                     // one micro-batch's transfer across a stage boundary (α + bytes/β)
 };
 
 // Deterministic mode's reduction (train/allreduce_strategy.cpp deterministic_grads),
@@ -191,6 +204,9 @@ Buckets bucket(const Workload& w, double bucket_mb);
 //   ps-sync:        step = compute + mp + straggler + max(server, worker)
 //   ps-async:       step = max(compute + mp + worker, server): no straggler (nobody waits)
 //   deterministic:  step = compute + mp + straggler + deterministic_reduce_s (no overlap)
+// With w.stages = p > 1 (1F1B over f micro-batches of stage compute c each):
+//   pipeline = (p-1)·c (the bubble) + (f+p-1)·2·p2p (a send forward and one backward
+//   per slot), added to the step before the gradient sync; the gradients are ready after it.
 // With w.global_batch, a replica's batch at n is global_batch/(n/mp), f = that over
 // w.batch micro-batches: compute and mp scale by f, the gradients are ready in the
 // last micro-batch (each ready time shifted by the f-1 micro-batches before it),
@@ -199,6 +215,7 @@ struct Row {
   int ranks = 1;
   bool ok = true;       // false: ps with no worker left
   double step_s = 0, compute_s = 0, mp_s = 0, straggler_s = 0, exposed_s = 0, samples_per_s = 0;
+  double pipeline_s = 0;  // the pipeline's bubble and stage-boundary transfers
   double alpha_part_s = 0, beta_part_s = 0;  // the communication's latency and bandwidth parts
   bool server_bound = false;                 // ps: the busiest server, not a worker's link, sets the time
   double efficiency = 0;                     // step at one rank / step here (set by the caller's baseline)

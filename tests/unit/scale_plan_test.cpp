@@ -412,3 +412,49 @@ TEST(ScaleModel, TensorParallelModelSpecErrors) {
   EXPECT_NE(err("t4.yaml", "batch: 8\nstep_ms: 1\nparams: 3\noverlap_grad_sync: maybe\n").find("not true or false"),
             std::string::npos);
 }
+
+// A pipelined model file: micro-batch 8, one device's step 120 ms, 12e6 parameters in 2
+// tensors (fp16 gradients), global batch 32, 3 stages with 8·100·1000·2 = 1.6 MB at a
+// boundary. A device computes 40 ms per micro-batch and holds 1/3 of the gradients
+// (8 MB); a transfer is 5 µs + 1.6e6/1e11 = 21 µs on the node's link. One replica (3
+// ranks): 4 micro-batches, compute 160 ms, pipeline 2·40 ms + (4+2)·2·21 µs = 80.252 ms.
+// 6 ranks on nodes of 6: 2 replicas on one node, 2 micro-batches each: compute 80 ms,
+// pipeline 80 ms + 4·2·21 µs, then the 8 MB ring allreduce of 2, 2·1/2·8e6/1e11 + 2·5 µs
+// = 90 µs, after backward.
+TEST(ScaleModel, PipelineModelSpecByHand) {
+  const ModelSpec m = ModelSpec::load(write(
+      "m_pp.yaml", "batch: 8\nstep_ms: 120\nbackward_share: 0.5\nparams: 12e6\ntensors: 2\ngradient_bytes: 2\n"
+                   "global_batch: 32\npipeline: {stages: 3, hidden: 1000, seq_len: 100}\n"));
+  EXPECT_EQ(m.stages, 3);
+  EXPECT_DOUBLE_EQ(m.pp_bytes, 1.6e6);
+  Cluster c;
+  c.ranks_per_node = 6;
+  c.intra = link(5, 100);
+  c.inter = link(10, 10);
+  const Workload w = workload_of(m, &c);
+  EXPECT_EQ(w.mp, 3);
+  EXPECT_NEAR(w.compute_s, 0.04, 1e-15);
+  EXPECT_NEAR(w.p2p_s, 21e-6, 1e-15);
+  EXPECT_DOUBLE_EQ(w.param_bytes, 8e6);
+  const Buckets b = bucket(w, 25);
+  Row r = predict(w, b, c, 3);
+  EXPECT_NEAR(r.compute_s, 0.16, 1e-12);
+  EXPECT_NEAR(r.pipeline_s, 0.080252, 1e-12);
+  EXPECT_NEAR(r.step_s, 0.240252, 1e-12);
+  EXPECT_EQ(r.dominant, "compute; then pipeline bubble");
+  r = predict(w, b, c, 6);
+  EXPECT_NEAR(r.pipeline_s, 0.080168, 1e-12);
+  EXPECT_NEAR(r.exposed_s, 90e-6, 1e-9);
+  EXPECT_NEAR(r.step_s, 0.160258, 1e-9);
+  EXPECT_NEAR(r.samples_per_s, 32 / r.step_s, 1e-6);
+  EXPECT_NE(std::string([] {
+              try {
+                ModelSpec::load(write("m_pp_bad.yaml", "batch: 8\nstep_ms: 1\nparams: 3\npipeline: {stages: 2}\n"));
+              } catch (const Error& e) {
+                return std::string(e.what());
+              }
+              return std::string();
+            }())
+                .find("missing key 'pipeline.hidden'"),
+            std::string::npos);
+}
