@@ -22,7 +22,7 @@
 // (train/scale_model.h mp_collectives_s), N ranks being N/k replicas.
 // distributed.deterministic: the reduce-scatter/allgather after the step, not
 // overlapped (train/scale_model.h deterministic_reduce_s). A model file's
-// tensor_parallel, global_batch and overlap_grad_sync: train/scale_model.h ModelSpec.
+// tensor_parallel, pipeline, global_batch and overlap_grad_sync: train/scale_model.h ModelSpec.
 //
 // --calibrate-out writes a cluster file for this host and predicts with it: α
 // and β fitted to comm_bench's flowtrain (auto) column (train/scale_model.h
