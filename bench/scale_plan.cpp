@@ -627,7 +627,11 @@ int main(int argc, char** argv) {
     }
     if (spec_path.empty())
       fmt::print("# memory per rank: parameters + gradients + {} optimizer slot(s) + the executor's arena, {} MiB at "
-                 "one rank, {} MiB above{}\n", cw.slots, mib(double(cw.arena)), mib(double(cw.arena_n)), cw.arena_note);
+                 "one rank, {} MiB above{}{}\n", cw.slots, mib(double(cw.arena)),
+                 mib(double(w.deterministic ? cw.arena : cw.arena_n)), cw.arena_note,
+                 w.deterministic ? " (deterministic: the step's own fetch, no bucket nodes, planned at the full batch; "
+                                   "the reduction's flat buffers, a few times the gradients, are not counted)"
+                                 : "");
 
     nlohmann::json out = {{"config", source}, {"cluster", cl.name}, {"mode", w.mode}, {"rows", nlohmann::json::array()}};
     fmt::print("{:>6} {:>10} {:>11} {:>12} {:>13} {:>10} {:>12} {:>11}  {}\n", "ranks", "step_ms", "compute_ms",
@@ -644,7 +648,7 @@ int main(int argc, char** argv) {
       double mem = -1;
       if (spec_path.empty())
         mem = w.mode == "allreduce-sync"
-                  ? w.param_bytes * double(2 + cw.slots) + double(n > 1 ? cw.arena_n : cw.arena)
+                  ? w.param_bytes * double(2 + cw.slots) + double(n > 1 && !w.deterministic ? cw.arena_n : cw.arena)
                   : w.param_bytes * 2 + double(cw.arena);  // a worker; a server holds 1/servers of params and slots
       // A fixed global batch: per-replica samples/s against one replica's (its step grows with the batch it runs).
       const double effic = w.global_batch > 0 ? r.samples_per_s / (double(n) / std::max(1, w.mp)) / one.samples_per_s
