@@ -608,7 +608,14 @@ int main(int argc, char** argv) {
 
     fmt::print("# cluster {} ({}): {} ranks per node{}, intra α {:.1f} µs β {:.2f} GB/s, inter α {:.1f} µs β {:.2f} GB/s{}\n",
                cl.name, cl.file, cl.ranks_per_node,
-               cl.cores_per_node > 0 ? fmt::format(" on {} cores", cl.cores_per_node) : std::string(),
+               cl.cores_per_node > 0
+                   ? (cl.shared_nodes > 1 ? fmt::format(", {} nodes sharing {} cores", cl.shared_nodes, cl.cores_per_node)
+                                          : fmt::format(" on {} cores", cl.cores_per_node)) +
+                         (cl.intra_copy > 0 || cl.inter_copy > 0
+                              ? fmt::format(" (copies {:.2f}/{:.2f} GB/s a core intra/inter)", cl.intra_copy / 1e9,
+                                            cl.inter_copy / 1e9)
+                              : std::string())
+                   : std::string(),
                cl.intra.alpha_s * 1e6, cl.intra.beta / 1e9, cl.inter.alpha_s * 1e6, cl.inter.beta / 1e9,
                cl.overlap ? "" : ", no overlap (comm on the compute thread)");
     fmt::print("# straggler: σ {:.3f} ms per rank step{}\n", cl.sigma_s * 1e3,
@@ -633,6 +640,9 @@ int main(int argc, char** argv) {
                                    "the reduction's flat buffers, a few times the gradients, are not counted)"
                                  : "");
 
+    if (cl.cores_per_node > 0 && (cl.intra_copy > 0 || cl.inter_copy > 0))
+      fmt::print("# shared cores: exposed_ms includes the comm copies' added time (o - 1)·copy when the cores are "
+                 "oversubscribed (json copy_ms)\n");
     nlohmann::json out = {{"config", source}, {"cluster", cl.name}, {"mode", w.mode}, {"rows", nlohmann::json::array()}};
     fmt::print("{:>6} {:>10} {:>11} {:>12} {:>13} {:>10} {:>12} {:>11}  {}\n", "ranks", "step_ms", "compute_ms",
                "straggler_ms", "exposed_ms", "effic.", "samples/s", "mem_MiB", "dominant");
@@ -655,12 +665,12 @@ int main(int argc, char** argv) {
                                               : step1 / r.step_s;
       const std::string eff = fmt::format("{:.1f}%", 100 * effic);
       fmt::print("{:>6} {:>10.3f} {:>11.3f} {:>12.3f} {:>13.3f} {:>10} {:>12.0f} {:>11}  {}\n", n, r.step_s * 1e3,
-                 r.compute_s * 1e3, r.straggler_s * 1e3, r.exposed_s * 1e3, eff, r.samples_per_s,
+                 r.compute_s * 1e3, r.straggler_s * 1e3, (r.exposed_s + r.copy_s) * 1e3, eff, r.samples_per_s,
                  mem >= 0 ? mib(mem) : std::string("-"), r.dominant);
       nlohmann::json row = {{"ranks", n}, {"step_ms", r.step_s * 1e3}, {"compute_ms", r.compute_s * 1e3},
                             {"straggler_ms", r.straggler_s * 1e3}, {"exposed_ms", r.exposed_s * 1e3},
-                            {"efficiency", effic}, {"samples_per_sec", r.samples_per_s},
-                            {"dominant", r.dominant}};
+                            {"copy_ms", r.copy_s * 1e3}, {"efficiency", effic},
+                            {"samples_per_sec", r.samples_per_s}, {"dominant", r.dominant}};
       row["memory_mib"] = mem >= 0 ? nlohmann::json(mem / double(1 << 20)) : nlohmann::json(nullptr);
       out["rows"].push_back(row);
     }

@@ -80,13 +80,25 @@ YAML::Node load_yaml(const std::string& path, const std::string& what) {
 Cluster Cluster::load(const std::string& path) {
   const YAML::Node root = load_yaml(path, "cluster file");
   if (!root.IsMap()) throw Error(path + ": a cluster file is a map (name, ranks_per_node, compute, intra, inter)");
-  only_keys(path, root, "", {"name", "ranks_per_node", "cores_per_node", "overlap", "compute", "intra", "inter"});
+  only_keys(path, root, "", {"name", "ranks_per_node", "cores_per_node", "shared_cores", "overlap", "compute", "intra", "inter"});
   Cluster c;
   c.file = path;
   c.name = root["name"] ? root["name"].as<std::string>() : path;
   if (!root["ranks_per_node"]) throw Error(path + ": missing key 'ranks_per_node'");
   c.ranks_per_node = int(number(path, root["ranks_per_node"], "ranks_per_node", 1, 1024));
   if (root["cores_per_node"]) c.cores_per_node = int(number(path, root["cores_per_node"], "cores_per_node", 1, 1 << 20));
+  if (const YAML::Node sc = root["shared_cores"]) {
+    if (!sc.IsMap()) throw Error(where(path, sc) + ": key 'shared_cores' must be a map (cores, nodes, ...)");
+    if (root["cores_per_node"]) throw Error(where(path, sc) + ": give cores_per_node or shared_cores, not both");
+    only_keys(path, sc, "shared_cores.", {"cores", "nodes", "threads_per_rank", "intra_copy_gbs", "inter_copy_gbs"});
+    if (!sc["cores"]) throw Error(where(path, sc) + ": missing key 'shared_cores.cores'");
+    c.cores_per_node = int(number(path, sc["cores"], "shared_cores.cores", 1, 1 << 20));
+    if (sc["nodes"]) c.shared_nodes = int(number(path, sc["nodes"], "shared_cores.nodes", 1, 1 << 20));
+    if (sc["threads_per_rank"])
+      c.threads_per_rank = int(number(path, sc["threads_per_rank"], "shared_cores.threads_per_rank", 1, 1024));
+    if (sc["intra_copy_gbs"]) c.intra_copy = number(path, sc["intra_copy_gbs"], "shared_cores.intra_copy_gbs", 1e-6, 1e6) * 1e9;
+    if (sc["inter_copy_gbs"]) c.inter_copy = number(path, sc["inter_copy_gbs"], "shared_cores.inter_copy_gbs", 1e-6, 1e6) * 1e9;
+  }
   if (root["overlap"]) {
     try {
       c.overlap = root["overlap"].as<bool>();
@@ -327,6 +339,29 @@ double mp_collectives_s(const std::vector<MpCollective>& ops, int mp, const Link
   return t;
 }
 
+CoreShare core_share(const Cluster& c, int n) {
+  CoreShare s;
+  if (c.cores_per_node <= 0) return s;
+  s.sharing = std::min(n, c.ranks_per_node * c.shared_nodes);
+  s.over = std::max(1.0, double(s.sharing) * c.threads_per_rank / c.cores_per_node);
+  return s;
+}
+
+void allreduce_copy_bytes(double bytes, int n, const Cluster& c, double& intra, double& inter) {
+  intra = inter = 0;
+  const int r = c.ranks_per_node;
+  if (n <= 1) return;
+  if (n <= r) {
+    intra = 2.0 * (n - 1) / n * bytes;
+  } else if (r == 1) {
+    inter = 2.0 * (n - 1) / n * bytes;
+  } else {
+    const int m = n / r;
+    intra = 2.0 * (r - 1) / r * bytes;
+    inter = 2.0 * (m - 1) / m * (bytes / r);
+  }
+}
+
 Row predict(const Workload& w, const Buckets& b, const Cluster& c0, int n) {
   Row r;
   r.ranks = n;
@@ -352,9 +387,9 @@ Row predict(const Workload& w, const Buckets& b, const Cluster& c0, int n) {
     replica_batch = w.global_batch / dp;
     f = double(replica_batch) / double(w.batch);
   }
-  // Oversubscription: more ranks on a node than cores share them.
-  const int on_node = std::min(n, c0.ranks_per_node);
-  const double share = c0.cores_per_node > 0 ? std::max(1.0, double(on_node) / c0.cores_per_node) : 1.0;
+  // Oversubscription: more ranks (times their threads) than the cores they share.
+  const double share = core_share(c0, n).over;
+  r.oversub = share;
   r.compute_s = w.compute_s * share * f;
   r.mp_s = w.mp_s * f;
   if (w.stages > 1)
@@ -381,8 +416,19 @@ Row predict(const Workload& w, const Buckets& b, const Cluster& c0, int n) {
       rd[k] = rd[k] * share + (r.compute_s - w.compute_s * share) + r.pipeline_s;  // in the last micro-batch
     }
     const Overlap o = overlap(rd, comm_s, r.compute_s + r.pipeline_s);
-    r.exposed_s = c.overlap && w.overlap ? o.exposed_s : o.comm_busy_s;
-    r.step_s = base + r.exposed_s;
+    // No core is free for the comm when the shared cores are oversubscribed.
+    r.exposed_s = c.overlap && w.overlap && share <= 1 ? o.exposed_s : o.comm_busy_s;
+    if (share > 1 && (c.intra_copy > 0 || c.inter_copy > 0)) {
+      double copy = 0;
+      for (double bytes : b.bytes) {
+        double in = 0, out = 0;
+        allreduce_copy_bytes(bytes, dp, c, in, out);
+        if (c.intra_copy > 0) copy += in / c.intra_copy;
+        if (c.inter_copy > 0) copy += out / c.inter_copy;
+      }
+      r.copy_s = (share - 1) * copy;
+    }
+    r.step_s = base + r.exposed_s + r.copy_s;
     const double f = lat + bw > 0 ? r.exposed_s / (lat + bw) : 0.0;
     r.alpha_part_s = lat * f;
     r.beta_part_s = bw * f;
@@ -413,7 +459,8 @@ Row predict(const Workload& w, const Buckets& b, const Cluster& c0, int n) {
   // The dominant term: compute when it outweighs all the overheads together,
   // else the largest overhead.
   std::vector<std::pair<double, std::string>> over = {{r.straggler_s, "straggler"}, {r.mp_s, "mp collectives"},
-                                                      {r.pipeline_s, "pipeline bubble"}};
+                                                      {r.pipeline_s, "pipeline bubble"},
+                                                      {r.copy_s, "comm copies on shared cores"}};
   if (r.server_bound) over.push_back({r.exposed_s, "server contention"});
   else {
     over.push_back({r.alpha_part_s, "comm α (latency)"});

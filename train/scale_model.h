@@ -21,6 +21,13 @@
 //   name: text
 //   ranks_per_node: 8
 //   cores_per_node: 2        # optional: more ranks than cores on a node share them
+//                            # (the same as shared_cores: {cores: 2, nodes: 1})
+//   shared_cores:            # optional: the physical cores that the ranks of `nodes`
+//     cores: 2               #   consecutive nodes share (nodes > 1: "hosts" on one machine)
+//     nodes: 2               #   optional (default 1)
+//     threads_per_rank: 1    #   optional: a rank's compute threads (default 1)
+//     intra_copy_gbs: 6.8    #   optional: bytes/s (1e9) a core copies carrying intra traffic
+//     inter_copy_gbs: 1.0    #   optional: the same for inter-node traffic (TCP's copies)
 //   overlap: true            # optional: false = the allreduce blocks the compute thread
 //   compute: {step_ms: 5.2}  # or {gemm_gflops: 19500}: exactly one
 //                            # optional sigma_ms: a rank's step-time standard deviation (straggler term)
@@ -47,7 +54,10 @@ struct Cluster {
   double step_ms = 0;      // one step's compute at one rank, measured for the config (0 = not given)
   double gemm_gflops = 0;  // per-rank matmul rate (0 = not given); compute = the graph's matmul FLOPs / rate
   Link intra, inter;
-  int cores_per_node = 0;  // > 0: ranks beyond it on a node share the cores (compute scales by ranks/cores)
+  int cores_per_node = 0;  // > 0: the physical cores that shared_nodes nodes' ranks share (0: not shared)
+  int shared_nodes = 1;    // shared_cores.nodes
+  int threads_per_rank = 1;
+  double intra_copy = 0, inter_copy = 0;  // bytes/s a core copies for the links (0: no copy term)
   bool overlap = true;     // false: the allreduce runs on the compute thread (flowtrain's shm path on one node)
   double sigma_s = 0;      // a rank's step-time standard deviation (compute.sigma_ms; 0 = no straggler term)
   // One-line errors "<file>: key 'intra.beta_gbs' ..." for unknown, missing or bad keys.
@@ -195,6 +205,27 @@ struct Buckets {
 };
 Buckets bucket(const Workload& w, double bucket_mb);
 
+// Ranks sharing physical cores (Cluster::cores_per_node > 0). At n ranks the
+// s = min(n, ranks_per_node · shared_nodes) ranks of one machine share C cores:
+//   oversubscription  o = max(1, s · threads_per_rank / C)
+//   compute (and the pipeline's bubble) scale by o.
+// The communication's CPU work: a rank copies, per allreduce of S bytes,
+//   ring in a node: 2(n-1)/n·S intra; ring over nodes: 2(n-1)/n·S inter;
+//   hierarchical:   2(r-1)/r·S intra + 2(m-1)/m·(S/r) inter,
+// which costs it copy = intra/intra_copy + inter/inter_copy seconds of a core
+// (a copy rate of 0 leaves that link out). The link's α-β were measured with a
+// core free for those copies; with o > 1 no core is free, so
+//   the allreduces are not overlapped (exposed = their whole time), and
+//   the copies take o times their core time: + (o - 1)·copy on the step.
+// Only allreduce-sync (not deterministic or ps) gets the copy term.
+struct CoreShare {
+  int sharing = 1;       // s
+  double over = 1;       // o
+};
+CoreShare core_share(const Cluster& c, int n);
+// One rank's bytes copied per allreduce of `bytes` at n ranks, on each link.
+void allreduce_copy_bytes(double bytes, int n, const Cluster& c, double& intra, double& inter);
+
 // One rank count's prediction. With w.mp > 1, n ranks are n/mp replicas whose
 // groups of mp consecutive ranks share a node: the gradient allreduce runs over
 // the n/mp replicas, ranks_per_node/mp of them per node, and n must be a
@@ -216,6 +247,8 @@ struct Row {
   bool ok = true;       // false: ps with no worker left
   double step_s = 0, compute_s = 0, mp_s = 0, straggler_s = 0, exposed_s = 0, samples_per_s = 0;
   double pipeline_s = 0;  // the pipeline's bubble and stage-boundary transfers
+  double oversub = 1;     // core_share's o
+  double copy_s = 0;      // the copies' added time on shared cores, (o - 1)·copy
   double alpha_part_s = 0, beta_part_s = 0;  // the communication's latency and bandwidth parts
   bool server_bound = false;                 // ps: the busiest server, not a worker's link, sets the time
   double efficiency = 0;                     // step at one rank / step here (set by the caller's baseline)

@@ -458,3 +458,57 @@ TEST(ScaleModel, PipelineModelSpecByHand) {
                 .find("missing key 'pipeline.hidden'"),
             std::string::npos);
 }
+
+// Two "nodes" of 2 ranks on one machine's 2 cores (shared_cores: cores 2, nodes 2,
+// intra copies 4 GB/s, inter copies 1 GB/s), compute 10 ms at one rank, one
+// bucket of 8 MB ready when backward ends; intra α 0, β 4 GB/s; inter α 10 µs, β 1 GB/s.
+//   n = 4: s = 4, o = 4·1/2 = 2, compute 20 ms;
+//     hierarchical: reduce-scatter 1/2·8e6/4e9 = 1 ms, inter ring on 4 MB over 2 nodes
+//     2·1/2·4e6/1e9 + 2·10 µs = 4.02 ms, allgather 1 ms: 6.02 ms, not overlapped;
+//     copies: intra 2·1/2·8e6 = 8 MB / 4e9 = 2 ms, inter 2·1/2·4e6 = 4 MB / 1e9 = 4 ms;
+//     + (2 - 1)·6 ms; step = 20 + 6.02 + 6 = 32.02 ms.
+//   n = 2 (one node): s = 2, o = 1: compute 10 ms + ring 2·1/2·8e6/4e9 = 2 ms, no copy term.
+TEST(ScaleModel, SharedCoresByHand) {
+  const std::string path = write("shared.yaml",
+                                 "ranks_per_node: 2\n"
+                                 "shared_cores: {cores: 2, nodes: 2, intra_copy_gbs: 4, inter_copy_gbs: 1}\n"
+                                 "compute: {step_ms: 10}\n"
+                                 "intra: {alpha_us: 0, beta_gbs: 4}\n"
+                                 "inter: {alpha_us: 10, beta_gbs: 1}\n");
+  const Cluster c = Cluster::load(path);
+  EXPECT_EQ(c.cores_per_node, 2);
+  EXPECT_EQ(c.shared_nodes, 2);
+  EXPECT_EQ(core_share(c, 4).sharing, 4);
+  EXPECT_DOUBLE_EQ(core_share(c, 4).over, 2.0);
+  EXPECT_DOUBLE_EQ(core_share(c, 2).over, 1.0);
+  double in = 0, out = 0;
+  allreduce_copy_bytes(8e6, 4, c, in, out);
+  EXPECT_DOUBLE_EQ(in, 8e6);
+  EXPECT_DOUBLE_EQ(out, 4e6);
+  Workload w;
+  w.batch = 128;
+  w.compute_s = 0.010;
+  w.param_bytes = 8e6;
+  Buckets b;
+  b.bytes = {8e6};
+  b.ready_s = {0.010};
+  Row r = predict(w, b, c, 4);
+  EXPECT_DOUBLE_EQ(r.oversub, 2.0);
+  EXPECT_NEAR(r.compute_s, 0.020, 1e-12);
+  EXPECT_NEAR(r.exposed_s, 6.02e-3, 1e-12);
+  EXPECT_NEAR(r.copy_s, 6e-3, 1e-12);
+  EXPECT_NEAR(r.step_s, 0.03202, 1e-12);
+  EXPECT_NEAR(r.samples_per_s, 4 * 128 / 0.03202, 1e-6);
+  r = predict(w, b, c, 2);
+  EXPECT_NEAR(r.step_s, 0.012, 1e-12);
+  EXPECT_EQ(r.copy_s, 0.0);
+  // Three threads a rank on 2 cores: o = 2·3/2 = 3 already at one node.
+  Cluster t = c;
+  t.threads_per_rank = 3;
+  EXPECT_DOUBLE_EQ(core_share(t, 2).over, 3.0);
+  EXPECT_NE(load_error(write("shared_both.yaml", "ranks_per_node: 2\ncores_per_node: 2\nshared_cores: {cores: 2}\n"
+                                                 "compute: {step_ms: 1}\nintra: {alpha_us: 1, beta_gbs: 1}\n"
+                                                 "inter: {alpha_us: 1, beta_gbs: 1}\n"))
+                .find("not both"),
+            std::string::npos);
+}
