@@ -28,8 +28,8 @@
 // and β fitted to comm_bench's flowtrain (auto) column (train/scale_model.h
 // fit_link), compute.step_ms = batch / the median samples_per_sec of a one-rank
 // run's metrics (its first record, the warm-up, left out), all ranks on this
-// node (ranks_per_node = the largest of --ranks), cores_per_node = its hardware
-// threads, overlap false (on one node the shared-memory allreduce runs on the
+// node (ranks_per_node = the largest of --ranks), shared_cores = its hardware
+// threads with the fitted β as a core's copy rate, overlap false (on one node the shared-memory allreduce runs on the
 // executor's thread, docs/PERFORMANCE.md).
 //
 // The graph is built through the registry as the Trainer builds it
@@ -205,14 +205,17 @@ void calibrate(const std::string& out, const std::string& comm_bench_files, cons
       "#   spread of its records' step times, times sqrt(steps per record)\n"
       "#   every rank on this node; overlap false: on one node the shared-memory allreduce runs on the\n"
       "#   executor's thread\n"
+      "#   shared_cores: the host's hardware threads; the copy rates are the fitted β (the\n"
+      "#   shared-memory allreduce is a core's copies, measured with a core per rank)\n"
       "name: this machine\n"
       "ranks_per_node: {}\n"
-      "cores_per_node: {}\n"
+      "shared_cores: {{cores: {}, intra_copy_gbs: {:.4f}, inter_copy_gbs: {:.4f}}}\n"
       "overlap: false\n"
       "compute: {{step_ms: {:.4f}, sigma_ms: {:.4f}}}\n"
       "intra: {{alpha_us: {:.3f}, beta_gbs: {:.4f}}}\n"
       "inter: {{alpha_us: {:.3f}, beta_gbs: {:.4f}}}\n",
-      sources, kept, samples.size(), rc.data.batch_size, median, metrics, max_ranks, cores, step_ms, sigma_ms,
+      sources, kept, samples.size(), rc.data.batch_size, median, metrics, max_ranks, cores, l.beta / 1e9,
+      l.beta / 1e9, step_ms, sigma_ms,
       l.alpha_s * 1e6, l.beta / 1e9, l.alpha_s * 1e6, l.beta / 1e9);
   if (!f) throw Error(out + ": cannot write the cluster file");
   fmt::print("# calibrated {}: α {:.3f} µs, β {:.4f} GB/s ({} of {} comm_bench sizes), step_ms {:.4f}\n", out,
