@@ -20,13 +20,16 @@
 // With model_parallel = k > 1 the graph is the first rank's share; its mp_allreduce
 // and mp_allgather outputs are priced within the group and added to the step
 // (train/scale_model.h mp_collectives_s), N ranks being N/k replicas.
+// distributed.deterministic: the reduce-scatter/allgather after the step, not
+// overlapped (train/scale_model.h deterministic_reduce_s). A model file's
+// tensor_parallel, pipeline, global_batch and overlap_grad_sync: train/scale_model.h ModelSpec.
 //
 // --calibrate-out writes a cluster file for this host and predicts with it: α
 // and β fitted to comm_bench's flowtrain (auto) column (train/scale_model.h
 // fit_link), compute.step_ms = batch / the median samples_per_sec of a one-rank
 // run's metrics (its first record, the warm-up, left out), all ranks on this
-// node (ranks_per_node = the largest of --ranks), cores_per_node = its hardware
-// threads, overlap false (on one node the shared-memory allreduce runs on the
+// node (ranks_per_node = the largest of --ranks), shared_cores = its hardware
+// threads with the fitted β as a core's copy rate, overlap false (on one node the shared-memory allreduce runs on the
 // executor's thread, docs/PERFORMANCE.md).
 //
 // The graph is built through the registry as the Trainer builds it
@@ -202,14 +205,17 @@ void calibrate(const std::string& out, const std::string& comm_bench_files, cons
       "#   spread of its records' step times, times sqrt(steps per record)\n"
       "#   every rank on this node; overlap false: on one node the shared-memory allreduce runs on the\n"
       "#   executor's thread\n"
+      "#   shared_cores: the host's hardware threads; the copy rates are the fitted β (the\n"
+      "#   shared-memory allreduce is a core's copies, measured with a core per rank)\n"
       "name: this machine\n"
       "ranks_per_node: {}\n"
-      "cores_per_node: {}\n"
+      "shared_cores: {{cores: {}, intra_copy_gbs: {:.4f}, inter_copy_gbs: {:.4f}}}\n"
       "overlap: false\n"
       "compute: {{step_ms: {:.4f}, sigma_ms: {:.4f}}}\n"
       "intra: {{alpha_us: {:.3f}, beta_gbs: {:.4f}}}\n"
       "inter: {{alpha_us: {:.3f}, beta_gbs: {:.4f}}}\n",
-      sources, kept, samples.size(), rc.data.batch_size, median, metrics, max_ranks, cores, step_ms, sigma_ms,
+      sources, kept, samples.size(), rc.data.batch_size, median, metrics, max_ranks, cores, l.beta / 1e9,
+      l.beta / 1e9, step_ms, sigma_ms,
       l.alpha_s * 1e6, l.beta / 1e9, l.alpha_s * 1e6, l.beta / 1e9);
   if (!f) throw Error(out + ": cannot write the cluster file");
   fmt::print("# calibrated {}: α {:.3f} µs, β {:.4f} GB/s ({} of {} comm_bench sizes), step_ms {:.4f}\n", out,
@@ -529,15 +535,34 @@ int main(int argc, char** argv) {
     if (!spec_path.empty()) {
       const scale::ModelSpec spec = scale::ModelSpec::load(spec_path);
       cl = scale::Cluster::load(cluster_path);
-      w = scale::workload_of(spec);
+      w = scale::workload_of(spec, &cl);
       model_name = spec.name;
       source = spec_path;
       fmt::print("# scale_plan: {} ({}), allreduce-sync, batch {} per rank, bucket_mb {:g}\n", spec_path, spec.name,
                  spec.batch, bucket_mb);
       fmt::print("# {} gradient tensors, {} MiB ({:g} bytes per parameter); one device's step {:.3f} ms (the "
                  "model file's), backward {:.0f}% of it, spread evenly over the tensors\n",
-                 spec.tensor_params.size(), mib(w.param_bytes), spec.gradient_bytes, w.compute_s * 1e3,
+                 spec.tensor_params.size(), mib(w.param_bytes), spec.gradient_bytes, spec.step_s * 1e3,
                  100 * spec.backward_share);
+      if (spec.global_batch > 0)
+        fmt::print("# global batch {}: a replica runs global/(replicas·{}) micro-batches per step, the gradients ready "
+                   "in the last\n", spec.global_batch, spec.batch);
+      if (!spec.overlap_grad_sync) fmt::print("# overlap_grad_sync false: the gradient sync starts after backward\n");
+      if (spec.tp > 1) {
+        const auto ops = scale::tp_collectives(spec);
+        fmt::print("# tensor parallel {}: a device computes {:.3f} ms per micro-batch and holds {} MiB of gradients; {} "
+                   "allreduces of {} MiB per micro-batch ({} layers x {}) on the {} link: {:.3f} ms on the critical "
+                   "path; N ranks are N/{} replicas\n",
+                   spec.tp, w.compute_s * 1e3, mib(w.param_bytes), ops.size(), mib(ops.empty() ? 0 : ops[0].bytes),
+                   spec.tp_layers, spec.allreduces_per_layer, spec.tp <= cl.ranks_per_node ? "intra-node" : "inter-node",
+                   w.mp_s * 1e3, w.mp);
+      }
+      if (spec.stages > 1)
+        fmt::print("# pipeline {} stages (1F1B): a device computes {:.3f} ms per micro-batch; {} MiB per micro-batch at "
+                   "a stage boundary, {:.3f} ms each way on the {} link; bubble (stages-1)·micro-batch; N ranks are "
+                   "N/{} replicas\n",
+                   spec.stages, w.compute_s * 1e3, mib(spec.pp_bytes), w.p2p_s * 1e3,
+                   w.mp <= cl.ranks_per_node ? "intra-node" : "inter-node", w.mp);
     } else {
       const Config cfg = Config::load(config_path, sets);
       const RunConfig rc(cfg);
@@ -547,8 +572,6 @@ int main(int argc, char** argv) {
       }
       cl = scale::Cluster::load(cluster_path);
       const std::string mode = rc.distributed.mode;
-      if (rc.distributed.deterministic)
-        rc.fail("distributed.deterministic", ": scale_plan models the bucketed allreduce, not the deterministic allgather");
       if (mode != "allreduce-sync" && mode != "ps-sync" && mode != "ps-async")
         rc.fail("distributed.mode", "= " + mode + ": scale_plan models allreduce-sync, ps-sync and ps-async");
       if (rc.precision != "fp32")
@@ -557,6 +580,9 @@ int main(int argc, char** argv) {
       if (!profile_path.empty()) prof = OpProfile::load(profile_path);
       cw = config_work(cfg, rc, cl, profile_path.empty() ? nullptr : &prof);
       w = cw.w;
+      if (rc.distributed.deterministic && mode != "allreduce-sync")
+        rc.fail("distributed.deterministic", ": scale_plan models deterministic mode with allreduce-sync only");
+      w.deterministic = rc.distributed.deterministic;
       bucket_mb = rc.distributed.bucket_mb;
       model_name = rc.model;
       source = config_path;
@@ -585,12 +611,23 @@ int main(int argc, char** argv) {
 
     fmt::print("# cluster {} ({}): {} ranks per node{}, intra α {:.1f} µs β {:.2f} GB/s, inter α {:.1f} µs β {:.2f} GB/s{}\n",
                cl.name, cl.file, cl.ranks_per_node,
-               cl.cores_per_node > 0 ? fmt::format(" on {} cores", cl.cores_per_node) : std::string(),
+               cl.cores_per_node > 0
+                   ? (cl.shared_nodes > 1 ? fmt::format(", {} nodes sharing {} cores", cl.shared_nodes, cl.cores_per_node)
+                                          : fmt::format(" on {} cores", cl.cores_per_node)) +
+                         (cl.intra_copy > 0 || cl.inter_copy > 0
+                              ? fmt::format(" (copies {:.2f}/{:.2f} GB/s a core intra/inter)", cl.intra_copy / 1e9,
+                                            cl.inter_copy / 1e9)
+                              : std::string())
+                   : std::string(),
                cl.intra.alpha_s * 1e6, cl.intra.beta / 1e9, cl.inter.alpha_s * 1e6, cl.inter.beta / 1e9,
                cl.overlap ? "" : ", no overlap (comm on the compute thread)");
     fmt::print("# straggler: σ {:.3f} ms per rank step{}\n", cl.sigma_s * 1e3,
                cl.sigma_s > 0 ? ", the step waits for the slowest: + σ·sqrt(2 ln N)" : " (none given: column 0)");
-    if (w.mode == "allreduce-sync") {
+    if (w.deterministic) {
+      fmt::print("# deterministic: after the whole step, an alltoall of each rank's {} MiB partial in shards, a tree "
+                 "sum per shard and an allgather, on the compute thread (no overlap; buckets unused); compute.step_ms "
+                 "should be measured in deterministic mode\n", mib(w.param_bytes));
+    } else if (w.mode == "allreduce-sync") {
       fmt::print("# {} buckets (backward order, the strategy's bucketing):\n", buckets.bytes.size());
       if (buckets.bytes.size() <= 40)
         for (size_t b = 0; b < buckets.bytes.size(); ++b)
@@ -600,8 +637,15 @@ int main(int argc, char** argv) {
     }
     if (spec_path.empty())
       fmt::print("# memory per rank: parameters + gradients + {} optimizer slot(s) + the executor's arena, {} MiB at "
-                 "one rank, {} MiB above{}\n", cw.slots, mib(double(cw.arena)), mib(double(cw.arena_n)), cw.arena_note);
+                 "one rank, {} MiB above{}{}\n", cw.slots, mib(double(cw.arena)),
+                 mib(double(w.deterministic ? cw.arena : cw.arena_n)), cw.arena_note,
+                 w.deterministic ? " (deterministic: the step's own fetch, no bucket nodes, planned at the full batch; "
+                                   "the reduction's flat buffers, a few times the gradients, are not counted)"
+                                 : "");
 
+    if (cl.cores_per_node > 0 && (cl.intra_copy > 0 || cl.inter_copy > 0))
+      fmt::print("# shared cores: exposed_ms includes the comm copies' added time (o - 1)·copy when the cores are "
+                 "oversubscribed (json copy_ms)\n");
     nlohmann::json out = {{"config", source}, {"cluster", cl.name}, {"mode", w.mode}, {"rows", nlohmann::json::array()}};
     fmt::print("{:>6} {:>10} {:>11} {:>12} {:>13} {:>10} {:>12} {:>11}  {}\n", "ranks", "step_ms", "compute_ms",
                "straggler_ms", "exposed_ms", "effic.", "samples/s", "mem_MiB", "dominant");
@@ -617,16 +661,19 @@ int main(int argc, char** argv) {
       double mem = -1;
       if (spec_path.empty())
         mem = w.mode == "allreduce-sync"
-                  ? w.param_bytes * double(2 + cw.slots) + double(n > 1 ? cw.arena_n : cw.arena)
+                  ? w.param_bytes * double(2 + cw.slots) + double(n > 1 && !w.deterministic ? cw.arena_n : cw.arena)
                   : w.param_bytes * 2 + double(cw.arena);  // a worker; a server holds 1/servers of params and slots
-      const std::string eff = fmt::format("{:.1f}%", 100 * step1 / r.step_s);
+      // A fixed global batch: per-replica samples/s against one replica's (its step grows with the batch it runs).
+      const double effic = w.global_batch > 0 ? r.samples_per_s / (double(n) / std::max(1, w.mp)) / one.samples_per_s
+                                              : step1 / r.step_s;
+      const std::string eff = fmt::format("{:.1f}%", 100 * effic);
       fmt::print("{:>6} {:>10.3f} {:>11.3f} {:>12.3f} {:>13.3f} {:>10} {:>12.0f} {:>11}  {}\n", n, r.step_s * 1e3,
-                 r.compute_s * 1e3, r.straggler_s * 1e3, r.exposed_s * 1e3, eff, r.samples_per_s,
+                 r.compute_s * 1e3, r.straggler_s * 1e3, (r.exposed_s + r.copy_s) * 1e3, eff, r.samples_per_s,
                  mem >= 0 ? mib(mem) : std::string("-"), r.dominant);
       nlohmann::json row = {{"ranks", n}, {"step_ms", r.step_s * 1e3}, {"compute_ms", r.compute_s * 1e3},
                             {"straggler_ms", r.straggler_s * 1e3}, {"exposed_ms", r.exposed_s * 1e3},
-                            {"efficiency", step1 / r.step_s}, {"samples_per_sec", r.samples_per_s},
-                            {"dominant", r.dominant}};
+                            {"copy_ms", r.copy_s * 1e3}, {"efficiency", effic},
+                            {"samples_per_sec", r.samples_per_s}, {"dominant", r.dominant}};
       row["memory_mib"] = mem >= 0 ? nlohmann::json(mem / double(1 << 20)) : nlohmann::json(nullptr);
       out["rows"].push_back(row);
     }

@@ -80,13 +80,25 @@ YAML::Node load_yaml(const std::string& path, const std::string& what) {
 Cluster Cluster::load(const std::string& path) {
   const YAML::Node root = load_yaml(path, "cluster file");
   if (!root.IsMap()) throw Error(path + ": a cluster file is a map (name, ranks_per_node, compute, intra, inter)");
-  only_keys(path, root, "", {"name", "ranks_per_node", "cores_per_node", "overlap", "compute", "intra", "inter"});
+  only_keys(path, root, "", {"name", "ranks_per_node", "cores_per_node", "shared_cores", "overlap", "compute", "intra", "inter"});
   Cluster c;
   c.file = path;
   c.name = root["name"] ? root["name"].as<std::string>() : path;
   if (!root["ranks_per_node"]) throw Error(path + ": missing key 'ranks_per_node'");
   c.ranks_per_node = int(number(path, root["ranks_per_node"], "ranks_per_node", 1, 1024));
   if (root["cores_per_node"]) c.cores_per_node = int(number(path, root["cores_per_node"], "cores_per_node", 1, 1 << 20));
+  if (const YAML::Node sc = root["shared_cores"]) {
+    if (!sc.IsMap()) throw Error(where(path, sc) + ": key 'shared_cores' must be a map (cores, nodes, ...)");
+    if (root["cores_per_node"]) throw Error(where(path, sc) + ": give cores_per_node or shared_cores, not both");
+    only_keys(path, sc, "shared_cores.", {"cores", "nodes", "threads_per_rank", "intra_copy_gbs", "inter_copy_gbs"});
+    if (!sc["cores"]) throw Error(where(path, sc) + ": missing key 'shared_cores.cores'");
+    c.cores_per_node = int(number(path, sc["cores"], "shared_cores.cores", 1, 1 << 20));
+    if (sc["nodes"]) c.shared_nodes = int(number(path, sc["nodes"], "shared_cores.nodes", 1, 1 << 20));
+    if (sc["threads_per_rank"])
+      c.threads_per_rank = int(number(path, sc["threads_per_rank"], "shared_cores.threads_per_rank", 1, 1024));
+    if (sc["intra_copy_gbs"]) c.intra_copy = number(path, sc["intra_copy_gbs"], "shared_cores.intra_copy_gbs", 1e-6, 1e6) * 1e9;
+    if (sc["inter_copy_gbs"]) c.inter_copy = number(path, sc["inter_copy_gbs"], "shared_cores.inter_copy_gbs", 1e-6, 1e6) * 1e9;
+  }
   if (root["overlap"]) {
     try {
       c.overlap = root["overlap"].as<bool>();
@@ -174,7 +186,7 @@ ModelSpec ModelSpec::load(const std::string& path) {
   if (!root.IsMap()) throw Error(path + ": a model description is a map (name, batch, images_per_sec or step_ms, layers)");
   only_keys(path, root, "",
             {"name", "batch", "images_per_sec", "step_ms", "gradient_bytes", "backward_share", "layers", "params",
-             "tensors"});
+             "tensors", "global_batch", "overlap_grad_sync", "tensor_parallel", "pipeline"});
   ModelSpec m;
   m.file = path;
   m.name = root["name"] ? root["name"].as<std::string>() : path;
@@ -211,17 +223,88 @@ ModelSpec ModelSpec::load(const std::string& path) {
     const int t = root["tensors"] ? int(number(path, root["tensors"], "tensors", 1, 1e6)) : 1;
     m.tensor_params.assign(size_t(t), p / t);
   }
+  if (root["global_batch"]) {
+    m.global_batch = int64_t(number(path, root["global_batch"], "global_batch", 1, 1e12));
+    if (m.global_batch % m.batch != 0)
+      throw Error(where(path, root["global_batch"]) + ": key 'global_batch' = " + root["global_batch"].Scalar() +
+                  " is not a multiple of 'batch' (the micro-batch) = " + std::to_string(m.batch));
+  }
+  if (root["overlap_grad_sync"]) {
+    try {
+      m.overlap_grad_sync = root["overlap_grad_sync"].as<bool>();
+    } catch (const YAML::Exception&) {
+      throw Error(where(path, root["overlap_grad_sync"]) + ": key 'overlap_grad_sync' = " +
+                  root["overlap_grad_sync"].Scalar() + " is not true or false");
+    }
+  }
+  if (const YAML::Node tp = root["tensor_parallel"]) {
+    if (!tp.IsMap())
+      throw Error(where(path, tp) + ": key 'tensor_parallel' must be a map (tp, layers, hidden, seq_len)");
+    only_keys(path, tp, "tensor_parallel.", {"tp", "layers", "hidden", "seq_len", "activation_bytes", "allreduces_per_layer"});
+    for (const char* k : {"tp", "layers", "hidden", "seq_len"})
+      if (!tp[k]) throw Error(where(path, tp) + ": missing key 'tensor_parallel." + k + "'");
+    m.tp = int(number(path, tp["tp"], "tensor_parallel.tp", 1, 1024));
+    m.tp_layers = int(number(path, tp["layers"], "tensor_parallel.layers", 1, 1e6));
+    m.hidden = number(path, tp["hidden"], "tensor_parallel.hidden", 1, 1e9);
+    m.seq_len = number(path, tp["seq_len"], "tensor_parallel.seq_len", 1, 1e9);
+    if (tp["activation_bytes"])
+      m.activation_bytes = number(path, tp["activation_bytes"], "tensor_parallel.activation_bytes", 1, 8);
+    if (tp["allreduces_per_layer"])
+      m.allreduces_per_layer = int(number(path, tp["allreduces_per_layer"], "tensor_parallel.allreduces_per_layer", 0, 1e3));
+  }
+  if (const YAML::Node pp = root["pipeline"]) {
+    if (!pp.IsMap()) throw Error(where(path, pp) + ": key 'pipeline' must be a map (stages, hidden, seq_len)");
+    only_keys(path, pp, "pipeline.", {"stages", "hidden", "seq_len", "activation_bytes"});
+    for (const char* k : {"stages", "hidden", "seq_len"})
+      if (!pp[k]) throw Error(where(path, pp) + ": missing key 'pipeline." + k + "'");
+    m.stages = int(number(path, pp["stages"], "pipeline.stages", 1, 1024));
+    const double ab = pp["activation_bytes"] ? number(path, pp["activation_bytes"], "pipeline.activation_bytes", 1, 8) : 2;
+    m.pp_bytes = double(m.batch) * number(path, pp["seq_len"], "pipeline.seq_len", 1, 1e9) *
+                 number(path, pp["hidden"], "pipeline.hidden", 1, 1e9) * ab;
+  }
   return m;
 }
 
-Workload workload_of(const ModelSpec& m) {
+std::vector<MpCollective> tp_collectives(const ModelSpec& m) {
+  std::vector<MpCollective> ops;
+  if (m.tp <= 1) return ops;
+  const double bytes = double(m.batch) * m.seq_len * m.hidden * m.activation_bytes;
+  ops.assign(size_t(m.tp_layers) * size_t(m.allreduces_per_layer), MpCollective{false, bytes});
+  return ops;
+}
+
+double deterministic_reduce_s(double bytes, int n, const Cluster& c) {
+  if (n <= 1) return 0;
+  const int r = std::min(n, c.ranks_per_node);
+  if (n > r && n % r != 0)
+    throw Error(c.file + ": " + std::to_string(n) + " ranks are not a multiple of ranks_per_node = " +
+                std::to_string(r));
+  const double shard = bytes / n;
+  const double phase = double(r - 1) * (c.intra.alpha_s + shard / c.intra.beta) +
+                       double(n - r) * (c.inter.alpha_s + shard / c.inter.beta);
+  const double loss = std::log2(double(r)) * c.intra.alpha_s + std::log2(double(n / r)) * c.inter.alpha_s;
+  return 2 * phase + loss;
+}
+
+Workload workload_of(const ModelSpec& m, const Cluster* c) {
   Workload w;
   w.batch = m.batch;
-  w.compute_s = m.step_s;
-  const double fwd = m.step_s * (1 - m.backward_share), bwd = m.step_s * m.backward_share;
+  w.global_batch = m.global_batch;
+  w.overlap = m.overlap_grad_sync;
+  w.mp = m.tp * m.stages;
+  w.stages = m.stages;
+  w.compute_s = m.step_s / w.mp;
+  // A stage's share of the layers' tp collectives, per micro-batch.
+  if (c && m.tp > 1)
+    w.mp_s = mp_collectives_s(tp_collectives(m), m.tp, m.tp <= c->ranks_per_node ? c->intra : c->inter) / m.stages;
+  if (c && m.stages > 1) {
+    const Link& l = w.mp <= c->ranks_per_node ? c->intra : c->inter;
+    w.p2p_s = l.alpha_s + m.pp_bytes / l.beta;
+  }
+  const double fwd = w.compute_s * (1 - m.backward_share), bwd = w.compute_s * m.backward_share;
   const size_t k = m.tensor_params.size();
   for (size_t i = 0; i < k; ++i) {
-    w.grad_bytes.push_back(m.tensor_params[i] * m.gradient_bytes);
+    w.grad_bytes.push_back(m.tensor_params[i] * m.gradient_bytes / w.mp);
     w.grad_ready_s.push_back(fwd + bwd * double(i + 1) / double(k));
     w.param_bytes += w.grad_bytes.back();
   }
@@ -256,6 +339,29 @@ double mp_collectives_s(const std::vector<MpCollective>& ops, int mp, const Link
   return t;
 }
 
+CoreShare core_share(const Cluster& c, int n) {
+  CoreShare s;
+  if (c.cores_per_node <= 0) return s;
+  s.sharing = std::min(n, c.ranks_per_node * c.shared_nodes);
+  s.over = std::max(1.0, double(s.sharing) * c.threads_per_rank / c.cores_per_node);
+  return s;
+}
+
+void allreduce_copy_bytes(double bytes, int n, const Cluster& c, double& intra, double& inter) {
+  intra = inter = 0;
+  const int r = c.ranks_per_node;
+  if (n <= 1) return;
+  if (n <= r) {
+    intra = 2.0 * (n - 1) / n * bytes;
+  } else if (r == 1) {
+    inter = 2.0 * (n - 1) / n * bytes;
+  } else {
+    const int m = n / r;
+    intra = 2.0 * (r - 1) / r * bytes;
+    inter = 2.0 * (m - 1) / m * (bytes / r);
+  }
+}
+
 Row predict(const Workload& w, const Buckets& b, const Cluster& c0, int n) {
   Row r;
   r.ranks = n;
@@ -268,30 +374,61 @@ Row predict(const Workload& w, const Buckets& b, const Cluster& c0, int n) {
   Cluster c = c0;
   if (w.mp > 1) c.ranks_per_node = std::max(1, c0.ranks_per_node / w.mp);
   const int dp = n / std::max(1, w.mp);
-  // Oversubscription: more ranks on a node than cores share them.
-  const int on_node = std::min(n, c0.ranks_per_node);
-  const double share = c0.cores_per_node > 0 ? std::max(1.0, double(on_node) / c0.cores_per_node) : 1.0;
-  r.compute_s = w.compute_s * share;
-  r.mp_s = w.mp_s;
+  // A fixed global batch: the replica's share of it, as micro-batches of w.batch.
+  double f = 1;
+  int64_t replica_batch = w.batch;
+  if (w.global_batch > 0) {
+    if (w.global_batch % (int64_t(dp) * w.batch) != 0) {
+      r.ok = false;
+      r.dominant = fmt::format("global batch {} is not {} replicas times a whole number of micro-batches of {}",
+                               w.global_batch, dp, w.batch);
+      return r;
+    }
+    replica_batch = w.global_batch / dp;
+    f = double(replica_batch) / double(w.batch);
+  }
+  // Oversubscription: more ranks (times their threads) than the cores they share.
+  const double share = core_share(c0, n).over;
+  r.oversub = share;
+  r.compute_s = w.compute_s * share * f;
+  r.mp_s = w.mp_s * f;
+  if (w.stages > 1)
+    r.pipeline_s = double(w.stages - 1) * w.compute_s * share + (f + double(w.stages - 1)) * 2 * w.p2p_s;
   const bool waits = w.mode != "ps-async";
   r.straggler_s = waits ? straggler_s(c.sigma_s, n) : 0.0;
-  const double base = r.compute_s + r.mp_s + r.straggler_s;
+  const double base = r.compute_s + r.mp_s + r.pipeline_s + r.straggler_s;
   Cluster lat_only = c, bw_only = c;
   lat_only.intra.beta = lat_only.inter.beta = std::numeric_limits<double>::infinity();
   bw_only.intra.alpha_s = bw_only.inter.alpha_s = 0;
   double samples_ranks = dp;
-  if (w.mode == "allreduce-sync") {
+  if (w.mode == "allreduce-sync" && w.deterministic) {
+    r.exposed_s = deterministic_reduce_s(w.param_bytes, dp, c);
+    r.step_s = base + r.exposed_s;
+    r.alpha_part_s = deterministic_reduce_s(w.param_bytes, dp, lat_only);
+    r.beta_part_s = r.exposed_s - r.alpha_part_s;
+  } else if (w.mode == "allreduce-sync") {
     std::vector<double> comm_s(b.bytes.size()), rd(b.ready_s);
     double lat = 0, bw = 0;
     for (size_t k = 0; k < b.bytes.size(); ++k) {
       comm_s[k] = allreduce_s(b.bytes[k], dp, c);
       lat += allreduce_s(b.bytes[k], dp, lat_only);
       bw += allreduce_s(b.bytes[k], dp, bw_only);
-      rd[k] *= share;
+      rd[k] = rd[k] * share + (r.compute_s - w.compute_s * share) + r.pipeline_s;  // in the last micro-batch
     }
-    const Overlap o = overlap(rd, comm_s, r.compute_s);
-    r.exposed_s = c.overlap ? o.exposed_s : o.comm_busy_s;
-    r.step_s = base + r.exposed_s;
+    const Overlap o = overlap(rd, comm_s, r.compute_s + r.pipeline_s);
+    // No core is free for the comm when the shared cores are oversubscribed.
+    r.exposed_s = c.overlap && w.overlap && share <= 1 ? o.exposed_s : o.comm_busy_s;
+    if (share > 1 && (c.intra_copy > 0 || c.inter_copy > 0)) {
+      double copy = 0;
+      for (double bytes : b.bytes) {
+        double in = 0, out = 0;
+        allreduce_copy_bytes(bytes, dp, c, in, out);
+        if (c.intra_copy > 0) copy += in / c.intra_copy;
+        if (c.inter_copy > 0) copy += out / c.inter_copy;
+      }
+      r.copy_s = (share - 1) * copy;
+    }
+    r.step_s = base + r.exposed_s + r.copy_s;
     const double f = lat + bw > 0 ? r.exposed_s / (lat + bw) : 0.0;
     r.alpha_part_s = lat * f;
     r.beta_part_s = bw * f;
@@ -309,7 +446,7 @@ Row predict(const Workload& w, const Buckets& b, const Cluster& c0, int n) {
     if (w.mode == "ps-sync") {
       r.step_s = base + std::max(t.server_s, t.worker_s);
     } else {
-      r.step_s = std::max(r.compute_s + r.mp_s + t.worker_s, t.server_s);
+      r.step_s = std::max(r.compute_s + r.mp_s + r.pipeline_s + t.worker_s, t.server_s);
     }
     r.exposed_s = r.step_s - base;
     const double lat = std::max(tl.server_s, tl.worker_s), tot = std::max(t.server_s, t.worker_s);
@@ -318,10 +455,12 @@ Row predict(const Workload& w, const Buckets& b, const Cluster& c0, int n) {
     r.beta_part_s = (tot - lat) * f;
     samples_ranks = workers;
   }
-  r.samples_per_s = samples_ranks * double(w.batch) / r.step_s;
+  r.samples_per_s = samples_ranks * double(replica_batch) / r.step_s;
   // The dominant term: compute when it outweighs all the overheads together,
   // else the largest overhead.
-  std::vector<std::pair<double, std::string>> over = {{r.straggler_s, "straggler"}, {r.mp_s, "mp collectives"}};
+  std::vector<std::pair<double, std::string>> over = {{r.straggler_s, "straggler"}, {r.mp_s, "mp collectives"},
+                                                      {r.pipeline_s, "pipeline bubble"},
+                                                      {r.copy_s, "comm copies on shared cores"}};
   if (r.server_bound) over.push_back({r.exposed_s, "server contention"});
   else {
     over.push_back({r.alpha_part_s, "comm α (latency)"});

@@ -312,3 +312,203 @@ TEST(ScaleModel, PredictModelParallelByHand) {
   EXPECT_NEAR(predict(w, b, c, 2).step_s, 1.2e-3, 1e-12);  // one replica: compute + mp
   EXPECT_FALSE(predict(w, b, c, 3).ok);                     // 3 ranks are not whole groups of 2
 }
+
+// Deterministic mode on nodes of 4, intra α 10 µs β 1 GB/s, inter α 20 µs β 0.5 GB/s,
+// 8 MB of gradients. 4 ranks: shards of 2 MB, each exchange 3·(10 µs + 2 ms) =
+// 6.03 ms, twice, + the loss's log2(4)·10 µs: 12.08 ms. 8 ranks (2 nodes): shards of
+// 1 MB, 3·(10 µs + 1 ms) + 4·(20 µs + 2 ms) = 11.11 ms, twice, + 2·10 + 1·20 µs:
+// 22.26 ms. In predict it is not overlapped: step = compute 10 ms + 12.08 ms at 4.
+TEST(ScaleModel, DeterministicReduceByHand) {
+  Cluster c;
+  c.ranks_per_node = 4;
+  c.intra = link(10, 1);
+  c.inter = link(20, 0.5);
+  EXPECT_NEAR(deterministic_reduce_s(8e6, 4, c), 12.08e-3, 1e-12);
+  EXPECT_NEAR(deterministic_reduce_s(8e6, 8, c), 22.26e-3, 1e-12);
+  EXPECT_EQ(deterministic_reduce_s(8e6, 1, c), 0.0);
+  Workload w;
+  w.batch = 16;
+  w.compute_s = 10e-3;
+  w.param_bytes = 8e6;
+  w.grad_bytes = {4e6, 4e6 - 4};
+  w.grad_ready_s = {5e-3, 10e-3};
+  w.deterministic = true;
+  const Row r = predict(w, bucket(w, 0), c, 4);
+  EXPECT_NEAR(r.exposed_s, 12.08e-3, 1e-12);
+  EXPECT_NEAR(r.step_s, 22.08e-3, 1e-12);
+  EXPECT_NEAR(r.alpha_part_s, 2 * 3 * 10e-6 + 20e-6, 1e-12);  // 80 µs of latency
+  EXPECT_NEAR(r.samples_per_s, 4 * 16 / 22.08e-3, 1e-6);
+  EXPECT_EQ(r.dominant, "comm β (bandwidth)");
+}
+
+// A tensor-parallel model file: micro-batch 8, one device's whole-model step 100 ms
+// (backward half of it), two tensors of 4e6 parameters, fp16 gradients, tp 2 over
+// 3 layers of hidden 1000 at sequence 100. A device computes 50 ms and holds 4 MB of
+// each tensor's gradients (8 MB); per micro-batch 3·4 = 12 allreduces of
+// 8·100·1000·2 = 1.6 MB in pairs on NVLink-like α 5 µs β 100 GB/s:
+// 2·1/2·1.6e6/1e11 + 2·5 µs = 26 µs each, 312 µs. 8 ranks on nodes of 4 are 4
+// replicas, 2 per node: the 8 MB allreduce is hierarchical over 2 nodes,
+// 1/2·8e6/1e11 + 5 µs = 45 µs, inter (α 10 µs, β 10 GB/s) on 4 MB 400 + 20 µs, 45 µs:
+// 510 µs. Global batch 64: 16 per replica, 2 micro-batches, so compute 100 ms and
+// tp 624 µs; overlap_grad_sync false, so all 510 µs are exposed:
+// step 100 + 0.624 + 0.510 ms. At 2 ranks (one replica) 8 micro-batches, no allreduce.
+TEST(ScaleModel, TensorParallelModelSpecByHand) {
+  const ModelSpec m = ModelSpec::load(write(
+      "m_tp.yaml", "name: tp toy\nbatch: 8\nstep_ms: 100\nbackward_share: 0.5\ngradient_bytes: 2\n"
+                   "layers: [4e6, 4e6]\nglobal_batch: 64\noverlap_grad_sync: false\n"
+                   "tensor_parallel: {tp: 2, layers: 3, hidden: 1000, seq_len: 100, activation_bytes: 2}\n"));
+  ASSERT_EQ(tp_collectives(m).size(), 12u);
+  EXPECT_DOUBLE_EQ(tp_collectives(m)[0].bytes, 1.6e6);
+  Cluster c;
+  c.ranks_per_node = 4;
+  c.intra = link(5, 100);
+  c.inter = link(10, 10);
+  const Workload w = workload_of(m, &c);
+  EXPECT_EQ(w.mp, 2);
+  EXPECT_NEAR(w.compute_s, 0.05, 1e-15);
+  EXPECT_NEAR(w.mp_s, 312e-6, 1e-12);
+  EXPECT_DOUBLE_EQ(w.param_bytes, 8e6);
+  EXPECT_NEAR(w.grad_ready_s[0], 0.0375, 1e-15);
+  EXPECT_FALSE(w.overlap);
+  const Buckets b = bucket(w, 25);
+  ASSERT_EQ(b.bytes.size(), 1u);
+  Row r = predict(w, b, c, 8);
+  EXPECT_NEAR(r.compute_s, 0.1, 1e-12);
+  EXPECT_NEAR(r.mp_s, 624e-6, 1e-12);
+  EXPECT_NEAR(r.exposed_s, 510e-6, 1e-9);
+  EXPECT_NEAR(r.step_s, 0.1 + 624e-6 + 510e-6, 1e-9);
+  EXPECT_NEAR(r.samples_per_s, 64 / r.step_s, 1e-6);
+  r = predict(w, b, c, 2);
+  EXPECT_NEAR(r.step_s, 0.4 + 8 * 312e-6, 1e-12);
+  EXPECT_FALSE(predict(w, b, c, 6).ok);  // 3 replicas do not divide 64 into micro-batches of 8
+  // The same without tensor_parallel: one device per replica, no tp term.
+  const Workload w1 = workload_of(ModelSpec::load(write("m_tp1.yaml", "batch: 8\nstep_ms: 100\nparams: 8e6\n")), &c);
+  EXPECT_EQ(w1.mp, 1);
+  EXPECT_EQ(w1.mp_s, 0.0);
+}
+
+TEST(ScaleModel, TensorParallelModelSpecErrors) {
+  auto err = [](const std::string& name, const std::string& text) {
+    const std::string p = write(name, text);
+    try {
+      ModelSpec::load(p);
+    } catch (const Error& e) {
+      const std::string s = e.what();
+      EXPECT_NE(s.find(p), std::string::npos) << s;
+      EXPECT_EQ(s.find('\n'), std::string::npos) << s;
+      return s;
+    }
+    return std::string();
+  };
+  EXPECT_NE(err("t1.yaml", "batch: 8\nstep_ms: 1\nparams: 3\ntensor_parallel: {tp: 2}\n")
+                .find("missing key 'tensor_parallel.layers'"),
+            std::string::npos);
+  EXPECT_NE(err("t2.yaml", "batch: 8\nstep_ms: 1\nparams: 3\ntensor_parallel: {tp: 2, layers: 1, hidden: 4, "
+                           "seq_len: 2, heads: 3}\n")
+                .find("unknown key 'tensor_parallel.heads'"),
+            std::string::npos);
+  EXPECT_NE(err("t3.yaml", "batch: 8\nstep_ms: 1\nparams: 3\nglobal_batch: 12\n").find("not a multiple of 'batch'"),
+            std::string::npos);
+  EXPECT_NE(err("t4.yaml", "batch: 8\nstep_ms: 1\nparams: 3\noverlap_grad_sync: maybe\n").find("not true or false"),
+            std::string::npos);
+}
+
+// A pipelined model file: micro-batch 8, one device's step 120 ms, 12e6 parameters in 2
+// tensors (fp16 gradients), global batch 32, 3 stages with 8·100·1000·2 = 1.6 MB at a
+// boundary. A device computes 40 ms per micro-batch and holds 1/3 of the gradients
+// (8 MB); a transfer is 5 µs + 1.6e6/1e11 = 21 µs on the node's link. One replica (3
+// ranks): 4 micro-batches, compute 160 ms, pipeline 2·40 ms + (4+2)·2·21 µs = 80.252 ms.
+// 6 ranks on nodes of 6: 2 replicas on one node, 2 micro-batches each: compute 80 ms,
+// pipeline 80 ms + 4·2·21 µs, then the 8 MB ring allreduce of 2, 2·1/2·8e6/1e11 + 2·5 µs
+// = 90 µs, after backward.
+TEST(ScaleModel, PipelineModelSpecByHand) {
+  const ModelSpec m = ModelSpec::load(write(
+      "m_pp.yaml", "batch: 8\nstep_ms: 120\nbackward_share: 0.5\nparams: 12e6\ntensors: 2\ngradient_bytes: 2\n"
+                   "global_batch: 32\npipeline: {stages: 3, hidden: 1000, seq_len: 100}\n"));
+  EXPECT_EQ(m.stages, 3);
+  EXPECT_DOUBLE_EQ(m.pp_bytes, 1.6e6);
+  Cluster c;
+  c.ranks_per_node = 6;
+  c.intra = link(5, 100);
+  c.inter = link(10, 10);
+  const Workload w = workload_of(m, &c);
+  EXPECT_EQ(w.mp, 3);
+  EXPECT_NEAR(w.compute_s, 0.04, 1e-15);
+  EXPECT_NEAR(w.p2p_s, 21e-6, 1e-15);
+  EXPECT_DOUBLE_EQ(w.param_bytes, 8e6);
+  const Buckets b = bucket(w, 25);
+  Row r = predict(w, b, c, 3);
+  EXPECT_NEAR(r.compute_s, 0.16, 1e-12);
+  EXPECT_NEAR(r.pipeline_s, 0.080252, 1e-12);
+  EXPECT_NEAR(r.step_s, 0.240252, 1e-12);
+  EXPECT_EQ(r.dominant, "compute; then pipeline bubble");
+  r = predict(w, b, c, 6);
+  EXPECT_NEAR(r.pipeline_s, 0.080168, 1e-12);
+  EXPECT_NEAR(r.exposed_s, 90e-6, 1e-9);
+  EXPECT_NEAR(r.step_s, 0.160258, 1e-9);
+  EXPECT_NEAR(r.samples_per_s, 32 / r.step_s, 1e-6);
+  EXPECT_NE(std::string([] {
+              try {
+                ModelSpec::load(write("m_pp_bad.yaml", "batch: 8\nstep_ms: 1\nparams: 3\npipeline: {stages: 2}\n"));
+              } catch (const Error& e) {
+                return std::string(e.what());
+              }
+              return std::string();
+            }())
+                .find("missing key 'pipeline.hidden'"),
+            std::string::npos);
+}
+
+// Two "nodes" of 2 ranks on one machine's 2 cores (shared_cores: cores 2, nodes 2,
+// intra copies 4 GB/s, inter copies 1 GB/s), compute 10 ms at one rank, one
+// bucket of 8 MB ready when backward ends; intra α 0, β 4 GB/s; inter α 10 µs, β 1 GB/s.
+//   n = 4: s = 4, o = 4·1/2 = 2, compute 20 ms;
+//     hierarchical: reduce-scatter 1/2·8e6/4e9 = 1 ms, inter ring on 4 MB over 2 nodes
+//     2·1/2·4e6/1e9 + 2·10 µs = 4.02 ms, allgather 1 ms: 6.02 ms, not overlapped;
+//     copies: intra 2·1/2·8e6 = 8 MB / 4e9 = 2 ms, inter 2·1/2·4e6 = 4 MB / 1e9 = 4 ms;
+//     + (2 - 1)·6 ms; step = 20 + 6.02 + 6 = 32.02 ms.
+//   n = 2 (one node): s = 2, o = 1: compute 10 ms + ring 2·1/2·8e6/4e9 = 2 ms, no copy term.
+TEST(ScaleModel, SharedCoresByHand) {
+  const std::string path = write("shared.yaml",
+                                 "ranks_per_node: 2\n"
+                                 "shared_cores: {cores: 2, nodes: 2, intra_copy_gbs: 4, inter_copy_gbs: 1}\n"
+                                 "compute: {step_ms: 10}\n"
+                                 "intra: {alpha_us: 0, beta_gbs: 4}\n"
+                                 "inter: {alpha_us: 10, beta_gbs: 1}\n");
+  const Cluster c = Cluster::load(path);
+  EXPECT_EQ(c.cores_per_node, 2);
+  EXPECT_EQ(c.shared_nodes, 2);
+  EXPECT_EQ(core_share(c, 4).sharing, 4);
+  EXPECT_DOUBLE_EQ(core_share(c, 4).over, 2.0);
+  EXPECT_DOUBLE_EQ(core_share(c, 2).over, 1.0);
+  double in = 0, out = 0;
+  allreduce_copy_bytes(8e6, 4, c, in, out);
+  EXPECT_DOUBLE_EQ(in, 8e6);
+  EXPECT_DOUBLE_EQ(out, 4e6);
+  Workload w;
+  w.batch = 128;
+  w.compute_s = 0.010;
+  w.param_bytes = 8e6;
+  Buckets b;
+  b.bytes = {8e6};
+  b.ready_s = {0.010};
+  Row r = predict(w, b, c, 4);
+  EXPECT_DOUBLE_EQ(r.oversub, 2.0);
+  EXPECT_NEAR(r.compute_s, 0.020, 1e-12);
+  EXPECT_NEAR(r.exposed_s, 6.02e-3, 1e-12);
+  EXPECT_NEAR(r.copy_s, 6e-3, 1e-12);
+  EXPECT_NEAR(r.step_s, 0.03202, 1e-12);
+  EXPECT_NEAR(r.samples_per_s, 4 * 128 / 0.03202, 1e-6);
+  r = predict(w, b, c, 2);
+  EXPECT_NEAR(r.step_s, 0.012, 1e-12);
+  EXPECT_EQ(r.copy_s, 0.0);
+  // Three threads a rank on 2 cores: o = 2·3/2 = 3 already at one node.
+  Cluster t = c;
+  t.threads_per_rank = 3;
+  EXPECT_DOUBLE_EQ(core_share(t, 2).over, 3.0);
+  EXPECT_NE(load_error(write("shared_both.yaml", "ranks_per_node: 2\ncores_per_node: 2\nshared_cores: {cores: 2}\n"
+                                                 "compute: {step_ms: 1}\nintra: {alpha_us: 1, beta_gbs: 1}\n"
+                                                 "inter: {alpha_us: 1, beta_gbs: 1}\n"))
+                .find("not both"),
+            std::string::npos);
+}
