@@ -5,6 +5,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "comm/stall.h"
 #include "ops/ops.h"
 
 namespace ft {
@@ -43,9 +44,15 @@ void copy_kernel(KernelCtx& c) {
   if (c.out(0).raw() != c.in(0).raw()) c.out(0).copy_from(c.in(0));
 }
 
+// Stall detection: the blocking collective is in flight for the kernel's scope.
+std::string mp_what(const KernelCtx& c) {
+  return c.node.op + " '" + c.node.name + "' of step " + std::to_string(c.step);
+}
+
 void allreduce_kernel(KernelCtx& c) {
   Communicator& comm = mp_comm_of(c);
   copy_kernel(c);
+  InflightScope noted(kMpKey + c.node.id, mp_what(c));
   comm.allreduce(c.out(0), ReduceOp::Sum);
 }
 
@@ -57,7 +64,10 @@ void allgather_kernel(KernelCtx& c) {
   const int64_t k = comm.size(), n = x.rank() ? x.dim(-1) : 1, m = n ? x.numel() / n : 0;
   const size_t es = dtype_size(x.dtype()), row = size_t(n) * es;
   Tensor tmp = Tensor::empty({k * x.numel()}, x.dtype());
-  comm.allgather(x.raw(), tmp.raw(), x.numel(), x.dtype());
+  {
+    InflightScope noted(kMpKey + c.node.id, mp_what(c));
+    comm.allgather(x.raw(), tmp.raw(), x.numel(), x.dtype());
+  }
   const char* src = static_cast<const char*>(tmp.raw());
   char* dst = static_cast<char*>(y.raw());
   for (int64_t r = 0; r < k; ++r)

@@ -55,6 +55,22 @@ class Inflight {
   std::atomic<int64_t> entered_{0}, left_{0};
 };
 
+// Notes a blocking collective as in flight for its scope (keys unique among
+// those in flight: buckets are 0.., the step boundary kStepKey, model-parallel
+// collectives kMpKey + node id).
+class InflightScope {
+ public:
+  InflightScope(int64_t key, const std::string& what) : key_(key) { Inflight::get().begin(key, what); }
+  ~InflightScope() { Inflight::get().end(key_); }
+  InflightScope(const InflightScope&) = delete;
+  InflightScope& operator=(const InflightScope&) = delete;
+
+ private:
+  int64_t key_;
+};
+constexpr int64_t kMpKey = int64_t(1) << 40;
+constexpr int64_t kStepKey = kMpKey - 1;  // the ranks' agreement at a step boundary (Strategy::agree_stop)
+
 double monotonic_s();
 
 class StallWatch {

@@ -207,6 +207,8 @@ class AllreduceStrategy : public Strategy {
                      "needs a power-of-two number of ranks and of micro-batches (global batch " +
                          std::to_string(global) + ", micro-batch " + std::to_string(micro_) + ", per-rank batch " +
                          std::to_string(batch) + ")");
+      if (w.size() > 1) start_watch(ctx, dp, {"every gradient's shards, tree-summed micro-batches",
+                                              "the summed shards of every gradient"});
     } else if (w.size() > 1) {
       // Rewrite: one async allreduce node per bucket, chained in launch order.
       // Device buckets run the NCCL kernel registered for "cuda" (comm/device_comm.h).
@@ -244,18 +246,10 @@ class AllreduceStrategy : public Strategy {
         }
         names.push_back(n);
       }
-      watch_ = std::make_unique<comm::StallWatch>(
-          w.rank(), ctx.cfg.distributed.stall_warning_s,
-          [names](int64_t key) { return key >= 0 && size_t(key) < names.size() ? names[size_t(key)] : "?"; },
-          [](const std::string& line) { logging::warn("{}", line); },
-          [dp] { return dp->not_arrived(); });
-      watch_->set_hosts([dp](int r) { return dp->host_of(r); });
-      if (ctx.cfg.distributed.stall_timeout_s > 0)
-        watch_->set_timeout(ctx.cfg.distributed.stall_timeout_s, [](const std::string& line) {
-          logging::error("{}", line);
-          comm::abort_job(3);
-        });
+      start_watch(ctx, dp, std::move(names));
     }
+    // Model-parallel collectives are watched too, also without data parallelism.
+    if (!watch_ && ctx.mp_comm && ctx.mp_comm->size() > 1) start_watch(ctx, dp, {});
     ex_ = std::make_unique<Executor>(ctx.g, &ctx.pool);
     ex_->set_host_arena(ctx.host_arena);
   }
@@ -371,13 +365,19 @@ class AllreduceStrategy : public Strategy {
     const size_t n = size_t(w.size()), shard = (mine.size() + n - 1) / n;
     mine.resize(shard * n, 0.0f);
     std::vector<float> parts(shard * n);
-    w.alltoall(mine.data(), parts.data(), int64_t(shard), DType::F32);
+    {
+      comm::InflightScope noted(0, names_of_step(0, step));
+      w.alltoall(mine.data(), parts.data(), int64_t(shard), DType::F32);
+    }
     TreeSum across;
     for (size_t r = 0; r < n; ++r)
       across.add(std::vector<float>(parts.begin() + long(r * shard), parts.begin() + long((r + 1) * shard)));
     std::vector<float> reduced = across.take();
     std::vector<float> sum(shard * n);
-    w.allgather(reduced.data(), sum.data(), int64_t(shard), DType::F32);
+    {
+      comm::InflightScope noted(1, names_of_step(1, step));
+      w.allgather(reduced.data(), sum.data(), int64_t(shard), DType::F32);
+    }
     sent_bytes_ = 2 * (n - 1) * shard * sizeof(float);
     const float inv = 1.0f / float(k * w.size());
     grads.clear();
@@ -404,6 +404,39 @@ class AllreduceStrategy : public Strategy {
   std::vector<int> order_;
   std::vector<Value> fetch_;
   std::unique_ptr<Executor> ex_;
+  static std::string names_of_step(int64_t key, int64_t step) {
+    return std::string(key == 0 ? "deterministic reduce-scatter" : "deterministic allgather") + " of step " +
+           std::to_string(step);
+  }
+
+  // Stall detection: a watch naming the collective (key -> names[key]) that waits too long,
+  // the ranks not arrived and their hosts; stall_timeout_s ends the job.
+  void start_watch(StepContext& ctx, const comm::CommPtr& dp, std::vector<std::string> names) {
+    // Lines name world ranks: the group's ranks are mapped (collective over the group).
+    const std::vector<uint64_t> w = dp->allgather_u64(uint64_t(ctx.world->rank()));
+    const std::vector<int> world_of(w.begin(), w.end());
+    watch_ = std::make_unique<comm::StallWatch>(
+        ctx.world->rank(), ctx.cfg.distributed.stall_warning_s,
+        [names](int64_t key) {
+          if (key >= comm::kMpKey) return std::string("the model-parallel group's collective");
+          if (key == comm::kStepKey) return std::string("the ranks' agreement to go on");
+          return key >= 0 && size_t(key) < names.size() ? names[size_t(key)] : std::string("?");
+        },
+        [](const std::string& line) { logging::warn("{}", line); },
+        [dp, world_of] {
+          std::vector<int> v = dp->not_arrived();
+          for (int& r : v) r = world_of[size_t(r)];
+          return v;
+        });
+    watch_->set_hosts([world = ctx.world](int r) { return world->host_of(r); });
+    if (ctx.cfg.distributed.stall_timeout_s > 0)
+      watch_->set_timeout(ctx.cfg.distributed.stall_timeout_s, [](const std::string& line) {
+        logging::error("{}", line);
+        comm::abort_job(3);
+      });
+  }
+
+
   std::unique_ptr<comm::StallWatch> watch_;
 };
 

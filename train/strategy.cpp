@@ -1,6 +1,8 @@
 // strategy.cpp — what strategies share by default.
 #include "train/strategy.h"
 
+#include "comm/stall.h"
+
 #include "comm/mp_ops.h"
 
 #include <fmt/format.h>
@@ -29,6 +31,7 @@ GradientPlan plan_gradient_buckets(const std::vector<Value>& params, const std::
 bool Strategy::agree_stop(StepContext& ctx, bool local) {
   if (ctx.world->size() == 1) return local;
   int32_t v = local ? 1 : 0;
+  comm::InflightScope noted(comm::kStepKey, "the step boundary");  // watched like the gradients' collectives
   ctx.world->allreduce(&v, 1, DType::I32, comm::ReduceOp::Max);
   return v != 0;
 }
