@@ -61,9 +61,27 @@ int main(int argc, char** argv) {
         std::printf("rep %d: %zu buckets; first allreduce starts %.3f ms before the last gradient is done\n", rep,
                     ar_nodes.size(), (last_grad_end - first_ar_start) / 1e6);
     }
-    // Every repetition must overlap: the first bucket depends only on the last layer's gradient.
-    if (overlapped != reps) {
-      std::printf("FAIL: rank %d: overlap in %d of %d steps\n", world->rank(), overlapped, reps);
+    // The first bucket depends only on the last layer's gradient, so it may start while
+    // backward still runs; whether it does in a given step is up to the pool's threads
+    // (both ranks share two cores here), so at least one step must show it.
+    // Structurally: the first bucket waits for fewer gradients than there are.
+    std::set<int> seen;
+    std::vector<int> todo = {*ar_nodes.begin()};
+    while (!todo.empty()) {
+      const int id = todo.back();
+      todo.pop_back();
+      if (!seen.insert(id).second) continue;
+      for (const auto& in : g.node(id).inputs) todo.push_back(in.node);
+      for (int c : g.node(id).control_inputs) todo.push_back(c);
+    }
+    size_t waits_for = 0;
+    for (int gn : grad_nodes) waits_for += seen.count(gn);
+    if (waits_for >= grad_nodes.size()) {
+      std::printf("FAIL: the first bucket waits for all %zu gradients\n", grad_nodes.size());
+      ++failures;
+    }
+    if (overlapped == 0) {
+      std::printf("FAIL: rank %d: no overlap in %d steps\n", world->rank(), reps);
       ++failures;
     }
     if (ar_nodes.size() < 3) {
