@@ -62,7 +62,8 @@ bool Inflight::oldest(int64_t* key, Entry* e, double* waited) {
 }
 
 StallWatch::StallWatch(int rank, double threshold_s, std::function<std::string(int64_t)> describe,
-                       std::function<void(const std::string&)> log, std::function<std::vector<int>()> not_arrived)
+                       std::function<void(const std::string&)> log,
+                       std::function<std::vector<int>(int64_t)> not_arrived)
     : rank_(rank),
       threshold_(threshold_s),
       describe_(std::move(describe)),
@@ -109,7 +110,7 @@ void StallWatch::loop() {
     Inflight::get().overdue(threshold_, [&](int64_t key, const Inflight::Entry& e, double waited) {
       char head[160];
       std::snprintf(head, sizeof(head), "stall: rank %d has waited %.1f s on %s", rank_, waited, e.what.c_str());
-      std::vector<int> missing = not_arrived_ ? not_arrived_() : std::vector<int>{};
+      std::vector<int> missing = not_arrived_ ? not_arrived_(key) : std::vector<int>{};
       std::string line = std::string(head) + " [" + describe_(key) + "]; " +
                          (missing.empty() ? "ranks that have not arrived are those not reporting this bucket"
                                           : "not arrived: " + who(missing));
@@ -125,7 +126,7 @@ void StallWatch::loop() {
     // them is the one printed.
     if (timeout_ > 0 && !timed_out_ && on_timeout_ && Inflight::get().oldest(&key, &e, &waited) &&
         waited >= timeout_ &&
-        (!(missing = not_arrived_ ? not_arrived_() : std::vector<int>{}).empty() ||
+        (!(missing = not_arrived_ ? not_arrived_(key) : std::vector<int>{}).empty() ||
          waited >= timeout_ + std::min(2.0, timeout_))) {
       timed_out_ = true;
       const std::string here = host_of_ ? host_of_(rank_) : "";

@@ -76,9 +76,11 @@ double monotonic_s();
 class StallWatch {
  public:
   // describe(key) names the bucket's tensors; log(line) prints it;
-  // not_arrived(), when given and non-empty, names the ranks still missing.
+  // not_arrived(key), when given and non-empty, names the ranks still missing
+  // from the collective noted under key.
   StallWatch(int rank, double threshold_s, std::function<std::string(int64_t)> describe,
-             std::function<void(const std::string&)> log, std::function<std::vector<int>()> not_arrived = {});
+             std::function<void(const std::string&)> log,
+             std::function<std::vector<int>(int64_t)> not_arrived = {});
   // Where ranks run (host_of(rank), "" when unknown), and the timeout: 0 waits
   // forever; else on_timeout(line) once, for the first collective that waits
   // timeout_s. Call before the first collective.
@@ -96,7 +98,7 @@ class StallWatch {
   double threshold_;
   std::function<std::string(int64_t)> describe_;
   std::function<void(const std::string&)> log_;
-  std::function<std::vector<int>()> not_arrived_;
+  std::function<std::vector<int>(int64_t)> not_arrived_;
   std::function<std::string(int)> host_of_;
   double timeout_ = 0;
   std::function<void(const std::string&)> on_timeout_;

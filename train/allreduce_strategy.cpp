@@ -410,11 +410,21 @@ class AllreduceStrategy : public Strategy {
   }
 
   // Stall detection: a watch naming the collective (key -> names[key]) that waits too long,
-  // the ranks not arrived and their hosts; stall_timeout_s ends the job.
+  // the ranks not arrived and their hosts; stall_timeout_s ends the job. Each key asks the
+  // group its collective runs over: buckets the data-parallel group, model-parallel
+  // collectives the model-parallel group, the step boundary the world.
   void start_watch(StepContext& ctx, const comm::CommPtr& dp, std::vector<std::string> names) {
-    // Lines name world ranks: the group's ranks are mapped (collective over the group).
-    const std::vector<uint64_t> w = dp->allgather_u64(uint64_t(ctx.world->rank()));
-    const std::vector<int> world_of(w.begin(), w.end());
+    // Lines name world ranks: each group's ranks are mapped (collectives over the groups).
+    auto world_ranks = [&](const comm::CommPtr& c) {
+      const std::vector<uint64_t> w = c->allgather_u64(uint64_t(ctx.world->rank()));
+      return std::vector<int>(w.begin(), w.end());
+    };
+    struct Group {
+      comm::CommPtr c;
+      std::vector<int> world_of;
+    };
+    const Group dpg{dp, world_ranks(dp)};
+    const Group mpg = ctx.mp_comm ? Group{ctx.mp_comm, world_ranks(ctx.mp_comm)} : Group{};
     watch_ = std::make_unique<comm::StallWatch>(
         ctx.world->rank(), ctx.cfg.distributed.stall_warning_s,
         [names](int64_t key) {
@@ -423,9 +433,11 @@ class AllreduceStrategy : public Strategy {
           return key >= 0 && size_t(key) < names.size() ? names[size_t(key)] : std::string("?");
         },
         [](const std::string& line) { logging::warn("{}", line); },
-        [dp, world_of] {
-          std::vector<int> v = dp->not_arrived();
-          for (int& r : v) r = world_of[size_t(r)];
+        [dpg, mpg, world = ctx.world](int64_t key) {
+          if (key == comm::kStepKey) return world->not_arrived();
+          const Group& g = key >= comm::kMpKey && mpg.c ? mpg : dpg;
+          std::vector<int> v = g.c->not_arrived();
+          for (int& r : v) r = g.world_of[size_t(r)];
           return v;
         });
     watch_->set_hosts([world = ctx.world](int r) { return world->host_of(r); });
