@@ -1,10 +1,12 @@
 // device.cpp — the device registry and the built-in "cpu" device (see device.h).
 #include "core/device.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <vector>
 
 #include "core/tensor.h"
 
@@ -25,6 +27,9 @@ class CpuDevice final : public Device {
   void copy_from_host(void* dst, const void* src, size_t bytes) override { copy(dst, src, bytes); }
   void copy_to_host(void* dst, const void* src, size_t bytes) override { copy(dst, src, bytes); }
   void copy_on_device(void* dst, const void* src, size_t bytes) override { copy(dst, src, bytes); }
+  void zero(void* dst, size_t bytes) override {
+    if (bytes) std::memset(dst, 0, bytes);
+  }
   void synchronize() override {}
 
  private:
@@ -33,6 +38,16 @@ class CpuDevice final : public Device {
   }
   std::string name_ = "cpu";
 };
+
+}  // namespace
+
+void Device::zero(void* dst, size_t bytes) {
+  if (bytes == 0) return;
+  std::vector<char> z(bytes, 0);
+  copy_between(cpu_device(), z.data(), *this, dst, bytes);
+}
+
+namespace {
 
 struct Registry {
   std::recursive_mutex mu;  // a loader registers its device while load_backend holds the lock
@@ -104,14 +119,31 @@ Device& device(const std::string& name) {
   return *r.open.emplace(name, std::move(d)).first->second;
 }
 
+namespace {
+std::atomic<int64_t> h2d_bytes{0}, d2h_bytes{0}, h2d_copies{0}, d2h_copies{0};
+}  // namespace
+
+DeviceTraffic device_traffic() {
+  DeviceTraffic t;
+  t.h2d_bytes = h2d_bytes.load();
+  t.d2h_bytes = d2h_bytes.load();
+  t.h2d_copies = h2d_copies.load();
+  t.d2h_copies = d2h_copies.load();
+  return t;
+}
+
 void copy_between(Device& from, const void* src, Device& to, void* dst, size_t bytes) {
   if (bytes == 0) return;
   if (from.is_host() && to.is_host()) {
     cpu_device().copy_on_device(dst, src, bytes);
   } else if (from.is_host()) {
     to.copy_from_host(dst, src, bytes);
+    h2d_bytes.fetch_add(int64_t(bytes), std::memory_order_relaxed);
+    h2d_copies.fetch_add(1, std::memory_order_relaxed);
   } else if (to.is_host()) {
     from.copy_to_host(dst, src, bytes);
+    d2h_bytes.fetch_add(int64_t(bytes), std::memory_order_relaxed);
+    d2h_copies.fetch_add(1, std::memory_order_relaxed);
   } else if (&from == &to) {
     from.copy_on_device(dst, src, bytes);
   } else {

@@ -33,6 +33,9 @@ class Device {
   virtual const std::string& name() const = 0;
   // Host memory: kernels and the host may touch it directly, no copies needed.
   virtual bool is_host() const = 0;
+  // Host code may read and write its memory (the stand-in device, core/standin.h):
+  // true for host devices; false for a GPU, whose memory only its kernels touch.
+  virtual bool host_addressable() const { return is_host(); }
   // Device memory of at least `bytes` (64-byte aligned); nullptr for 0 bytes.
   // Throws ft::Error naming the request when the device is out of memory.
   virtual void* allocate(size_t bytes) = 0;
@@ -40,6 +43,9 @@ class Device {
   virtual void copy_from_host(void* dst, const void* src, size_t bytes) = 0;
   virtual void copy_to_host(void* dst, const void* src, size_t bytes) = 0;
   virtual void copy_on_device(void* dst, const void* src, size_t bytes) = 0;
+  // Sets `bytes` at `dst` to zero, ordered with the device's other work. The
+  // default copies zeros from the host; a device with a fill of its own overrides it.
+  virtual void zero(void* dst, size_t bytes);
   virtual void synchronize() = 0;
 };
 
@@ -62,5 +68,14 @@ Device& cpu_device();
 // Copies `bytes` from `src` on device `from` to `dst` on device `to`
 // (host<->device, device<->device of one device, host<->host).
 void copy_between(Device& from, const void* src, Device& to, void* dst, size_t bytes);
+
+// Bytes and copies between the host and non-host devices through copy_between
+// (the executor's copy steps, Tensor::to_host/copy_from, resident variables),
+// since the process started.
+struct DeviceTraffic {
+  int64_t h2d_bytes = 0, d2h_bytes = 0;
+  int64_t h2d_copies = 0, d2h_copies = 0;
+};
+DeviceTraffic device_traffic();
 
 }  // namespace ft

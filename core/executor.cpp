@@ -113,6 +113,8 @@ std::unique_ptr<Executor::Plan> Executor::compile(const Feeds& feeds, const std:
   PlaceOptions po;
   po.device = device_;
   po.fetches = fetches;
+  if (resident_) po.resident = resident_->device().name();
+  po.fetch_on_device = fetch_on_device_;
   for (const auto& f : fed_index) po.fed.insert(f.first);
   P.placement = place_devices(g_, po);
   const DevicePlacement& placed = P.placement;
@@ -221,7 +223,7 @@ std::unique_ptr<Executor::Plan> Executor::compile(const Feeds& feeds, const std:
     size_t si = P.pos.at(v.node());
     int index = v.index();
     auto c = copy_step.find({v.output(), std::string("cpu")});
-    if (placed.device[size_t(v.node())] != "cpu" && c != copy_step.end()) {
+    if (placed.device[size_t(v.node())] != "cpu" && c != copy_step.end() && !fetch_on_device_) {
       si = c->second;  // a device value is returned through its host copy
       index = 0;
     }
@@ -332,7 +334,9 @@ std::unique_ptr<Executor::Plan> Executor::compile(const Feeds& feeds, const std:
       if (b >= 0 && !(P.steps[si].alias && oi == 0)) {
         Tensor& t = P.slots[si][oi];
         if (P.host_arena && bufs[size_t(b)].arena == 0) P.host_views.emplace_back(&t, offset[size_t(b)]);
-        else t = Tensor::view(base[bufs[size_t(b)].arena] + offset[size_t(b)], t.shape(), t.dtype());
+        else
+          t = Tensor::on_device(base[bufs[size_t(b)].arena] + offset[size_t(b)], t.shape(), t.dtype(),
+                                arena_dev[bufs[size_t(b)].arena]);
       }
     }
   }
@@ -383,7 +387,8 @@ void bind_alias(Executor::Plan& P, size_t si) {
   Executor::Plan::Step& st = P.steps[si];
   if (!st.alias) return;
   Tensor& out = P.slots[si][0];
-  out = Tensor::view(const_cast<void*>(st.ctx->in(0).raw()), out.shape(), out.dtype());
+  const Tensor& in = st.ctx->in(0);
+  out = Tensor::on_device(const_cast<void*>(in.raw()), out.shape(), out.dtype(), in.device_ptr());
 }
 
 Error op_error(const Node& n, const std::exception& e) {
@@ -454,6 +459,34 @@ struct ParallelRun : std::enable_shared_from_this<ParallelRun> {
 
 }  // namespace
 
+Tensor& ResidentVariables::of(int node) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = held_.find(node);
+  if (it != held_.end()) return it->second;
+  const Tensor& host = g_.value(node);
+  Tensor t = Tensor::empty_on(dev_, host.shape(), host.dtype());
+  t.copy_from(host);
+  return held_.emplace(node, std::move(t)).first->second;
+}
+
+void ResidentVariables::upload() {
+  std::lock_guard<std::mutex> l(mu_);
+  for (auto& kv : held_) kv.second.copy_from(g_.value(kv.first));
+}
+
+void ResidentVariables::download() {
+  std::lock_guard<std::mutex> l(mu_);
+  for (auto& kv : held_)
+    if (g_.node(kv.first).op == "variable") g_.value(kv.first).copy_from(kv.second);
+}
+
+size_t ResidentVariables::bytes() const {
+  std::lock_guard<std::mutex> l(mu_);
+  size_t b = 0;
+  for (const auto& kv : held_) b += kv.second.bytes();
+  return b;
+}
+
 char* HostArena::reserve(size_t bytes) {
   if (bytes > bytes_) {
     mem_.reset();  // before the larger block: the two are never held at once
@@ -481,7 +514,8 @@ std::vector<Tensor> Executor::run(const Feeds& feeds, const std::vector<Value>& 
   for (auto& f : P.fed) P.slots[f.first][0] = feeds[f.second].second;
   for (size_t si = 0; si < P.steps.size(); ++si) {
     const Plan::Step& st = P.steps[si];
-    if (st.leaf && g_.has_value(st.node)) P.slots[si][0] = g_.value(st.node);
+    if (st.leaf && st.node >= 0 && g_.has_value(st.node))
+      P.slots[si][0] = st.dev->is_host() ? g_.value(st.node) : resident_->of(st.node);
     if (st.ctx) {
       st.ctx->resources = opt.resources;
       st.ctx->step = opt.step;

@@ -21,7 +21,7 @@
 // host, and run() synchronizes every device of the plan before it returns.
 // On an all-cpu plan there are no copies and nothing else changes.
 //
-// Fetched tensors are host tensors: views into the plan's cpu arena, valid until
+// Fetched tensors are host tensors (unless fetch_on_device, below): views into the plan's cpu arena, valid until
 // the next run of the same plan (of any plan sharing its HostArena, below);
 // clone() them to keep them. Variables and
 // constants are read in place from the Graph; fed tensors are read in place
@@ -90,6 +90,32 @@ class HostArena {
   size_t bytes_ = 0;
 };
 
+// Device-resident state: one device's copies of a Graph's variables and
+// constants, kept across runs. Plans of executors given it (set_resident) read
+// these instead of copying the host values to the device every run; whatever
+// updates a variable in place on the device (the optimizer) is seen by the next
+// run. The Graph's host values of variables are stale meanwhile: download()
+// brings them back (before a checkpoint, an export), upload() sends the host
+// values again (after loading one). Constants are uploaded once.
+class ResidentVariables {
+ public:
+  ResidentVariables(Graph& g, Device& d) : g_(g), dev_(d) {}
+  Device& device() const { return dev_; }
+  // The device copy of value node `node`, allocated and uploaded on first use.
+  Tensor& of(int node);
+  Tensor& of(const Value& v) { return of(v.node()); }
+  void upload();    // every held variable: host -> device
+  void download();  // every held variable: device -> the Graph's host value
+  size_t bytes() const;
+  size_t size() const { return held_.size(); }
+
+ private:
+  Graph& g_;
+  Device& dev_;
+  mutable std::mutex mu_;
+  std::map<int, Tensor> held_;
+};
+
 class Executor {
  public:
   using Feeds = std::vector<std::pair<Value, Tensor>>;
@@ -112,6 +138,11 @@ class Executor {
   // whatever else uses it; their fetched tensors are then valid until the next
   // run of any of those. Runs of executors sharing one must not overlap.
   void set_host_arena(std::shared_ptr<HostArena> arena) { host_arena_ = std::move(arena); }
+  // Plans compiled from now on read variables and constants from `r`'s device
+  // (placed there; cpu readers get a copy), and return fetched device values as
+  // device tensors (Tensor::device_ptr()) when fetch_on_device, not host copies.
+  void set_resident(std::shared_ptr<ResidentVariables> r) { resident_ = std::move(r); }
+  void set_fetch_on_device(bool on) { fetch_on_device_ = on; }
 
   struct Plan;
 
@@ -124,6 +155,8 @@ class Executor {
   std::map<std::string, std::unique_ptr<Plan>> plans_;
   const Plan* last_ = nullptr;
   std::shared_ptr<HostArena> host_arena_;
+  std::shared_ptr<ResidentVariables> resident_;
+  bool fetch_on_device_ = false;
 };
 
 int64_t now_ns();

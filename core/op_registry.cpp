@@ -74,6 +74,14 @@ const Kernel* OpRegistry::find_kernel(const std::string& op, const std::string& 
   return it == kernels_.end() ? nullptr : &it->second;
 }
 
+std::vector<std::tuple<std::string, DType, Kernel>> OpRegistry::kernels_for(const std::string& device) const {
+  std::lock_guard<std::mutex> l(mu_);
+  std::vector<std::tuple<std::string, DType, Kernel>> v;
+  for (const auto& kv : kernels_)
+    if (std::get<1>(kv.first) == device) v.emplace_back(std::get<0>(kv.first), std::get<2>(kv.first), kv.second);
+  return v;
+}
+
 bool OpRegistry::has_kernel(const std::string& op, const std::string& device) const {
   std::lock_guard<std::mutex> l(mu_);
   for (const auto& kv : kernels_)

@@ -103,6 +103,8 @@ class OpRegistry {
   void add_kernel(const std::string& op, const std::string& device, DType dtype, Kernel k);
   const Kernel* find_kernel(const std::string& op, const std::string& device, DType dtype) const;
   bool has_kernel(const std::string& op, const std::string& device) const;
+  // Every kernel registered for `device`: (op, dtype, kernel).
+  std::vector<std::tuple<std::string, DType, Kernel>> kernels_for(const std::string& device) const;
   std::vector<std::string> ops() const;
 
  private:

@@ -46,9 +46,15 @@ DevicePlacement place_devices(const Graph& g, const PlaceOptions& opt) {
     P.nodes.push_back(id);
     const Node& n = g.node(id);
     std::string& dev = P.device[size_t(id)];
-    if (opt.fed.count(id) || n.op == "placeholder" || n.op == "variable" || n.op == "constant" ||
-        g.has_value(id)) {
-      dev = "cpu";  // leaves are host tensors
+    if (opt.fed.count(id) || n.op == "placeholder") {
+      dev = "cpu";  // fed leaves are host tensors
+      continue;
+    }
+    if (n.op == "variable" || n.op == "constant" || g.has_value(id)) {
+      if (!opt.resident.empty() && loaded.insert(opt.resident).second && !load_backend(opt.resident))
+        throw Error("device: " + opt.resident + " (resident state) but this build has no " + opt.resident +
+                    " backend");
+      dev = opt.resident.empty() ? "cpu" : opt.resident;  // the Graph's host tensors, or their resident copies
       continue;
     }
     const std::string req = requested_device(n, opt.device);
@@ -83,8 +89,9 @@ DevicePlacement place_devices(const Graph& g, const PlaceOptions& opt) {
       if (r.empty() || r.back() != id) r.push_back(id);  // a node reading a value twice: one entry
     }
   }
-  for (const Value& v : opt.fetches)
-    if (P.device[size_t(v.node())] != "cpu") edge(v.output(), "cpu").fetched = true;
+  if (!opt.fetch_on_device)
+    for (const Value& v : opt.fetches)
+      if (P.device[size_t(v.node())] != "cpu") edge(v.output(), "cpu").fetched = true;
   for (auto& kv : copies) P.copies.push_back(std::move(kv.second));
   return P;
 }

@@ -11,12 +11,15 @@
 //     (op, device, dispatch dtype); otherwise it falls back to "cpu".
 //   * Leaves stay on the host: fed placeholders are host tensors, variables
 //     and constants are the Graph's host tensors (the optimizer updates them
-//     there). A leaf read on a device is copied there once per run.
+//     there). A leaf read on a device is copied there once per run. With a
+//     resident device, variables and constants live there instead, and a cpu
+//     reader gets a copy to the host.
 //   * A copy is inserted for every value produced on device A and read on
 //     device B != A: ONE copy per (value, destination device), shared by all
 //     its readers there; none where producer and reader share a device.
 //     Control edges need no copy. A fetched value not on "cpu" gets a copy to
-//     "cpu" (shared with its cpu readers), which the fetch returns.
+//     "cpu" (shared with its cpu readers), which the fetch returns, unless
+//     fetch_on_device.
 #pragma once
 
 #include <set>
@@ -31,6 +34,11 @@ struct PlaceOptions {
   std::string device = "cpu";   // the run's default device
   std::vector<Value> fetches;   // what the run fetches
   std::set<int> fed;            // fed node ids: host tensors, their inputs not needed
+  // Device-resident state (core/executor.h ResidentVariables): variables and
+  // constants live on this device instead of the host ("" = the host).
+  std::string resident;
+  // Fetched values stay on the device that produced them (no copy to "cpu").
+  bool fetch_on_device = false;
 };
 
 struct DeviceCopy {

@@ -1,11 +1,13 @@
 // tensor.cpp — Tensor storage and helpers.
 #include "core/tensor.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
 
 #include "core/checked.h"
+#include "core/device.h"
 
 namespace ft {
 
@@ -60,7 +62,34 @@ std::string shape_str(const Shape& s) {
 
 const std::string& Tensor::device() const {
   static const std::string cpu = "cpu";
-  return cpu;
+  return dev_ ? dev_->name() : cpu;
+}
+
+Tensor Tensor::on_device(void* data, const Shape& shape, DType dtype, Device* dev) {
+  Tensor t = view(data, shape, dtype);
+  if (dev && !dev->is_host()) t.dev_ = dev;
+  return t;
+}
+
+Tensor Tensor::empty_on(Device& dev, const Shape& shape, DType dtype) {
+  if (dev.is_host()) return empty(shape, dtype);
+  Tensor t = view(nullptr, shape, dtype);  // checks the shape
+  int64_t exact;
+  if (!checked_mul(t.numel_, static_cast<int64_t>(dtype_size(dtype)), &exact) || exact > INT64_MAX - 63)
+    throw Error("Tensor::empty_on: shape " + shape_str(shape) + " of " + dtype_name(dtype) + " is too large");
+  Device* d = &dev;
+  void* p = d->allocate(std::max<size_t>(size_t(exact), 64));
+  t.storage_ = std::shared_ptr<void>(p, [d](void* q) { d->free(q); });
+  t.data_ = p;
+  t.dev_ = d;
+  return t;
+}
+
+Tensor Tensor::to_host() const {
+  if (!dev_) return *this;
+  Tensor t = empty(shape_, dtype_);
+  copy_between(*dev_, data_, cpu_device(), t.data_, bytes());
+  return t;
 }
 
 Tensor Tensor::empty(const Shape& shape, DType dtype) {
@@ -99,6 +128,11 @@ Tensor Tensor::view(void* data, const Shape& shape, DType dtype) {
 Tensor Tensor::scalar(float v) { return from<float>({}, {v}); }
 
 Tensor Tensor::clone() const {
+  if (dev_) {
+    Tensor t = empty_on(*dev_, shape_, dtype_);
+    copy_between(*dev_, data_, *dev_, t.data_, bytes());
+    return t;
+  }
   Tensor t = empty(shape_, dtype_);
   if (bytes()) std::memcpy(t.data_, data_, bytes());
   return t;
@@ -108,7 +142,11 @@ void Tensor::copy_from(const Tensor& src) {
   FT_CHECK(src.dtype_ == dtype_ && src.numel_ == numel_,
            "copy_from " + shape_str(src.shape_) + " " + dtype_name(src.dtype_) + " into " +
                shape_str(shape_) + " " + dtype_name(dtype_));
-  if (bytes() && src.data_ != data_) std::memcpy(data_, src.data_, bytes());
+  if (!bytes() || src.data_ == data_) return;
+  if (dev_ || src.dev_)
+    copy_between(src.dev_ ? *src.dev_ : cpu_device(), src.data_, dev_ ? *dev_ : cpu_device(), data_, bytes());
+  else
+    std::memcpy(data_, src.data_, bytes());
 }
 
 Tensor Tensor::reshaped(const Shape& shape) const {
@@ -120,6 +158,7 @@ Tensor Tensor::reshaped(const Shape& shape) const {
 
 double Tensor::at(int64_t i) const {
   FT_CHECK(i >= 0 && i < numel_, "index out of range");
+  if (dev_) return to_host().at(i);
   switch (dtype_) {
     case DType::F32: return static_cast<const float*>(data_)[i];
     case DType::F64: return static_cast<const double*>(data_)[i];

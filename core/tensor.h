@@ -14,6 +14,8 @@
 
 namespace ft {
 
+class Device;
+
 // ---- errors -----------------------------------------------------------------
 
 // The one recoverable error type of the library. Messages name what failed
@@ -65,6 +67,10 @@ class Tensor {
   static Tensor empty(const Shape& shape, DType dtype);   // uninitialized, owned
   static Tensor zeros(const Shape& shape, DType dtype);
   static Tensor view(void* data, const Shape& shape, DType dtype);  // not owned
+  // Memory of a non-host device (core/device.h): a view, or owned (allocated there).
+  // The host must not read or write it directly: to_host(), copy_from() copy.
+  static Tensor on_device(void* data, const Shape& shape, DType dtype, Device* dev);
+  static Tensor empty_on(Device& dev, const Shape& shape, DType dtype);  // empty() on a host device
   template <class T> static Tensor from(const Shape& shape, const std::vector<T>& v);
   static Tensor scalar(float v);
 
@@ -75,7 +81,11 @@ class Tensor {
   DType dtype() const { return dtype_; }
   int64_t numel() const { return numel_; }
   size_t bytes() const { return static_cast<size_t>(numel_) * dtype_size(dtype_); }
-  const std::string& device() const;
+  const std::string& device() const;  // "cpu", or the device holding it
+  Device* device_ptr() const { return dev_; }  // nullptr in host memory
+  bool on_host() const { return dev_ == nullptr; }
+  // A host tensor with the same values: itself when on the host, else a copy.
+  Tensor to_host() const;
 
   void* raw() { return data_; }
   const void* raw() const { return data_; }
@@ -90,8 +100,8 @@ class Tensor {
     return data<T>()[0];
   }
 
-  Tensor clone() const;
-  void copy_from(const Tensor& src);   // same dtype and numel
+  Tensor clone() const;                // owned, on the same device
+  void copy_from(const Tensor& src);   // same dtype and numel; across devices too
   // Same storage, new shape with the same numel.
   Tensor reshaped(const Shape& shape) const;
   // Value as double (any dtype), for tests and logging.
@@ -107,6 +117,7 @@ class Tensor {
   int64_t numel_ = 0;
   void* data_ = nullptr;
   std::shared_ptr<void> storage_;
+  Device* dev_ = nullptr;
 };
 
 template <class T>

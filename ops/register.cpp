@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <mutex>
 
+#include "core/standin.h"
 #include "ops/cpu/dnnl_matmul.h"
 #include "ops/op_util.h"
 #include "ops/ops.h"
@@ -27,6 +28,7 @@ void register_all() {
     register_conv_cpu();
     register_precision_cpu();
     register_dnnl_bf16_matmul();  // replaces the emulated bf16 matmul where the CPU has AVX512_BF16
+    register_standin_backend();   // device: standin mirrors the kernels above when it loads
   });
 }
 

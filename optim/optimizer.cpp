@@ -3,6 +3,8 @@
 
 #include <cctype>
 
+#include "core/device.h"
+
 namespace ft {
 namespace optim {
 
@@ -49,10 +51,25 @@ Optimizer::Slots& Optimizer::slots_for(const ParamRef& p) {
   std::lock_guard<std::mutex> lock(mu_);
   Slots& s = slots_[p.name];
   const size_t k = slot_names().size();
+  Device* dev = p.value.device_ptr();  // slots live where the parameter does
   if (s.bufs.size() != k) {
     s.bufs.clear();
-    for (size_t i = 0; i < k; ++i) s.bufs.push_back(Tensor::zeros({p.value.numel()}, DType::F32));
+    for (size_t i = 0; i < k; ++i) {
+      if (!dev) {
+        s.bufs.push_back(Tensor::zeros({p.value.numel()}, DType::F32));
+        continue;
+      }
+      Tensor d = Tensor::empty_on(*dev, {p.value.numel()}, DType::F32);
+      dev->zero(d.raw(), d.bytes());  // filled there: nothing crosses from the host
+      s.bufs.push_back(d);
+    }
   }
+  for (Tensor& b : s.bufs)
+    if (b.device_ptr() != dev && b.numel() == p.value.numel()) {  // loaded on the host, the parameter elsewhere
+      Tensor d = dev ? Tensor::empty_on(*dev, b.shape(), DType::F32) : Tensor::empty(b.shape(), DType::F32);
+      d.copy_from(b);
+      b = d;
+    }
   for (size_t i = 0; i < k; ++i)
     if (s.bufs[i].numel() != p.value.numel())
       throw Error(type() + " optimizer: state '" + p.name + "/" + slot_names()[i] + "' has " +
@@ -66,6 +83,11 @@ void Optimizer::step(const std::vector<ParamRef>& params) {
     if (p.value.dtype() != DType::F32 || p.grad.dtype() != DType::F32)
       throw Error(type() + " optimizer: parameter '" + p.name + "' must be f32 (value " +
                   dtype_name(p.value.dtype()) + ", grad " + dtype_name(p.grad.dtype()) + ")");
+    if (p.value.device_ptr() != p.grad.device_ptr())
+      throw Error(type() + " optimizer: parameter '" + p.name + "' is on " + p.value.device() +
+                  " but its gradient on " + p.grad.device());
+    if (p.value.device_ptr() && !p.value.device_ptr()->host_addressable())
+      throw Error(type() + " optimizer: no update kernel for parameters on device " + p.value.device());
     if (p.value.numel() != p.grad.numel())
       throw Error(type() + " optimizer: parameter '" + p.name + "' has " + shape_str(p.value.shape()) +
                   " but its gradient has " + shape_str(p.grad.shape()));
@@ -88,7 +110,8 @@ OptimizerState Optimizer::state() const {
   for (const auto& kv : slots_) {
     st.tensors[kv.first + "/t"] = Tensor::from<int64_t>({}, {kv.second.t});
     for (size_t i = 0; i < kv.second.bufs.size() && i < names.size(); ++i)
-      st.tensors[kv.first + "/" + names[i]] = kv.second.bufs[i].clone();
+      st.tensors[kv.first + "/" + names[i]] =
+          kv.second.bufs[i].on_host() ? kv.second.bufs[i].clone() : kv.second.bufs[i].to_host();
   }
   return st;
 }

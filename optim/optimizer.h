@@ -6,6 +6,12 @@
 // "fc1/w:3"). State is keyed by that name, so a server calls step() with its own
 // chunk tensors and chunk names and the state follows the chunks. LAMB's trust
 // ratio is computed per ParamRef (per chunk when chunked).
+//
+// Device-resident parameters (Tensor::device_ptr(), core/executor.h
+// ResidentVariables): the slots are allocated on the parameter's device and
+// the gradient must be there too. A host-addressable device (the stand-in)
+// runs the same update code on its memory; state() returns host copies, and
+// state loaded from a checkpoint moves to the device at the next step.
 #pragma once
 
 #include <atomic>

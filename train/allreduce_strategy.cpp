@@ -20,6 +20,15 @@
 // bucket nodes are placed on "cuda" and run comm/nccl's kernel (ncclAllReduce on
 // the communication stream after the compute stream's work).
 //
+// Device-resident state (a non-host device whose memory host code may update,
+// the stand-in; not yet cuda, whose update kernels are not wired here): the
+// variables and constants live on the device (ResidentVariables, read in place
+// by the step's and the evaluation's plans), the gradients are fetched there,
+// and the optimizer updates them there with its slots beside them. Per step only
+// the batch goes in and the loss comes out; gradients that a host collective
+// reduced go back in. sync_params() downloads the variables (checkpoints,
+// the end of the run).
+//
 // Loss scaling: the loss-scale feed (ctx.extra) rides with every run; the reduced
 // gradients are unscaled by the shared update (train/update.h).
 //
@@ -38,7 +47,9 @@
 #include "comm/device_comm.h"
 #include "comm/stall.h"
 #include "comm/mp_ops.h"
+#include "core/device.h"
 #include "core/log.h"
+#include "core/memory_info.h"
 #include "optim/clip.h"
 #include "train/registry.h"
 
@@ -252,6 +263,26 @@ class AllreduceStrategy : public Strategy {
     if (!watch_ && ctx.mp_comm && ctx.mp_comm->size() > 1) start_watch(ctx, dp, {});
     ex_ = std::make_unique<Executor>(ctx.g, &ctx.pool);
     ex_->set_host_arena(ctx.host_arena);
+    if (resident_state(ctx.cfg)) {
+      ctx.resident = std::make_shared<ResidentVariables>(ctx.g, ft::device(ctx.cfg.device));
+      for (const Value& v : ctx.params) ctx.resident->of(v);  // uploaded once, after the broadcast
+      ex_->set_resident(ctx.resident);
+      ex_->set_fetch_on_device(true);
+      if (ctx.world->rank() == 0)
+        logging::info("device {}: variables and optimizer state resident there ({})", ctx.cfg.device,
+                      human_bytes(double(ctx.resident->bytes())));
+    }
+  }
+
+  // Whether the run keeps its state on the device (see the top of the file).
+  bool resident_state(const RunConfig& c) const {
+    if (c.device == "cpu" || deterministic_ || mp_ > 1) return false;
+    const Device& d = ft::device(c.device);
+    return !d.is_host() && d.host_addressable();
+  }
+
+  void sync_params(StepContext& ctx) override {
+    if (ctx.resident) ctx.resident->download();
   }
 
   StepResult compute(StepContext& ctx, const Executor::Feeds& batch, int64_t step) override {
@@ -273,14 +304,30 @@ class AllreduceStrategy : public Strategy {
       f.insert(f.end(), ctx.extra.begin(), ctx.extra.end());
       out = ex_->run(f, fetch_, ro);
     }
-    r.loss = out[0].item<float>();
+    r.loss = out[0].to_host().item<float>();  // a device tensor when the state is resident
     r.grads.assign(out.begin() + 1, out.end());
     return r;
   }
 
   void apply(StepContext& ctx, const std::vector<Tensor>& grads, int64_t step, double lr) override {
     ctx.opt.set_lr(lr);
-    ctx.opt.step(optim::bind(ctx.g, ctx.params, grads));
+    if (!ctx.resident) return ctx.opt.step(optim::bind(ctx.g, ctx.params, grads));
+    // Resident: the parameters on the device, and their gradients there too
+    // (a host collective's results are copied in, into buffers kept per gradient).
+    std::vector<optim::ParamRef> refs;
+    grads_in_.resize(grads.size());
+    for (size_t i = 0; i < grads.size(); ++i) {
+      Tensor& w = ctx.resident->of(ctx.params[i]);
+      Tensor g = grads[i];
+      if (g.device_ptr() != w.device_ptr()) {
+        if (grads_in_[i].raw() == nullptr)
+          grads_in_[i] = Tensor::empty_on(*w.device_ptr(), g.shape(), g.dtype());
+        grads_in_[i].copy_from(g);
+        g = grads_in_[i];
+      }
+      refs.push_back({ctx.params[i].name(), w, g});
+    }
+    ctx.opt.step(refs);
   }
 
   std::vector<std::string> comm_plan(StepContext&) const override { return plan_lines_; }
@@ -304,6 +351,7 @@ class AllreduceStrategy : public Strategy {
 
   // Replicas must end bit-identical: compare a hash of every variable across ranks.
   void finish(StepContext& ctx) override {
+    sync_params(ctx);  // the host values are the run's result
     comm::Communicator& w = ctx.dp_comm ? *ctx.dp_comm : *ctx.world;
     auto vars = ctx.g.variables();
     auto hash_of = [&](const Value& v) {
@@ -404,6 +452,7 @@ class AllreduceStrategy : public Strategy {
   std::vector<int> order_;
   std::vector<Value> fetch_;
   std::unique_ptr<Executor> ex_;
+  std::vector<Tensor> grads_in_;  // resident state: device copies of host-reduced gradients
   static std::string names_of_step(int64_t key, int64_t step) {
     return std::string(key == 0 ? "deterministic reduce-scatter" : "deterministic allgather") + " of step " +
            std::to_string(step);

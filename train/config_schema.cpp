@@ -72,7 +72,7 @@ const std::vector<KeySpec>& base_schema() {
       {"distributed.ps.servers", K::Int, "1", "", 1, 1e6, "parameter-server ranks (ranks 0..servers-1)"},
       {"distributed.ps.staleness", K::Int, "4", "", 0, 1e12, "ps-async: max steps a worker may run ahead of the slowest"},
       {"distributed.ps.chunk_mb", K::Float, "4", "", 0.0001, 1e6, "variables above this are split in chunks across servers"},
-      {"device", K::String, "cpu", "cpu|cuda", -1e300, 1e300, "where nodes run (ops without a kernel there fall back to cpu)"},
+      {"device", K::String, "cpu", "cpu|cuda|standin", -1e300, 1e300, "where nodes run (ops without a kernel there fall back to cpu); standin: host memory behind the device interface, the whole device path without a GPU"},
       {"precision", K::String, "fp32", "fp32|fp16|bf16", -1e300, 1e300, "matmul/conv precision (fp32 master weights and optimizer state; fp16/bf16: allreduce-sync only)"},
       {"debug.slow_rank", K::Int, "-1", "", -1, 1e9, "rank to slow down (-1 = none)"},
       {"debug.slow_ms", K::Int, "0", "", 0, 1e9, "milliseconds added to each step of debug.slow_rank"},

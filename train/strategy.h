@@ -65,6 +65,10 @@ struct StepContext {
   // Host memory the step's executors share with the evaluation's (they never run
   // at once): the peak is the larger plan, not both.
   std::shared_ptr<HostArena> host_arena;
+  // Device-resident state (set by a strategy's setup when the run keeps it on
+  // the device): the variables the step and the evaluation read there, which
+  // the optimizer updates in place; sync_params() brings the host values back.
+  std::shared_ptr<ResidentVariables> resident;
 };
 
 struct StepResult {

@@ -15,7 +15,9 @@
 #include <mutex>
 #include <thread>
 
+#include "core/device.h"
 #include "core/log.h"
+#include "ops/ops.h"
 #include "core/memory_info.h"
 #include "data/loader.h"
 #include "ops/autocast.h"
@@ -278,6 +280,7 @@ class Trainer::Run {
   // the log window
   double t_start_ = 0, t_log_ = 0, loss_acc_ = 0, first_loss_ = 0;
   int64_t loss_n_ = 0, since_log_ = 0;
+  int64_t h2d_since_log_ = 0, d2h_since_log_ = 0;  // device_traffic() of the steps since the last log
   long faults_log_ = 0;
   bool warned_divergence_ = false;
 };
@@ -289,6 +292,7 @@ Trainer::Run::Run(const RunConfig& c, comm::CommPtr world, const FitOptions& fo)
   install_preemption_handlers();
   // device: every node goes there when it has a kernel there, else on cpu
   // (core/placement.h). Opened first, so a missing device is the one error.
+  ops::register_all();  // the CPU kernels, which backends such as the stand-in mirror
   if (c.device != "cpu") {
     try {
       device(c.device);
@@ -487,6 +491,7 @@ TrainResult Trainer::Run::fit() {
   const bool checkpoints = !c_.train.checkpoint.dir.empty();  // save() is collective: every rank calls it
   eval_ex_ = std::make_unique<Executor>(*g_, &ThreadPool::global());
   eval_ex_->set_host_arena(ctx_->host_arena);  // evaluation takes turns with the step in the same memory
+  if (ctx_->resident) eval_ex_->set_resident(ctx_->resident);  // reads the device's variables in place
   t_start_ = t_log_ = now_s();
   faults_log_ = minor_faults();
   Executor::Feeds feeds;
@@ -504,9 +509,13 @@ TrainResult Trainer::Run::fit() {
     }
     if (ctx_->timeline) ctx_->timeline->step(step + 1, Timeline::now_ns());
     ctx_->extra = update_->feeds();                               // the loss scale, when scaling
+    const DeviceTraffic before = device_traffic();
     StepResult r = strategy_->compute(*ctx_, feeds, step);        // forward, backward, gradient reduction
     if (update_->prepare(r.grads, params_, step))                 // unscale or skip, clip, check
       strategy_->apply(*ctx_, r.grads, step, lr);                 // optimizer step, or push to the servers
+    const DeviceTraffic after = device_traffic();
+    h2d_since_log_ += after.h2d_bytes - before.h2d_bytes;
+    d2h_since_log_ += after.d2h_bytes - before.d2h_bytes;
     check_loss(r.loss, step);
     const int64_t done = step + 1;
     if (done % c_.train.log_every == 0 || done == steps) log(done, lr);
@@ -715,6 +724,10 @@ void Trainer::Run::log(int64_t done, double lr) {
                           {"minor_faults_per_step", faults_per_step},
                           {"lr", lr}, {"epoch", loader_->position().epoch}, {"peak_rss_mb", peak_rss_kb() / 1024.0}};
     strategy_->log_fields(rec);
+    if (c_.device != "cpu") {  // host<->device bytes of the training steps (not evaluation, checkpoints)
+      rec["h2d_bytes_per_step"] = double(h2d_since_log_) / double(since_log_);
+      rec["d2h_bytes_per_step"] = double(d2h_since_log_) / double(since_log_);
+    }
     if (c_.precision != "fp32" || update_->scaling()) {
       rec["loss_scale"] = update_->scale();
       rec["skipped_steps"] = update_->skipped_steps();
@@ -734,6 +747,7 @@ void Trainer::Run::log(int64_t done, double lr) {
   loss_acc_ = 0;
   loss_n_ = 0;
   since_log_ = 0;
+  h2d_since_log_ = d2h_since_log_ = 0;
 }
 
 // Loss, accuracy and the model's metrics over the eval split (data.eval_examples of it).

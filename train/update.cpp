@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "core/device.h"
 #include "optim/clip.h"
 
 namespace ft {
@@ -35,6 +36,12 @@ const Executor::Feeds& Update::feeds() {
 }
 
 bool Update::prepare(std::vector<Tensor>& grads, const std::vector<Value>& params, int64_t step) {
+  // The checks below are host code: on a device, its memory must be host-addressable
+  // (the stand-in); a GPU's gradients come here as host copies.
+  for (size_t i = 0; i < grads.size(); ++i)
+    if (grads[i].device_ptr() && !grads[i].device_ptr()->host_addressable())
+      throw Error("the gradient of '" + params[i].name() + "' is on device " + grads[i].device() +
+                  ", which has no loss-scaling and clipping kernels");
   // The reduced gradients are the same on every rank of the data-parallel group,
   // so every rank takes the same decision.
   if (scaler_) {

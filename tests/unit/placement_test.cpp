@@ -7,7 +7,11 @@
 //   * a plan on a second, non-host device ("testdev", host memory behind the
 //     Device interface) runs forward and backward with its own arena and copy
 //     steps and matches the cpu run;
-//   * on the cuda device (where one is present) a placed graph matches the cpu.
+//   * on the cuda device (where one is present) a placed graph matches the cpu;
+//   * the stand-in device (core/standin.h): its kernels refuse host memory;
+//     resident variables cross once, fetches stay on the device, a cpu reader
+//     of a resident variable gets a copy; optimizer slots live with device
+//     parameters, state() is host tensors, loaded state moves to the device.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -19,6 +23,7 @@
 
 #include "core/core.h"
 #include "ops/ops.h"
+#include "optim/factory.h"
 
 using namespace ft;
 
@@ -332,4 +337,140 @@ TEST(Placement, CudaRunMatchesCpu) {
   Executor ex(n.g, nullptr, "cuda");
   EXPECT_GT(ex.stats(f, fetch).copies, 0);
   for (int run = 0; run < 2; ++run) expect_close(ex.run(f, fetch), want, 1e-2);  // TF32 GEMMs
+}
+
+// ---- the stand-in device (core/standin.h) and device-resident state
+
+namespace {
+int64_t h2d_since(const DeviceTraffic& t) { return device_traffic().h2d_bytes - t.h2d_bytes; }
+int64_t d2h_since(const DeviceTraffic& t) { return device_traffic().d2h_bytes - t.d2h_bytes; }
+}  // namespace
+
+TEST(Standin, KernelsMirrorCpuAndRefuseHostMemory) {
+  ops::register_all();
+  Device& d = device("standin");
+  EXPECT_FALSE(d.is_host());
+  EXPECT_TRUE(d.host_addressable());
+  const Kernel* add = OpRegistry::get().find_kernel("add", "standin", DType::F32);
+  ASSERT_NE(add, nullptr);
+  EXPECT_EQ(OpRegistry::get().find_kernel("allreduce_bucket", "standin", DType::F32), nullptr);  // through the host
+  Graph g;
+  Value a = g.placeholder("a", {2});
+  Value s = a + a;
+  Tensor x = Tensor::from<float>({2}, {1, 2}), y = Tensor::empty({2}, DType::F32);
+  KernelCtx c{g.node(s.node()), {&x, &x}, {&y}, &ThreadPool::global(), nullptr, 0, true, &d};
+  try {
+    add->fn(c);
+    ADD_FAILURE() << "a stand-in kernel ran on host memory";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("not in stand-in device memory"), std::string::npos) << e.what();
+  }
+  Tensor dx = Tensor::empty_on(d, {2}, DType::F32), dy = Tensor::empty_on(d, {2}, DType::F32);
+  dx.copy_from(x);
+  KernelCtx c2{g.node(s.node()), {&dx, &dx}, {&dy}, &ThreadPool::global(), nullptr, 0, true, &d};
+  add->fn(c2);
+  EXPECT_EQ(dy.device(), "standin");
+  EXPECT_EQ(dy.to_host().to_vector<float>(), (std::vector<float>{2, 4}));
+}
+
+TEST(Standin, ResidentVariablesCrossOnceAndFetchesStayOnTheDevice) {
+  ops::register_all();
+  Graph g(3);
+  Value x = g.placeholder("x", {-1, 8});
+  Value w1 = g.variable("w1", {8, 8}, init::normal(0.3));
+  Value w2 = g.variable("w2", {8, 4}, init::normal(0.3));
+  Value loss = sum(relu(matmul(tanh(matmul(x, w1)), w2)));
+  std::vector<Value> grads = gradients(loss, {w1, w2});
+  std::vector<Value> fetch = {loss, grads[0], grads[1]};
+  Tensor batch = Net().batch();
+  Executor::Feeds f = {{x, batch}};
+  const std::vector<Tensor> want = cpu_reference(g, f, fetch);
+
+  auto rv = std::make_shared<ResidentVariables>(g, device("standin"));
+  Executor ex(g, nullptr, "standin");
+  ex.set_resident(rv);
+  ex.set_fetch_on_device(true);
+  const DevicePlacement& p = ex.placement(f, fetch);
+  EXPECT_EQ(p.device[size_t(w1.node())], "standin");
+  EXPECT_EQ(p.device[size_t(x.node())], "cpu");
+  ASSERT_TRUE(p.fallbacks.empty()) << g.node(p.fallbacks[0]).op << " has no stand-in kernel";
+  for (int run = 0; run < 3; ++run) {
+    const DeviceTraffic t = device_traffic();
+    std::vector<Tensor> got = ex.run(f, fetch);
+    // The first run uploads the variables (and constants) once; every run sends the batch.
+    if (run > 0) EXPECT_EQ(h2d_since(t), int64_t(batch.bytes())) << "run " << run;
+    else EXPECT_GE(h2d_since(t), int64_t(batch.bytes() + (8 * 8 + 8 * 4) * 4));
+    EXPECT_EQ(d2h_since(t), 0) << "fetches left on the device";
+    std::vector<Tensor> host;
+    for (const Tensor& v : got) {
+      EXPECT_EQ(v.device(), "standin");
+      host.push_back(v.to_host());
+    }
+    expect_close(host, want, 1e-6);
+  }
+  // An update on the device is what the next run reads; download() brings it to the host.
+  Tensor w = g.value(w1).clone();
+  for (int64_t i = 0; i < w.numel(); ++i) w.data<float>()[i] *= 0.5f;
+  rv->of(w1).copy_from(w);
+  EXPECT_NE(g.value(w1).at(0), w.at(0));  // the host value is stale until downloaded
+  std::vector<Tensor> after;
+  for (const Tensor& v : ex.run(f, fetch)) after.push_back(v.to_host());
+  rv->download();
+  EXPECT_EQ(g.value(w1).at(0), w.at(0));
+  expect_close(after, cpu_reference(g, f, fetch), 1e-6);
+}
+
+TEST(Standin, CpuReadersOfResidentVariablesGetACopy) {
+  ops::register_all();
+  Net n;
+  std::vector<Value> fetch = {n.loss};
+  Executor::Feeds f = {{n.x, n.batch()}};
+  const std::vector<Tensor> want = cpu_reference(n.g, f, fetch);
+  Executor ex(n.g);  // every op on the cpu, the variables resident on the stand-in
+  ex.set_resident(std::make_shared<ResidentVariables>(n.g, device("standin")));
+  const DevicePlacement& p = ex.placement(f, fetch);
+  EXPECT_EQ(p.device[size_t(n.w2.node())], "standin");
+  EXPECT_GE(p.copy_index(n.w1.output(), "cpu"), 0);
+  EXPECT_GE(p.copy_index(n.w2.output(), "cpu"), 0);
+  expect_close(ex.run(f, fetch), want, 1e-6);
+}
+
+TEST(Standin, OptimizerStateLivesWithDeviceParameters) {
+  ops::register_all();
+  Device& d = device("standin");
+  auto host_w = Tensor::from<float>({4}, {1, -2, 3, -4}), host_g = Tensor::from<float>({4}, {0.5f, 0.25f, -1, 2});
+  auto dw = Tensor::empty_on(d, {4}, DType::F32), dg = Tensor::empty_on(d, {4}, DType::F32);
+  dw.copy_from(host_w);
+  dg.copy_from(host_g);
+  optim::OptimizerOptions o;
+  o.type = "adam";
+  o.lr = 0.1;
+  o.weight_decay = 0.01;
+  auto on_host = optim::make_optimizer(o);
+  auto on_dev = optim::make_optimizer(o);
+  for (int i = 0; i < 3; ++i) {
+    on_host->step({{"w", host_w, host_g}});
+    const DeviceTraffic t = device_traffic();
+    on_dev->step({{"w", dw, dg}});
+    EXPECT_EQ(h2d_since(t) + d2h_since(t), 0) << "an update on the device crossed to the host";
+  }
+  EXPECT_EQ(dw.to_host().to_vector<float>(), host_w.to_vector<float>());
+  optim::OptimizerState st = on_dev->state();
+  for (const auto& kv : st.tensors) EXPECT_TRUE(kv.second.on_host()) << kv.first;
+  EXPECT_EQ(st.tensors.at("w/m").to_vector<float>(), on_host->state().tensors.at("w/m").to_vector<float>());
+  // Loaded state (host tensors, as from a checkpoint) moves to the device at the next step.
+  auto resumed = optim::make_optimizer(o);
+  resumed->load_state(on_host->state());
+  Tensor dw2 = dw.clone();
+  EXPECT_EQ(dw2.device(), "standin");
+  resumed->step({{"w", dw2, dg}});
+  on_host->step({{"w", host_w, host_g}});
+  EXPECT_EQ(dw2.to_host().to_vector<float>(), host_w.to_vector<float>());
+  // A gradient on another device than its parameter is an error naming both.
+  try {
+    on_dev->step({{"w", dw, host_g}});
+    ADD_FAILURE() << "a host gradient for a device parameter was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("is on standin but its gradient on cpu"), std::string::npos) << e.what();
+  }
 }

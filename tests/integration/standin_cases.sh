@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# standin_cases.sh TRAIN "MPIRUN..." WORK — the device path end to end on the stand-in
+# device (core/standin.h: host memory behind the Device interface, the CPU kernels):
+#   1. mnist_mlp, one rank: the losses, the model and the optimizer state are
+#      bit-identical to device: cpu; per step the host sends the batch and nothing
+#      else (128 x 784 f32 pixels + 128 i32 labels = 401,920 bytes) and receives at
+#      most 1 KiB (the loss): the variables and optimizer state stay on the device;
+#   2. bert_tiny, one rank: the same losses as cpu; per step no more than the batch
+#      goes in (64 KiB, against 3.8 MB of parameters) and at most 1 KiB comes out;
+#   3. fp16 with dynamic loss scaling: the loss scale is the only extra (4 bytes in);
+#   4. a checkpoint written on the stand-in resumes on cpu and the run ends
+#      bit-identical to one that never left the cpu, and the other way round;
+#   5. mpirun np 2: the same losses as cpu (the gradients go through the host's
+#      allreduce, so here they do cross: that is MPI's staging, reported as such);
+#   6. device: standin with model parallelism is one line naming it.
+set -uo pipefail
+T=$1
+read -r -a MPI <<<"$2"
+W=$3
+n=0
+ok() { n=$((n + 1)); echo "case $n ok: $*"; }
+die() { echo "FAIL: $*"; exit 1; }
+rm -rf "$W" && mkdir -p "$W"
+py() { /usr/bin/python3 - "$@"; }
+# losses RUN: the logged training losses of a run folder's metrics, one per line.
+losses() { py "$1/metrics.jsonl" <<'PY'
+import json, sys
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    if "eval" not in r: print(repr(r["loss"]))
+PY
+}
+# bytes RUN KEY: the largest per-step value of KEY over the run's log records.
+bytes() { py "$1/metrics.jsonl" "$2" <<'PY'
+import json, sys
+v = [json.loads(l).get(sys.argv[2]) for l in open(sys.argv[1])]
+v = [x for x in v if x is not None]
+print(int(max(v)) if v else -1)
+PY
+}
+same_run() {  # A B: identical losses, model and optimizer state
+  [ "$(losses "$1")" = "$(losses "$2")" ] || die "losses differ: $1 vs $2"
+  local a b
+  a=$(ls -d "$1"/checkpoints/step-* | tail -1); b=$(ls -d "$2"/checkpoints/step-* | tail -1)
+  cmp -s "$a/model.safetensors" "$b/model.safetensors" || die "model differs: $a vs $b"
+  cmp -s "$a/optimizer.safetensors" "$b/optimizer.safetensors" || die "optimizer state differs: $a vs $b"
+}
+M=(--config configs/mnist_mlp.yaml --set train.steps=80 --set optimizer.schedule.warmup=5 --set train.log_every=20
+   --set train.eval_every=40 --set train.threads=1 --set train.checkpoint.every=40)
+
+# 1.
+for d in cpu standin; do
+  "$T" "${M[@]}" --set device=$d --set train.run_dir="$W/m_$d" >"$W/m_$d.log" 2>&1 || die "mnist on $d: $(tail -3 "$W/m_$d.log")"
+done
+grep -q "device standin: variables and optimizer state resident there" "$W/m_standin.log" || die "no resident-state line"
+same_run "$W/m_cpu" "$W/m_standin"
+[ "$(bytes "$W/m_standin" h2d_bytes_per_step)" = 401920 ] || die "h2d per step $(bytes "$W/m_standin" h2d_bytes_per_step), not the batch's 401920"
+[ "$(bytes "$W/m_standin" d2h_bytes_per_step)" -le 1024 ] || die "d2h per step $(bytes "$W/m_standin" d2h_bytes_per_step) > 1 KiB"
+ok "mnist_mlp on the stand-in: bit-identical to cpu; per step the batch in (401920 bytes), $(bytes "$W/m_standin" d2h_bytes_per_step) bytes out"
+
+# 2.
+Bt=(--config configs/bert_tiny.yaml --set train.steps=12 --set optimizer.schedule.warmup=2 --set train.log_every=4
+    --set train.eval_every=0 --set train.threads=2 --set data.eval_examples=32)
+for d in cpu standin; do
+  "$T" "${Bt[@]}" --set device=$d --set train.run_dir="$W/b_$d" >"$W/b_$d.log" 2>&1 || die "bert_tiny on $d: $(tail -3 "$W/b_$d.log")"
+done
+[ "$(losses "$W/b_cpu")" = "$(losses "$W/b_standin")" ] || die "bert_tiny losses differ"
+h=$(bytes "$W/b_standin" h2d_bytes_per_step); o=$(bytes "$W/b_standin" d2h_bytes_per_step)
+[ "$h" -gt 0 ] && [ "$h" -le 65536 ] || die "bert_tiny h2d per step $h (the batch is under 64 KiB)"
+[ "$o" -le 1024 ] || die "bert_tiny d2h per step $o > 1 KiB"
+ok "bert_tiny on the stand-in: the losses of cpu; per step $h bytes in, $o out"
+
+# 3.
+for d in cpu standin; do
+  "$T" "${M[@]}" --set precision=fp16 --set device=$d --set train.run_dir="$W/h_$d" >"$W/h_$d.log" 2>&1 || die "fp16 on $d"
+done
+same_run "$W/h_cpu" "$W/h_standin"
+[ "$(bytes "$W/h_standin" h2d_bytes_per_step)" = 401924 ] || die "fp16 h2d per step $(bytes "$W/h_standin" h2d_bytes_per_step), not batch + the loss scale"
+ok "fp16 with loss scaling on the stand-in: bit-identical to cpu; the batch and the 4-byte loss scale in"
+
+# 4. resume across devices, from the step-40 checkpoints of case 1
+for pair in "standin cpu" "cpu standin"; do
+  set -- $pair
+  "$T" "${M[@]}" --set device=$2 --set train.run_dir="$W/r_$1_$2" --resume "$W/m_$1/checkpoints/step-00000040" \
+    >"$W/r_$1_$2.log" 2>&1 || die "resume from $1 on $2: $(tail -3 "$W/r_$1_$2.log")"
+  grep -q "resumed from .* at step 40" "$W/r_$1_$2.log" || die "no resume line"
+  cmp -s "$W/m_cpu/checkpoints/step-00000080/model.safetensors" "$W/r_$1_$2/checkpoints/step-00000080/model.safetensors" \
+    || die "resumed on $2 from $1 differs from the uninterrupted run"
+done
+ok "a stand-in checkpoint resumes on cpu and a cpu one on the stand-in, bit-identical at the end"
+
+# 5.
+for d in cpu standin; do
+  "${MPI[@]}" -np 2 "$T" "${M[@]}" --set device=$d --set train.run_dir="$W/n_$d" >"$W/n_$d.log" 2>&1 || die "np 2 on $d"
+done
+same_run "$W/n_cpu" "$W/n_standin"
+ok "np 2 on the stand-in: bit-identical to cpu (gradients through the host's allreduce: $(bytes "$W/n_standin" d2h_bytes_per_step) bytes out per step)"
+
+# 6.
+out=$("${MPI[@]}" -np 2 "$T" "${M[@]}" --set device=standin --set distributed.model_parallel=2 --set train.run_dir="$W/mp" 2>&1)
+[ $? -ne 0 ] || die "model parallel on the stand-in exited 0"
+echo "$out" | grep -q "key 'device' = standin with distributed.model_parallel > 1 is not supported" || die "no line naming it: $out"
+ok "device: standin with model parallelism: one line"
+echo "all $n stand-in cases passed"
