@@ -63,12 +63,16 @@ void allgather_kernel(KernelCtx& c) {
   Tensor& y = c.out(0);
   const int64_t k = comm.size(), n = x.rank() ? x.dim(-1) : 1, m = n ? x.numel() / n : 0;
   const size_t es = dtype_size(x.dtype()), row = size_t(n) * es;
-  Tensor tmp = Tensor::empty({k * x.numel()}, x.dtype());
+  // The gathered blocks land in a scratch buffer kept per thread and grown as
+  // needed, so steps after the first allocate (and fault in) nothing.
+  thread_local Tensor scratch;
+  const int64_t bytes = k * x.numel() * int64_t(es);
+  if (int64_t(scratch.bytes()) < bytes) scratch = Tensor::empty({(bytes + 7) / 8}, DType::F64);
   {
     InflightScope noted(kMpKey + c.node.id, mp_what(c));
-    comm.allgather(x.raw(), tmp.raw(), x.numel(), x.dtype());
+    comm.allgather(x.raw(), scratch.raw(), x.numel(), x.dtype());
   }
-  const char* src = static_cast<const char*>(tmp.raw());
+  const char* src = static_cast<const char*>(scratch.raw());
   char* dst = static_cast<char*>(y.raw());
   for (int64_t r = 0; r < k; ++r)
     for (int64_t i = 0; i < m; ++i) std::memcpy(dst + size_t(i * k + r) * row, src + size_t(r * m + i) * row, row);

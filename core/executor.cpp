@@ -489,15 +489,13 @@ size_t ResidentVariables::bytes() const {
 
 char* HostArena::reserve(size_t bytes) {
   if (bytes > bytes_) {
-    mem_.reset();  // before the larger block: the two are never held at once
+    mem_ = Tensor();  // before the larger block: the two are never held at once
     bytes_ = 0;
     const size_t n = (bytes + 63) / 64 * 64;
-    void* p = std::aligned_alloc(64, n);
-    if (!p) throw Error("out of host memory allocating the " + human_bytes(double(n)) + " arena");
-    mem_ = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+    mem_ = Tensor::empty({int64_t(n / 4)}, DType::F32);  // 64-byte aligned; throws naming the size
     bytes_ = n;
   }
-  return static_cast<char*>(mem_.get());
+  return static_cast<char*>(mem_.raw());
 }
 
 std::vector<Tensor> Executor::run(const Feeds& feeds, const std::vector<Value>& fetches, const RunOptions& opt) {

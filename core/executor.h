@@ -86,7 +86,7 @@ class HostArena {
   size_t bytes() const { return bytes_; }
 
  private:
-  std::shared_ptr<void> mem_;
+  Tensor mem_;
   size_t bytes_ = 0;
 };
 

@@ -54,6 +54,17 @@ stop_rank_run() {
   [ $rc -ne 0 ] || { echo "FAIL: job exited 0 with a rank stopped"; exit 1; }
 }
 H=$(hostname)
+# stop_named_case SETTING MODE_LINE WARNING_HEAD OK_TEXT: rank 1 of 2 stopped under SETTING; the
+# log shows MODE_LINE, a warning WARNING_HEAD naming rank 1, and the timeout line naming it too.
+stop_named_case() {
+  stop_rank_run 1 -np 2 "$TRAIN" "${COMMON[@]}" --set train.steps=1000000 --set train.log_every=20 \
+    --set "$1" --set distributed.stall_warning_s=1 --set distributed.stall_timeout_s=2
+  grep -q "$2" "$RUNS/out" || { echo "FAIL: no line '$2'"; exit 1; }
+  grep -q "$3; not arrived: rank 1 ($H)$" "$RUNS/out" || { echo "FAIL: no stall warning naming rank 1"; exit 1; }
+  grep -q "stall timeout: rank 0 ($H) has waited .* past distributed.stall_timeout_s = 2; not arrived: rank 1 ($H); ending the job" \
+    "$RUNS/out" || { echo "FAIL: no stall timeout line naming rank 1 and its host"; exit 1; }
+  echo "ok: $4"
+}
 case "$CASE" in
   stall_ring)
     "${MPIRUN[@]}" -np 2 "$TRAIN" "${COMMON[@]}" --set train.steps=3 --set debug.slow_rank=1 --set debug.slow_ms=1500 \
@@ -67,23 +78,12 @@ case "$CASE" in
     if grep -q "stall: rank 1" "$RUNS/out"; then echo "FAIL: the slow rank reported a stall"; exit 1; fi
     echo "ok: ring stall names the missing rank" ;;
   stop_mpi)
-    stop_rank_run 1 -np 2 "$TRAIN" "${COMMON[@]}" --set train.steps=1000000 --set train.log_every=20 \
-      --set distributed.allreduce_algorithm=mpi --set distributed.stall_warning_s=1 --set distributed.stall_timeout_s=2
-    grep -q "allreduce: 2 ranks on 1 host: mpi" "$RUNS/out" || { echo "FAIL: not MPI_Allreduce"; exit 1; }
-    grep -q "stall: rank 0 has waited .*; not arrived: rank 1 ($H)$" "$RUNS/out" \
-      || { echo "FAIL: no stall warning naming rank 1"; exit 1; }
-    grep -q "stall timeout: rank 0 ($H) has waited .* past distributed.stall_timeout_s = 2; not arrived: rank 1 ($H); ending the job" \
-      "$RUNS/out" || { echo "FAIL: no stall timeout line naming rank 1 and its host"; exit 1; }
-    echo "ok: a stopped rank under MPI_Allreduce is named, and the timeout ends the job" ;;
+    stop_named_case distributed.allreduce_algorithm=mpi "allreduce: 2 ranks on 1 host: mpi" "stall: rank 0 has waited .*" \
+      "a stopped rank under MPI_Allreduce is named, and the timeout ends the job" ;;
   stop_det)
-    stop_rank_run 1 -np 2 "$TRAIN" "${COMMON[@]}" --set train.steps=1000000 --set train.log_every=20 \
-      --set distributed.deterministic=true --set distributed.stall_warning_s=1 --set distributed.stall_timeout_s=2
-    grep -q "deterministic: reduce-scatter" "$RUNS/out" || { echo "FAIL: not deterministic mode"; exit 1; }
-    grep -q "stall: rank 0 has waited .* on deterministic .* of step .*; not arrived: rank 1 ($H)$" "$RUNS/out" \
-      || { echo "FAIL: no stall warning naming the deterministic collective and rank 1"; exit 1; }
-    grep -q "stall timeout: rank 0 ($H) has waited .* past distributed.stall_timeout_s = 2; not arrived: rank 1 ($H); ending the job" \
-      "$RUNS/out" || { echo "FAIL: no stall timeout line naming rank 1 and its host"; exit 1; }
-    echo "ok: a stopped rank in deterministic mode is named, and the timeout ends the job" ;;
+    stop_named_case distributed.deterministic=true "deterministic: reduce-scatter" \
+      "stall: rank 0 has waited .* on deterministic .* of step .*" \
+      "a stopped rank in deterministic mode is named, and the timeout ends the job" ;;
   stop_mp)
     stop_rank_run 1 -np 2 "$TRAIN" "${COMMON[@]}" --set train.steps=1000000 --set train.log_every=20 \
       --set distributed.model_parallel=2 --set distributed.stall_warning_s=1 --set distributed.stall_timeout_s=2
