@@ -26,7 +26,8 @@
 // by the step's and the evaluation's plans), the gradients are fetched there,
 // and the optimizer updates them there with its slots beside them. Per step only
 // the batch goes in and the loss comes out; gradients that a host collective
-// reduced go back in. sync_params() downloads the variables (checkpoints,
+// reduced go back in. Deterministic mode fetches each micro-batch's gradients to
+// the host, where its fixed-order sums run, and sends the sums back. sync_params() downloads the variables (checkpoints,
 // the end of the run).
 //
 // Loss scaling: the loss-scale feed (ctx.extra) rides with every run; the reduced
@@ -267,7 +268,7 @@ class AllreduceStrategy : public Strategy {
       ctx.resident = std::make_shared<ResidentVariables>(ctx.g, ft::device(ctx.cfg.device));
       for (const Value& v : ctx.params) ctx.resident->of(v);  // uploaded once, after the broadcast
       ex_->set_resident(ctx.resident);
-      ex_->set_fetch_on_device(true);
+      ex_->set_fetch_on_device(!deterministic_);  // deterministic mode sums the micro-batches on the host
       if (ctx.world->rank() == 0)
         logging::info("device {}: variables and optimizer state resident there ({})", ctx.cfg.device,
                       human_bytes(double(ctx.resident->bytes())));
@@ -276,7 +277,7 @@ class AllreduceStrategy : public Strategy {
 
   // Whether the run keeps its state on the device (see the top of the file).
   bool resident_state(const RunConfig& c) const {
-    if (c.device == "cpu" || deterministic_ || mp_ > 1) return false;
+    if (c.device == "cpu" || mp_ > 1) return false;
     const Device& d = ft::device(c.device);
     return !d.is_host() && d.host_addressable();
   }

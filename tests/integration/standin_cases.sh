@@ -12,6 +12,8 @@
 #      bit-identical to one that never left the cpu, and the other way round;
 #   5. mpirun np 2: the same losses as cpu (the gradients go through the host's
 #      allreduce, so here they do cross: that is MPI's staging, reported as such);
+#      deterministic mode too (the variables stay; the micro-batches' gradients are
+#      summed on the host);
 #   6. device: standin with model parallelism is one line naming it.
 set -uo pipefail
 T=$1
@@ -95,6 +97,15 @@ for d in cpu standin; do
 done
 same_run "$W/n_cpu" "$W/n_standin"
 ok "np 2 on the stand-in: bit-identical to cpu (gradients through the host's allreduce: $(bytes "$W/n_standin" d2h_bytes_per_step) bytes out per step)"
+
+# 5b. deterministic mode: variables resident, the micro-batches' gradients summed on the host
+D=("${M[@]}" --set distributed.deterministic=true)
+for d in cpu standin; do
+  "${MPI[@]}" -np 2 "$T" "${D[@]}" --set device=$d --set train.run_dir="$W/d_$d" >"$W/d_$d.log" 2>&1 || die "deterministic on $d"
+done
+same_run "$W/d_cpu" "$W/d_standin"
+[ "$(bytes "$W/d_standin" h2d_bytes_per_step)" -lt 3500000 ] || die "deterministic h2d per step $(bytes "$W/d_standin" h2d_bytes_per_step): the parameters cross"
+ok "deterministic mode on the stand-in: bit-identical to cpu, the variables stay on the device"
 
 # 6.
 out=$("${MPI[@]}" -np 2 "$T" "${M[@]}" --set device=standin --set distributed.model_parallel=2 --set train.run_dir="$W/mp" 2>&1)
