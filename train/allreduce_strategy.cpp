@@ -27,7 +27,8 @@
 // and the optimizer updates them there with its slots beside them. Per step only
 // the batch goes in and the loss comes out; gradients that a host collective
 // reduced go back in. Deterministic mode fetches each micro-batch's gradients to
-// the host, where its fixed-order sums run, and sends the sums back. sync_params() downloads the variables (checkpoints,
+// the host, where its fixed-order sums run, and sends the sums back; with model
+// parallelism the mp_* collectives (host kernels) read and write through copies. sync_params() downloads the variables (checkpoints,
 // the end of the run).
 //
 // Loss scaling: the loss-scale feed (ctx.extra) rides with every run; the reduced
@@ -277,7 +278,7 @@ class AllreduceStrategy : public Strategy {
 
   // Whether the run keeps its state on the device (see the top of the file).
   bool resident_state(const RunConfig& c) const {
-    if (c.device == "cpu" || mp_ > 1) return false;
+    if (c.device == "cpu") return false;
     const Device& d = ft::device(c.device);
     return !d.is_host() && d.host_addressable();
   }

@@ -14,7 +14,9 @@
 #      allreduce, so here they do cross: that is MPI's staging, reported as such);
 #      deterministic mode too (the variables stay; the micro-batches' gradients are
 #      summed on the host);
-#   6. device: standin with model parallelism is one line naming it.
+#   6. model parallel 2 at np 2 and 4: resident, every slice bit-identical to cpu (the
+#      model-parallel collectives stage through the host);
+#   7. ps-sync with workers on the stand-in: the same losses as cpu (servers hold the state).
 set -uo pipefail
 T=$1
 read -r -a MPI <<<"$2"
@@ -107,9 +109,28 @@ same_run "$W/d_cpu" "$W/d_standin"
 [ "$(bytes "$W/d_standin" h2d_bytes_per_step)" -lt 3500000 ] || die "deterministic h2d per step $(bytes "$W/d_standin" h2d_bytes_per_step): the parameters cross"
 ok "deterministic mode on the stand-in: bit-identical to cpu, the variables stay on the device"
 
-# 6.
-out=$("${MPI[@]}" -np 2 "$T" "${M[@]}" --set device=standin --set distributed.model_parallel=2 --set train.run_dir="$W/mp" 2>&1)
-[ $? -ne 0 ] || die "model parallel on the stand-in exited 0"
-echo "$out" | grep -q "key 'device' = standin with distributed.model_parallel > 1 is not supported" || die "no line naming it: $out"
-ok "device: standin with model parallelism: one line"
+# 6. model parallel 2 (np 2: one group; np 4: two replicas of it): variables resident, the
+#    model-parallel collectives through the host, bit-identical to cpu slice by slice
+P=("${M[@]}" --set distributed.model_parallel=2)
+for np in 2 4; do
+  for d in cpu standin; do
+    "${MPI[@]}" -np $np "$T" "${P[@]}" --set device=$d --set train.run_dir="$W/p${np}_$d" >"$W/p${np}_$d.log" 2>&1 \
+      || die "model parallel np $np on $d: $(tail -3 "$W/p${np}_$d.log")"
+  done
+  grep -q "device standin: variables and optimizer state resident there" "$W/p${np}_standin.log" || die "mp np $np: not resident"
+  [ "$(losses "$W/p${np}_cpu")" = "$(losses "$W/p${np}_standin")" ] || die "mp np $np: losses differ"
+  for s in mp0 mp1; do for f in model optimizer; do
+    cmp -s "$W/p${np}_cpu/checkpoints/step-00000080/$s/$f.safetensors" "$W/p${np}_standin/checkpoints/step-00000080/$s/$f.safetensors" \
+      || die "mp np $np: slice $s $f differs"
+  done; done
+done
+ok "model parallel 2 at np 2 and 4 on the stand-in: every slice bit-identical to cpu"
+# 7. ps-sync, one server and two workers: the servers keep the state on the host, the workers
+#    copy gradients out and the pulled parameters in; the same losses as cpu
+for d in cpu standin; do
+  "${MPI[@]}" -np 3 "$T" "${M[@]}" --set distributed.mode=ps-sync --set distributed.ps.servers=1 --set device=$d \
+    --set train.run_dir="$W/s_$d" >"$W/s_$d.log" 2>&1 || die "ps-sync on $d: $(tail -3 "$W/s_$d.log")"
+done
+[ "$(losses "$W/s_cpu")" = "$(losses "$W/s_standin")" ] || die "ps-sync losses differ"
+ok "ps-sync with workers on the stand-in: the losses of cpu ($(bytes "$W/s_standin" h2d_bytes_per_step) bytes in per step: the parameters)"
 echo "all $n stand-in cases passed"
