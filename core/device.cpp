@@ -120,15 +120,13 @@ Device& device(const std::string& name) {
 }
 
 namespace {
-std::atomic<int64_t> h2d_bytes{0}, d2h_bytes{0}, h2d_copies{0}, d2h_copies{0};
+std::atomic<int64_t> h2d_bytes{0}, d2h_bytes{0};
 }  // namespace
 
 DeviceTraffic device_traffic() {
   DeviceTraffic t;
   t.h2d_bytes = h2d_bytes.load();
   t.d2h_bytes = d2h_bytes.load();
-  t.h2d_copies = h2d_copies.load();
-  t.d2h_copies = d2h_copies.load();
   return t;
 }
 
@@ -139,11 +137,9 @@ void copy_between(Device& from, const void* src, Device& to, void* dst, size_t b
   } else if (from.is_host()) {
     to.copy_from_host(dst, src, bytes);
     h2d_bytes.fetch_add(int64_t(bytes), std::memory_order_relaxed);
-    h2d_copies.fetch_add(1, std::memory_order_relaxed);
   } else if (to.is_host()) {
     from.copy_to_host(dst, src, bytes);
     d2h_bytes.fetch_add(int64_t(bytes), std::memory_order_relaxed);
-    d2h_copies.fetch_add(1, std::memory_order_relaxed);
   } else if (&from == &to) {
     from.copy_on_device(dst, src, bytes);
   } else {

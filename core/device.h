@@ -69,12 +69,11 @@ Device& cpu_device();
 // (host<->device, device<->device of one device, host<->host).
 void copy_between(Device& from, const void* src, Device& to, void* dst, size_t bytes);
 
-// Bytes and copies between the host and non-host devices through copy_between
+// Bytes between the host and non-host devices through copy_between
 // (the executor's copy steps, Tensor::to_host/copy_from, resident variables),
 // since the process started.
 struct DeviceTraffic {
   int64_t h2d_bytes = 0, d2h_bytes = 0;
-  int64_t h2d_copies = 0, d2h_copies = 0;
 };
 DeviceTraffic device_traffic();
 

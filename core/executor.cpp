@@ -469,11 +469,6 @@ Tensor& ResidentVariables::of(int node) {
   return held_.emplace(node, std::move(t)).first->second;
 }
 
-void ResidentVariables::upload() {
-  std::lock_guard<std::mutex> l(mu_);
-  for (auto& kv : held_) kv.second.copy_from(g_.value(kv.first));
-}
-
 void ResidentVariables::download() {
   std::lock_guard<std::mutex> l(mu_);
   for (auto& kv : held_)

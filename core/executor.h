@@ -94,9 +94,9 @@ class HostArena {
 // constants, kept across runs. Plans of executors given it (set_resident) read
 // these instead of copying the host values to the device every run; whatever
 // updates a variable in place on the device (the optimizer) is seen by the next
-// run. The Graph's host values of variables are stale meanwhile: download()
-// brings them back (before a checkpoint, an export), upload() sends the host
-// values again (after loading one). Constants are uploaded once.
+// run. Each value is uploaded once, when first used (after a checkpoint was
+// loaded into the Graph). The Graph's host values of variables are stale
+// meanwhile: download() brings them back (before a checkpoint, an export).
 class ResidentVariables {
  public:
   ResidentVariables(Graph& g, Device& d) : g_(g), dev_(d) {}
@@ -104,7 +104,6 @@ class ResidentVariables {
   // The device copy of value node `node`, allocated and uploaded on first use.
   Tensor& of(int node);
   Tensor& of(const Value& v) { return of(v.node()); }
-  void upload();    // every held variable: host -> device
   void download();  // every held variable: device -> the Graph's host value
   size_t bytes() const;
   size_t size() const { return held_.size(); }

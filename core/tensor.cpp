@@ -60,6 +60,19 @@ std::string shape_str(const Shape& s) {
   return o.str();
 }
 
+namespace {
+// The bytes a tensor of `shape` holds, checked: every dim known, no overflow
+// (and room to round up to 64).
+int64_t storage_bytes(const Shape& shape, DType dtype, const char* who) {
+  FT_CHECK(fully_defined(shape), std::string(who) + " with unknown dims " + shape_str(shape));
+  int64_t exact;
+  if (!checked_mul(ft::numel(shape), static_cast<int64_t>(dtype_size(dtype)), &exact) || exact > INT64_MAX - 63)
+    throw Error(std::string(who) + ": shape " + shape_str(shape) + " of " + dtype_name(dtype) +
+                " needs more than 2^63 bytes");
+  return exact;
+}
+}  // namespace
+
 const std::string& Tensor::device() const {
   static const std::string cpu = "cpu";
   return dev_ ? dev_->name() : cpu;
@@ -73,10 +86,8 @@ Tensor Tensor::on_device(void* data, const Shape& shape, DType dtype, Device* de
 
 Tensor Tensor::empty_on(Device& dev, const Shape& shape, DType dtype) {
   if (dev.is_host()) return empty(shape, dtype);
-  Tensor t = view(nullptr, shape, dtype);  // checks the shape
-  int64_t exact;
-  if (!checked_mul(t.numel_, static_cast<int64_t>(dtype_size(dtype)), &exact) || exact > INT64_MAX - 63)
-    throw Error("Tensor::empty_on: shape " + shape_str(shape) + " of " + dtype_name(dtype) + " is too large");
+  const int64_t exact = storage_bytes(shape, dtype, "Tensor::empty_on");
+  Tensor t = view(nullptr, shape, dtype);
   Device* d = &dev;
   void* p = d->allocate(std::max<size_t>(size_t(exact), 64));
   t.storage_ = std::shared_ptr<void>(p, [d](void* q) { d->free(q); });
@@ -93,14 +104,11 @@ Tensor Tensor::to_host() const {
 }
 
 Tensor Tensor::empty(const Shape& shape, DType dtype) {
-  FT_CHECK(fully_defined(shape), "Tensor::empty with unknown dims " + shape_str(shape));
+  const int64_t exact = storage_bytes(shape, dtype, "Tensor::empty");
   Tensor t;
   t.shape_ = shape;
   t.dtype_ = dtype;
   t.numel_ = ft::numel(shape);
-  int64_t exact;
-  if (!checked_mul(t.numel_, static_cast<int64_t>(dtype_size(dtype)), &exact) || exact > INT64_MAX - 63)
-    throw Error("Tensor::empty: shape " + shape_str(shape) + " of " + dtype_name(dtype) + " needs more than 2^63 bytes");
   size_t bytes = (static_cast<size_t>(exact) + 63) / 64 * 64;
   if (bytes == 0) bytes = 64;
   void* p = std::aligned_alloc(64, bytes);

@@ -51,22 +51,17 @@ Optimizer::Slots& Optimizer::slots_for(const ParamRef& p) {
   std::lock_guard<std::mutex> lock(mu_);
   Slots& s = slots_[p.name];
   const size_t k = slot_names().size();
-  Device* dev = p.value.device_ptr();  // slots live where the parameter does
+  Device& dev = p.value.device_ptr() ? *p.value.device_ptr() : cpu_device();  // slots live with the parameter
   if (s.bufs.size() != k) {
     s.bufs.clear();
     for (size_t i = 0; i < k; ++i) {
-      if (!dev) {
-        s.bufs.push_back(Tensor::zeros({p.value.numel()}, DType::F32));
-        continue;
-      }
-      Tensor d = Tensor::empty_on(*dev, {p.value.numel()}, DType::F32);
-      dev->zero(d.raw(), d.bytes());  // filled there: nothing crosses from the host
-      s.bufs.push_back(d);
+      s.bufs.push_back(Tensor::empty_on(dev, {p.value.numel()}, DType::F32));
+      dev.zero(s.bufs.back().raw(), s.bufs.back().bytes());  // filled there: nothing crosses from the host
     }
   }
   for (Tensor& b : s.bufs)
-    if (b.device_ptr() != dev && b.numel() == p.value.numel()) {  // loaded on the host, the parameter elsewhere
-      Tensor d = dev ? Tensor::empty_on(*dev, b.shape(), DType::F32) : Tensor::empty(b.shape(), DType::F32);
+    if (b.device_ptr() != p.value.device_ptr() && b.numel() == p.value.numel()) {  // loaded on the host
+      Tensor d = Tensor::empty_on(dev, b.shape(), DType::F32);
       d.copy_from(b);
       b = d;
     }

@@ -28,8 +28,8 @@
 // the batch goes in and the loss comes out; gradients that a host collective
 // reduced go back in. Deterministic mode fetches each micro-batch's gradients to
 // the host, where its fixed-order sums run, and sends the sums back; with model
-// parallelism the mp_* collectives (host kernels) read and write through copies. sync_params() downloads the variables (checkpoints,
-// the end of the run).
+// parallelism the mp_* collectives (host kernels) read and write through copies.
+// sync_params() downloads the variables (checkpoints, the end of the run).
 //
 // Loss scaling: the loss-scale feed (ctx.extra) rides with every run; the reduced
 // gradients are unscaled by the shared update (train/update.h).
