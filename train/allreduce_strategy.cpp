@@ -221,7 +221,7 @@ class AllreduceStrategy : public Strategy {
                          std::to_string(global) + ", micro-batch " + std::to_string(micro_) + ", per-rank batch " +
                          std::to_string(batch) + ")");
       if (w.size() > 1) start_watch(ctx, dp, {"every gradient's shards, tree-summed micro-batches",
-                                              "the summed shards of every gradient"});
+                                              "the summed shards of every gradient", "the step's summed loss"});
     } else if (w.size() > 1) {
       // Rewrite: one async allreduce node per bucket, chained in launch order.
       // Device buckets run the NCCL kernel registered for "cuda" (comm/device_comm.h).
@@ -439,7 +439,10 @@ class AllreduceStrategy : public Strategy {
       grads.push_back(t);
     }
     double lsum = loss;
-    w.allreduce(&lsum, 1, DType::F64, comm::ReduceOp::Sum);
+    {
+      comm::InflightScope noted(2, names_of_step(2, step));
+      w.allreduce(&lsum, 1, DType::F64, comm::ReduceOp::Sum);
+    }
     return lsum / double(k * w.size());
   }
 
@@ -456,8 +459,9 @@ class AllreduceStrategy : public Strategy {
   std::unique_ptr<Executor> ex_;
   std::vector<Tensor> grads_in_;  // resident state: device copies of host-reduced gradients
   static std::string names_of_step(int64_t key, int64_t step) {
-    return std::string(key == 0 ? "deterministic reduce-scatter" : "deterministic allgather") + " of step " +
-           std::to_string(step);
+    static const char* const what[] = {"deterministic reduce-scatter", "deterministic allgather",
+                                       "deterministic loss allreduce"};
+    return std::string(what[key]) + " of step " + std::to_string(step);
   }
 
   // Stall detection: a watch naming the collective (key -> names[key]) that waits too long,
