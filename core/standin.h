@@ -10,8 +10,10 @@
 // would need a copy, is an error naming the node. Copies are real memcpys and
 // are counted (device_traffic(), core/device.h). Communication kernels are not
 // mirrored: collectives stage through the host, as MPI does for a GPU without
-// NCCL. The device is host_addressable(), so host code (the optimizer and the
-// gradient checks) may update its memory in place, as a GPU's kernels would.
+// NCCL. The update (the optimizers, loss scaling, clipping, the finiteness
+// check) runs through the device update kernels registered for "standin"
+// (optim/device_update.h), the path a GPU's fused kernels take; on the stand-in
+// they are the host formulas on its memory, which is host_addressable().
 #pragma once
 
 namespace ft {

@@ -25,11 +25,12 @@ class Adam : public Optimizer {
  public:
   explicit Adam(const AdamConfig& c);
   std::string type() const override { return "adam"; }
+  UpdateRule rule() const override { return rule_of(UpdateRule::kAdam); }
   const AdamConfig& config() const { return c_; }
 
  protected:
   std::vector<std::string> slot_names() const override { return {"m", "v"}; }
-  void update(Slots& s, float* w, const float* g, int64_t n, double lr, double wd) override;
+  UpdateRule rule_of(UpdateRule::Kind k) const;
   AdamConfig c_;
 };
 
@@ -37,23 +38,17 @@ class AdamW : public Adam {
  public:
   explicit AdamW(const AdamConfig& c) : Adam(c) {}
   std::string type() const override { return "adamw"; }
-
- protected:
-  void update(Slots& s, float* w, const float* g, int64_t n, double lr, double wd) override;
+  UpdateRule rule() const override { return rule_of(UpdateRule::kAdamW); }
 };
 
 class LAMB : public Adam {
  public:
   explicit LAMB(const AdamConfig& c) : Adam(c) {}
   std::string type() const override { return "lamb"; }
-  // Trust ratio of the most recent parameter update (for logging and tests).
+  UpdateRule rule() const override { return rule_of(UpdateRule::kLamb); }
+  // Trust ratio of the most recent parameter update computed on the host (for
+  // logging and tests; a GPU's stays on the device).
   double last_trust_ratio() const { return last_ratio_.load(); }
-
- protected:
-  void update(Slots& s, float* w, const float* g, int64_t n, double lr, double wd) override;
-
- private:
-  std::atomic<double> last_ratio_{1.0};
 };
 
 }  // namespace optim

@@ -1,8 +1,10 @@
-// clip.cpp — global-norm gradient clipping.
+// clip.cpp — global-norm gradient clipping (a device tensor through its device kernels).
 #include "optim/clip.h"
 
 #include <Eigen/Core>
 #include <cmath>
+
+#include "optim/device_update.h"
 
 namespace ft {
 namespace optim {
@@ -10,8 +12,11 @@ namespace optim {
 double global_norm(const std::vector<Tensor>& grads) {
   double ss = 0;
   for (const Tensor& g : grads) {
-    if (g.dtype() == DType::F32)
-      ss += Eigen::Map<const Eigen::ArrayXf>(g.data<float>(), g.numel()).cast<double>().square().sum();
+    if (g.dtype() == DType::F32 && g.device_ptr()) {  // on a device: its kernel
+      Device& d = *g.device_ptr();
+      ss += device_update_for(d, "a gradient").sum_squares(d, static_cast<const float*>(g.raw()), g.numel());
+    } else if (g.dtype() == DType::F32)
+      ss += host_sum_squares(g.data<float>(), g.numel());
     else if (g.dtype() == DType::F64)
       ss += Eigen::Map<const Eigen::ArrayXd>(g.data<double>(), g.numel()).square().sum();
     else
@@ -26,8 +31,14 @@ double clip_by_global_norm(const std::vector<Tensor>& grads, double max_norm) {
   if (!std::isfinite(norm) || norm <= max_norm) return norm;
   const double s = max_norm / norm;
   for (Tensor g : grads) {
-    if (g.dtype() == DType::F32) Eigen::Map<Eigen::ArrayXf>(g.data<float>(), g.numel()) *= float(s);
-    else Eigen::Map<Eigen::ArrayXd>(g.data<double>(), g.numel()) *= s;
+    if (g.dtype() == DType::F32 && g.device_ptr()) {
+      Device& d = *g.device_ptr();
+      device_update_for(d, "a gradient").scale(d, static_cast<float*>(g.raw()), g.numel(), float(s));
+    } else if (g.dtype() == DType::F32) {
+      host_scale(g.data<float>(), g.numel(), float(s));
+    } else {
+      Eigen::Map<Eigen::ArrayXd>(g.data<double>(), g.numel()) *= s;
+    }
   }
   return norm;
 }

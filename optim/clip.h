@@ -1,4 +1,5 @@
-// clip.h — gradient clipping by global norm, applied in place on host tensors.
+// clip.h — gradient clipping by global norm, applied in place on host tensors and,
+// through the kernels their device registers (device_update.h), on device tensors.
 #pragma once
 
 #include <vector>

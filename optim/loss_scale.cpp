@@ -1,6 +1,8 @@
 // loss_scale.cpp — the dynamic loss scaler.
 #include "optim/loss_scale.h"
 
+#include "optim/device_update.h"
+
 #include <Eigen/Core>
 #include <algorithm>
 #include <string>
@@ -37,10 +39,11 @@ bool LossScaler::unscale(const std::vector<Tensor*>& grads) const {
   const double inv = 1.0 / scale_;
   bool finite = true;
   for (Tensor* g : grads) {
-    if (g->dtype() == DType::F32) {
-      Eigen::Map<Eigen::ArrayXf> a(g->data<float>(), g->numel());
-      a = (a.cast<double>() * inv).cast<float>();
-      finite = finite && a.isFinite().all();
+    if (g->dtype() == DType::F32 && g->device_ptr()) {  // on a device: its kernel
+      Device& d = *g->device_ptr();
+      finite = device_update_for(d, "a gradient").unscale(d, static_cast<float*>(g->raw()), g->numel(), inv) && finite;
+    } else if (g->dtype() == DType::F32) {
+      finite = host_unscale(g->data<float>(), g->numel(), inv) && finite;
     } else if (g->dtype() == DType::F64) {
       Eigen::Map<Eigen::ArrayXd> a(g->data<double>(), g->numel());
       a *= inv;

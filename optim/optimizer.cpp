@@ -2,6 +2,7 @@
 #include "optim/optimizer.h"
 
 #include <cctype>
+#include <cmath>
 
 #include "core/device.h"
 
@@ -81,18 +82,29 @@ void Optimizer::step(const std::vector<ParamRef>& params) {
     if (p.value.device_ptr() != p.grad.device_ptr())
       throw Error(type() + " optimizer: parameter '" + p.name + "' is on " + p.value.device() +
                   " but its gradient on " + p.grad.device());
-    if (p.value.device_ptr() && !p.value.device_ptr()->host_addressable())
-      throw Error(type() + " optimizer: no update kernel for parameters on device " + p.value.device());
     if (p.value.numel() != p.grad.numel())
       throw Error(type() + " optimizer: parameter '" + p.name + "' has " + shape_str(p.value.shape()) +
                   " but its gradient has " + shape_str(p.grad.shape()));
   }
   const double wd = weight_decay_, lr = lr_.load();
+  const UpdateRule r = rule();
   for (const ParamRef& p : params) {
+    Device* dev = p.value.device_ptr();
+    const DeviceUpdateKernels* k =
+        dev ? &device_update_for(*dev, type() + " optimizer: parameter '" + p.name + "'") : nullptr;
     Slots& s = slots_for(p);
     ++s.t;
-    Tensor w = p.value;
-    update(s, w.data<float>(), p.grad.data<float>(), p.value.numel(), lr, decays(p.name) ? wd : 0.0);
+    Tensor w = p.value;  // a handle: the update writes the parameter's storage
+    UpdateArgs a;
+    a.w = static_cast<float*>(w.raw());
+    a.g = static_cast<const float*>(p.grad.raw());
+    for (Tensor& b : s.bufs) a.slots.push_back(static_cast<float*>(b.raw()));
+    a.n = p.value.numel();
+    a.t = s.t;
+    a.lr = lr;
+    a.wd = decays(p.name) ? wd : 0.0;
+    const double ratio = k ? k->update(*dev, r, a) : host_update(r, a);
+    if (r.kind == UpdateRule::kLamb && !std::isnan(ratio)) last_ratio_ = ratio;
   }
   ++steps_;
 }

@@ -7,11 +7,12 @@
 // chunk tensors and chunk names and the state follows the chunks. LAMB's trust
 // ratio is computed per ParamRef (per chunk when chunked).
 //
-// Device-resident parameters (Tensor::device_ptr(), core/executor.h
-// ResidentVariables): the slots are allocated on the parameter's device and
-// the gradient must be there too. A host-addressable device (the stand-in)
-// runs the same update code on its memory; state() returns host copies, and
-// state loaded from a checkpoint moves to the device at the next step.
+// Each optimizer is an UpdateRule (optim/device_update.h): the formula and its
+// hyperparameters. Host parameters run the host formulas; device-resident ones
+// (Tensor::device_ptr(), core/executor.h ResidentVariables) run the update
+// kernel the device's backend registered, with the slots allocated on the
+// parameter's device and the gradient there too. state() returns host copies,
+// and state loaded from a checkpoint moves to the device at the next step.
 #pragma once
 
 #include <atomic>
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "optim/device_update.h"
 
 namespace ft {
 namespace optim {
@@ -60,6 +62,8 @@ class Optimizer {
   Optimizer& operator=(const Optimizer&) = delete;
 
   virtual std::string type() const = 0;  // "sgd", "adam", ...
+  // The formula and hyperparameters every update applies.
+  virtual UpdateRule rule() const = 0;
 
   // Applies one update to every parameter with the current learning rate.
   // Thread-safe for calls with disjoint parameter names (a server applying
@@ -85,12 +89,9 @@ class Optimizer {
   struct Slots {
     int64_t t = 0;
     std::vector<Tensor> bufs;
-    float* buf(size_t i) { return bufs[i].data<float>(); }
   };
   virtual std::vector<std::string> slot_names() const = 0;
-  // One update of n contiguous values; s.t was already incremented. wd is the
-  // weight decay for this parameter (0 when filtered out).
-  virtual void update(Slots& s, float* w, const float* g, int64_t n, double lr, double wd) = 0;
+  std::atomic<double> last_ratio_{1.0};  // LAMB's trust ratio of the latest update computed on the host
 
  private:
   Slots& slots_for(const ParamRef& p);

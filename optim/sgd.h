@@ -13,10 +13,10 @@ class SGD : public Optimizer {
  public:
   explicit SGD(double lr, double weight_decay = 0) : Optimizer(lr, weight_decay) {}
   std::string type() const override { return "sgd"; }
+  UpdateRule rule() const override { return UpdateRule{}; }
 
  protected:
   std::vector<std::string> slot_names() const override { return {}; }
-  void update(Slots& s, float* w, const float* g, int64_t n, double lr, double wd) override;
 };
 
 class Momentum : public Optimizer {
@@ -25,10 +25,16 @@ class Momentum : public Optimizer {
   std::string type() const override { return nesterov_ ? "nesterov" : "momentum"; }
   double momentum() const { return mu_; }
   bool nesterov() const { return nesterov_; }
+  UpdateRule rule() const override {
+    UpdateRule r;
+    r.kind = UpdateRule::kMomentum;
+    r.momentum = mu_;
+    r.nesterov = nesterov_;
+    return r;
+  }
 
  protected:
   std::vector<std::string> slot_names() const override { return {"momentum"}; }
-  void update(Slots& s, float* w, const float* g, int64_t n, double lr, double wd) override;
 
  private:
   double mu_;

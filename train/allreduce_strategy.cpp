@@ -20,11 +20,13 @@
 // bucket nodes are placed on "cuda" and run comm/nccl's kernel (ncclAllReduce on
 // the communication stream after the compute stream's work).
 //
-// Device-resident state (a non-host device whose memory host code may update,
-// the stand-in; not yet cuda, whose update kernels are not wired here): the
+// Device-resident state (a non-host device whose backend registers update
+// kernels, optim/device_update.h: cuda, and the stand-in that runs the same path
+// in CI): the
 // variables and constants live on the device (ResidentVariables, read in place
 // by the step's and the evaluation's plans), the gradients are fetched there,
-// and the optimizer updates them there with its slots beside them. Per step only
+// and the optimizer updates them there with its slots beside them, through the
+// device's kernels, as do loss scaling, clipping and the finiteness check. Per step only
 // the batch goes in and the loss comes out; gradients that a host collective
 // reduced go back in. Deterministic mode fetches each micro-batch's gradients to
 // the host, where its fixed-order sums run, and sends the sums back; with model
@@ -47,6 +49,7 @@
 #include "comm/comm_ops.h"
 #include "comm/communicator.h"
 #include "comm/device_comm.h"
+#include "optim/device_update.h"
 #include "comm/stall.h"
 #include "comm/mp_ops.h"
 #include "core/device.h"
@@ -161,6 +164,7 @@ class AllreduceStrategy : public Strategy {
     const std::string& backend = c.distributed.backend;
     const bool on_cuda = c.device == "cuda";
     if (backend == "mpi") return false;
+    if (backend == "auto" && !on_cuda) return false;  // asks nothing: a cpu run never loads the CUDA backend
     std::string why;
     const bool available = comm::device_comm_available(&why);
     if (backend == "auto") return on_cuda && available;
@@ -280,7 +284,7 @@ class AllreduceStrategy : public Strategy {
   bool resident_state(const RunConfig& c) const {
     if (c.device == "cpu") return false;
     const Device& d = ft::device(c.device);
-    return !d.is_host() && d.host_addressable();
+    return !d.is_host() && optim::device_update(d.name()) != nullptr;  // the update can run there
   }
 
   void sync_params(StepContext& ctx) override {

@@ -117,10 +117,7 @@ std::vector<std::string> validate_registered(const Config& c) {
   const StrategyEntry& strategy = strategy_entry(c);
   const std::string mode = c.s("distributed.mode");
   const int64_t mp = c.i("distributed.model_parallel");
-  const std::string dev = c.s("device"), prec = c.s("precision");
-  if (dev == "cuda" && mp > 1)
-    c.fail("device", "= cuda with distributed.model_parallel > 1 is not supported yet (the model-parallel "
-                     "collectives have no NCCL sub-communicators; device: standin runs them through the host)");
+  const std::string prec = c.s("precision");
   if (mp > 1 && !strategy.caps.model_parallel)
     c.fail("distributed.model_parallel", "= " + std::to_string(mp) + " cannot be combined with distributed.mode " +
                                              mode + " (parameter servers hold whole layers; use 1)");

@@ -5,6 +5,7 @@
 
 #include "core/device.h"
 #include "optim/clip.h"
+#include "optim/device_update.h"
 
 namespace ft {
 namespace train {
@@ -36,12 +37,8 @@ const Executor::Feeds& Update::feeds() {
 }
 
 bool Update::prepare(std::vector<Tensor>& grads, const std::vector<Value>& params, int64_t step) {
-  // The checks below are host code: on a device, its memory must be host-addressable
-  // (the stand-in); a GPU's gradients come here as host copies.
-  for (size_t i = 0; i < grads.size(); ++i)
-    if (grads[i].device_ptr() && !grads[i].device_ptr()->host_addressable())
-      throw Error("the gradient of '" + params[i].name() + "' is on device " + grads[i].device() +
-                  ", which has no loss-scaling and clipping kernels");
+  // Gradients on a device go through the kernels its backend registered
+  // (optim/device_update.h): unscaling, clipping and the check run there.
   // The reduced gradients are the same on every rank of the data-parallel group,
   // so every rank takes the same decision.
   if (scaler_) {
@@ -53,10 +50,15 @@ bool Update::prepare(std::vector<Tensor>& grads, const std::vector<Value>& param
   }
   if (clip_norm_ > 0) optim::clip_by_global_norm(grads, clip_norm_);
   if (check_numerics_)
-    for (size_t i = 0; i < grads.size(); ++i)
-      for (int64_t k = 0; k < grads[i].numel(); ++k)
-        if (!std::isfinite(grads[i].data<float>()[k]))
-          throw Error("step " + std::to_string(step + 1) + ": gradient of '" + params[i].name() + "' is not finite");
+    for (size_t i = 0; i < grads.size(); ++i) {
+      const Tensor& g = grads[i];
+      Device* d = g.device_ptr();
+      const bool finite = d ? optim::device_update_for(*d, "the gradient of '" + params[i].name() + "'")
+                                  .all_finite(*d, static_cast<const float*>(g.raw()), g.numel())
+                            : optim::host_all_finite(g.data<float>(), g.numel());
+      if (!finite)
+        throw Error("step " + std::to_string(step + 1) + ": gradient of '" + params[i].name() + "' is not finite");
+    }
   return true;
 }
 

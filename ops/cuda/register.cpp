@@ -19,6 +19,7 @@ void register_kernels() {
     register_shape_cuda();
     register_nn_cuda();
     register_conv_cuda();
+    register_update_cuda();
     register_device();  // opening it needs a GPU: ft::device("cuda") throws without one
   });
 }

@@ -50,6 +50,7 @@ void register_reduce_cuda();
 void register_shape_cuda();
 void register_nn_cuda();
 void register_conv_cuda();
+void register_update_cuda();  // optim/device_update.h for "cuda" (update.cpp)
 // The "cuda" ft::Device factory in core's device registry (executor_device.cpp).
 void register_device();
 

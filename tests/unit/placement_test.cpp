@@ -23,7 +23,10 @@
 
 #include "core/core.h"
 #include "ops/ops.h"
+#include "optim/clip.h"
+#include "optim/device_update.h"
 #include "optim/factory.h"
+#include "optim/loss_scale.h"
 
 using namespace ft;
 
@@ -472,5 +475,95 @@ TEST(Standin, OptimizerStateLivesWithDeviceParameters) {
     ADD_FAILURE() << "a host gradient for a device parameter was accepted";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("is on standin but its gradient on cpu"), std::string::npos) << e.what();
+  }
+}
+
+namespace {
+// Host memory under a name no backend registers update kernels for.
+class BareDevice final : public Device {
+ public:
+  const std::string& name() const override { return name_; }
+  bool is_host() const override { return false; }
+  bool host_addressable() const override { return true; }
+  void* allocate(size_t bytes) override { return bytes ? std::aligned_alloc(64, (bytes + 63) / 64 * 64) : nullptr; }
+  void free(void* p) override { std::free(p); }
+  void copy_from_host(void* dst, const void* src, size_t n) override { std::memcpy(dst, src, n); }
+  void copy_to_host(void* dst, const void* src, size_t n) override { std::memcpy(dst, src, n); }
+  void copy_on_device(void* dst, const void* src, size_t n) override { std::memcpy(dst, src, n); }
+  void synchronize() override {}
+
+ private:
+  std::string name_ = "bare";
+};
+}  // namespace
+
+// The update of device parameters, the loss scaling, clipping and finiteness
+// check of device gradients go through the kernels registered for the device
+// (optim/device_update.h), as on cuda; the stand-in's give the host's numbers.
+TEST(Standin, TheUpdateRunsThroughTheDeviceKernels) {
+  ops::register_all();
+  Device& d = device("standin");
+  ASSERT_NE(optim::device_update("standin"), nullptr);
+  for (const char* type : {"sgd", "momentum", "nesterov", "adam", "adamw", "lamb"}) {
+    SCOPED_TRACE(type);
+    optim::OptimizerOptions o;
+    o.type = type;
+    o.lr = 0.05;
+    o.weight_decay = 0.01;
+    auto on_host = optim::make_optimizer(o), on_dev = optim::make_optimizer(o);
+    Tensor hw = Tensor::from<float>({5}, {1, -2, 3, -4, 0.5f}), hb = Tensor::from<float>({2}, {0.1f, -0.2f});
+    Tensor dw = Tensor::empty_on(d, {5}, DType::F32), db = Tensor::empty_on(d, {2}, DType::F32);
+    dw.copy_from(hw);
+    db.copy_from(hb);
+    for (int step = 0; step < 4; ++step) {
+      Tensor gw = Tensor::from<float>({5}, {0.5f, 0.25f * step, -1, 2, -0.125f});
+      Tensor gb = Tensor::from<float>({2}, {1.f / (step + 1), -0.5f});
+      Tensor dgw = Tensor::empty_on(d, {5}, DType::F32), dgb = Tensor::empty_on(d, {2}, DType::F32);
+      dgw.copy_from(gw);
+      dgb.copy_from(gb);
+      const int64_t calls = optim::device_update_calls();
+      on_host->step({{"w", hw, gw}, {"b", hb, gb}});
+      EXPECT_EQ(optim::device_update_calls(), calls) << "a host update called device kernels";
+      on_dev->step({{"w", dw, dgw}, {"b", db, dgb}});
+      EXPECT_EQ(optim::device_update_calls(), calls + 2) << "one device kernel call per parameter";
+    }
+    EXPECT_EQ(dw.to_host().to_vector<float>(), hw.to_vector<float>());
+    EXPECT_EQ(db.to_host().to_vector<float>(), hb.to_vector<float>());
+  }
+
+  // Loss scaling, clipping and the finiteness check.
+  Tensor h = Tensor::from<float>({4}, {3000, -4000, 100, 7}), dv = Tensor::empty_on(d, {4}, DType::F32);
+  dv.copy_from(h);
+  optim::LossScaler scaler;
+  Tensor* hp = &h;
+  Tensor* dp = &dv;
+  const int64_t calls = optim::device_update_calls();
+  EXPECT_TRUE(scaler.unscale({dp}));
+  EXPECT_TRUE(scaler.unscale({hp}));
+  EXPECT_EQ(optim::device_update_calls(), calls + 1);
+  EXPECT_EQ(dv.to_host().to_vector<float>(), h.to_vector<float>());
+  const double norm_dev = optim::clip_by_global_norm(std::vector<Tensor>{dv}, 0.01);
+  const double norm_host = optim::clip_by_global_norm(std::vector<Tensor>{h}, 0.01);
+  EXPECT_EQ(norm_dev, norm_host);
+  EXPECT_EQ(dv.to_host().to_vector<float>(), h.to_vector<float>());
+  EXPECT_NEAR(optim::global_norm({dv}), 0.01, 1e-6);
+  const optim::DeviceUpdateKernels& k = *optim::device_update("standin");
+  EXPECT_TRUE(k.all_finite(d, static_cast<const float*>(dv.raw()), 4));
+  h.data<float>()[2] = std::nanf("");
+  dv.copy_from(h);
+  EXPECT_FALSE(k.all_finite(d, static_cast<const float*>(dv.raw()), 4));
+  EXPECT_FALSE(scaler.unscale({dp}));
+
+  // A device whose backend registers no update kernels is refused by name.
+  BareDevice bare;
+  Tensor bw = Tensor::empty_on(bare, {2}, DType::F32), bg = Tensor::empty_on(bare, {2}, DType::F32);
+  auto opt = optim::make_optimizer(optim::OptimizerOptions{});
+  try {
+    opt->step({{"fc/w", bw, bg}});
+    ADD_FAILURE() << "an update on a device without kernels ran";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("parameter 'fc/w' is on device bare, whose backend registers no update kernels"),
+              std::string::npos)
+        << e.what();
   }
 }
