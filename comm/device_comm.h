@@ -1,10 +1,12 @@
 // device_comm.h — the communicator for device (CUDA) buffers, reachable from any
-// build. With CUDA and NCCL the implementation is comm/nccl/ (NcclCommunicator,
-// unique id broadcast over the bootstrap communicator); otherwise
-// comm/device_comm_none.cpp says why there is none. CMake compiles exactly one
-// of the two, so no caller needs a preprocessor switch.
+// build. The implementation is comm/nccl/ (NcclCommunicator, unique id broadcast
+// over the bootstrap communicator), compiled into the CUDA backend module
+// (libflowtrain_cuda.so), which registers it as the provider when it loads.
+// These functions load the backend on first use (core/device.h load_backend);
+// without it they say why there is none, so no caller needs a preprocessor switch.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -30,6 +32,14 @@ class DeviceCommunicator : public Communicator {
 };
 using DeviceCommPtr = std::shared_ptr<DeviceCommunicator>;
 
+// What the CUDA backend registers (comm/nccl/nccl_ops.cpp).
+struct DeviceCommProvider {
+  std::function<bool(std::string* why)> available;
+  std::function<DeviceCommPtr(CommPtr bootstrap)> make;
+  std::function<void()> register_kernels;
+};
+void register_device_comm_provider(DeviceCommProvider p);
+
 // True when this build has NCCL and a CUDA device is usable; otherwise false and
 // *why (if given) says which is missing, in a few words.
 bool device_comm_available(std::string* why = nullptr);
@@ -39,7 +49,7 @@ bool device_comm_available(std::string* why = nullptr);
 DeviceCommPtr make_device_comm(CommPtr bootstrap);
 
 // Registers allreduce_bucket for device "cuda" (stream-ordered NCCL allreduce).
-// A no-op without NCCL. Idempotent.
+// A no-op without NCCL. Idempotent. Loads the cuda backend, like the two above.
 void register_device_comm_kernels();
 
 // Sets Resources::device_comm, what device-resident allreduce_bucket kernels use.

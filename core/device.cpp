@@ -1,6 +1,9 @@
 // device.cpp — the device registry and the built-in "cpu" device (see device.h).
 #include "core/device.h"
 
+#include <dlfcn.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -53,6 +56,7 @@ struct Registry {
   std::recursive_mutex mu;  // a loader registers its device while load_backend holds the lock
   std::map<std::string, std::function<void()>> loaders;
   std::map<std::string, bool> loaded;
+  std::map<std::string, std::string> module_errors;  // name -> why its module did not load
   std::map<std::string, DeviceFactory> factories;
   std::map<std::string, std::unique_ptr<Device>> open;
 };
@@ -70,17 +74,102 @@ void register_backend(const std::string& name, std::function<void()> loader) {
   r.loaders[name] = std::move(loader);
 }
 
+namespace {
+
+bool module_name_ok(const std::string& name) {
+  if (name.empty() || name == "cpu") return false;
+  for (char c : name)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  return true;
+}
+
+std::string program_dir() {
+  char buf[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return "";
+  std::string p(buf, size_t(n));
+  const size_t slash = p.rfind('/');
+  return slash == std::string::npos ? "" : p.substr(0, slash);
+}
+
+}  // namespace
+
+std::vector<std::string> backend_module_dirs() {
+  std::vector<std::string> dirs;
+  if (const char* env = std::getenv("FT_BACKEND_DIR"); env && *env) dirs.emplace_back(env);
+  const std::string exe = program_dir();
+  if (!exe.empty()) {
+    dirs.push_back(exe + "/../lib");
+    dirs.push_back(exe);
+  }
+#ifdef FT_BACKEND_INSTALL_DIR
+  dirs.emplace_back(FT_BACKEND_INSTALL_DIR);
+#endif
+  return dirs;
+}
+
+std::string backend_module_path(const std::string& name) {
+  if (!module_name_ok(name)) return "";
+  for (const std::string& d : backend_module_dirs()) {
+    std::string p = d + "/libflowtrain_" + name + ".so";
+    if (::access(p.c_str(), R_OK) == 0) return p;
+  }
+  return "";
+}
+
+namespace {
+
+// Loads libflowtrain_<name>.so and runs its flowtrain_backend_init(), which
+// registers the backend's kernels and device factory with this process's
+// registries. False when no such module is installed; throws when one is but
+// does not load (a missing library, a program that does not export flowtrain's
+// symbols).
+bool load_module(Registry& r, const std::string& name) {
+  auto err = r.module_errors.find(name);
+  if (err != r.module_errors.end()) throw Error(err->second);
+  const std::string path = backend_module_path(name);
+  if (path.empty()) return false;
+  auto fail = [&](const std::string& why) -> bool {
+    r.module_errors[name] = "device: the " + name + " backend " + path + " does not load: " + why;
+    throw Error(r.module_errors[name]);
+  };
+  void* h = ::dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL);
+  if (!h) {
+    const char* e = ::dlerror();
+    return fail(e ? e : "dlopen failed");
+  }
+  using Init = void (*)();
+  auto init = reinterpret_cast<Init>(::dlsym(h, "flowtrain_backend_init"));
+  if (!init) return fail("it has no flowtrain_backend_init");
+  r.loaders[name] = init;
+  return true;
+}
+
+}  // namespace
+
 bool load_backend(const std::string& name) {
   if (name == "cpu") return true;
   Registry& r = registry();
   std::lock_guard<std::recursive_mutex> l(r.mu);
   auto it = r.loaders.find(name);
-  if (it == r.loaders.end()) return r.factories.count(name) > 0;
+  if (it == r.loaders.end()) {
+    if (r.factories.count(name)) return true;
+    if (!load_module(r, name)) return false;
+    it = r.loaders.find(name);
+  }
   if (!r.loaded[name]) {
     r.loaded[name] = true;
     it->second();
   }
   return true;
+}
+
+bool backend_loaded(const std::string& name) {
+  if (name == "cpu") return true;
+  Registry& r = registry();
+  std::lock_guard<std::recursive_mutex> l(r.mu);
+  auto it = r.loaded.find(name);
+  return it != r.loaded.end() && it->second;
 }
 
 std::vector<std::string> backends() {
@@ -90,6 +179,8 @@ std::vector<std::string> backends() {
   for (const auto& kv : r.loaders) v.push_back(kv.first);
   for (const auto& kv : r.factories)
     if (!r.loaders.count(kv.first)) v.push_back(kv.first);
+  for (const char* m : {"cuda"})  // modules this project builds, where installed
+    if (!r.loaders.count(m) && !r.factories.count(m) && !backend_module_path(m).empty()) v.emplace_back(m);
   return v;
 }
 
@@ -106,9 +197,15 @@ Device& cpu_device() {
 
 Device& device(const std::string& name) {
   if (name == "cpu") return cpu_device();
-  if (!load_backend(name))
-    throw Error("device: " + name + " requested but this build has no " + name +
-                " backend (flowtrain was built without it)");
+  if (!load_backend(name)) {
+    std::string looked;
+    if (module_name_ok(name))
+      for (const std::string& d : backend_module_dirs()) looked += (looked.empty() ? "" : ", ") + d;
+    throw Error("device: " + name + " requested but this build has no " + name + " backend (" +
+                (looked.empty() ? std::string("flowtrain was built without it")
+                                : "no libflowtrain_" + name + ".so in " + looked) +
+                ")");
+  }
   Registry& r = registry();
   std::lock_guard<std::recursive_mutex> l(r.mu);
   auto open = r.open.find(name);

@@ -4,9 +4,14 @@
 // and registers itself; core only ever sees this interface.
 //
 // Names: "cpu" is built in (host memory, synchronous). A backend registers a
-// *loader* under its name ("cuda"); load_backend(name) runs it once, which
+// *loader* under its name ("standin"); load_backend(name) runs it once, which
 // registers the backend's kernels in the OpRegistry (no hardware needed) and
-// its device factory. device(name) opens the device once and keeps it for the
+// its device factory. A backend with no loader in the process is looked for as
+// a module, libflowtrain_<name>.so (the CUDA backend, "cuda"): loading it
+// (dlopen) runs its flowtrain_backend_init(), which registers the loader. The
+// module resolves flowtrain's own symbols against the program, so the program
+// must export them (CMake: ft_backend_host()); a program that never asks for
+// the device never loads the module nor the libraries it needs. device(name) opens the device once and keeps it for the
 // process; it throws a one-line ft::Error when the build has no such backend
 // or no such device is present.
 //
@@ -53,10 +58,19 @@ using DeviceFactory = std::function<std::unique_ptr<Device>()>;  // throws ft::E
 
 // Registers the loader of backend `name` (called at most once, by load_backend).
 void register_backend(const std::string& name, std::function<void()> loader);
-// Runs backend `name`'s loader once. False if this build has no such backend;
-// true for "cpu" (the CPU kernels come with ops::register_all()).
+// Runs backend `name`'s loader once, loading its module first when it has no
+// loader in the process. False if this build has no such backend (no loader, no
+// module); true for "cpu" (the CPU kernels come with ops::register_all()).
+// Throws a one-line ft::Error when the module is there but does not load.
 bool load_backend(const std::string& name);
-std::vector<std::string> backends();  // "cpu" and every registered backend
+// Whether load_backend(name) has run the loader (nothing is loaded by asking).
+bool backend_loaded(const std::string& name);
+std::vector<std::string> backends();  // "cpu", every registered backend, every installed module
+// Where modules are looked for, in order: $FT_BACKEND_DIR, <program dir>/../lib,
+// <program dir>, then the install's library folder.
+std::vector<std::string> backend_module_dirs();
+// The module file of backend `name` found first in backend_module_dirs(); "" if none.
+std::string backend_module_path(const std::string& name);
 
 // Registers the factory of device `name` (a backend's loader calls this).
 void register_device(const std::string& name, DeviceFactory factory);

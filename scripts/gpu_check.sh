@@ -36,10 +36,12 @@ if [ "$MODE" = pack ]; then
   for t in cuda_device_test cuda_ops_test amp_nccl_test placement_test precision_test; do
     [ -x "$B/tests/$t" ] && tests+=("$B/tests/$t")
   done
+  [ -f "$B/lib/libflowtrain_cuda.so" ] || { echo "gpu_check pack: $B/lib/libflowtrain_cuda.so missing (the CUDA backend module)"; exit 1; }
   cp "${bins[@]}" "$PACK/bin/" && cp "${tests[@]}" "$PACK/tests/"
-  strip --strip-unneeded "$PACK"/bin/* "$PACK"/tests/* 2>/dev/null
+  cp "$B/lib/libflowtrain_cuda.so" "$PACK/lib/"  # train loads it from bin/../lib when a device asks for cuda
+  strip --strip-unneeded "$PACK"/bin/* "$PACK"/tests/* "$PACK/lib/libflowtrain_cuda.so" 2>/dev/null
   # Shared libraries besides the C library and CUDA's (the GPU machine has those, matching its driver).
-  ldd "${bins[@]}" "${tests[@]}" | awk '$2 == "=>" && $3 ~ /^\// {print $3}' | sort -u |
+  ldd "${bins[@]}" "${tests[@]}" "$B/lib/libflowtrain_cuda.so" | awk '$2 == "=>" && $3 ~ /^\// {print $3}' | sort -u |
     grep -vE '/(libc|libm|libpthread|librt|libdl|ld-linux[^/]*)\.so|/usr/local/cuda|libcuda\.so|libcudart|libcublas|libnccl' |
     while read -r l; do cp -L "$l" "$PACK/lib/"; done
   for d in mnist text; do
@@ -83,7 +85,7 @@ if [ -f gpu-pack.tar.xz ]; then
   BIN=$ROOT/$PACK/bin TESTS=$ROOT/$PACK/tests
   export LD_LIBRARY_PATH=$ROOT/$PACK/lib$CUDA_LIBS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
   for d in mnist text; do [ -d "data/$d" ] || { mkdir -p data && cp -r "$PACK/data/$d" data/; }; done
-  missing=$(ldd "$BIN/train" | grep "not found")
+  missing=$(ldd "$BIN/train" "$ROOT/$PACK/lib/libflowtrain_cuda.so" | grep "not found")
   [ -z "$missing" ] || { echo "gpu_check: the packed train misses libraries: $missing"; exit 1; }
   row "binaries" "packed (gpu-pack.tar.xz)"
 else

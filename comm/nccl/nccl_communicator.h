@@ -61,5 +61,9 @@ class NcclCommunicator : public DeviceCommunicator {
   std::unique_ptr<Impl> impl_;
 };
 
+// Registers NCCL as the device communicator provider (device_comm.h); the CUDA
+// backend's initialization calls it (ops/cuda/link/init.cpp).
+void register_nccl_provider();
+
 }  // namespace comm
 }  // namespace ft

@@ -1,4 +1,5 @@
-// nccl_ops.cpp — device_comm.h over NCCL, and allreduce_bucket for device "cuda".
+// nccl_ops.cpp — the device communicator provider over NCCL (device_comm.h), and
+// allreduce_bucket for device "cuda". Part of the CUDA backend module.
 //
 // The kernel orders the communication stream after the work queued so far on
 // the compute stream (an event recorded there), packs the bucket's device
@@ -81,27 +82,29 @@ void nccl_allreduce_kernel(KernelCtx& c, DoneFn done_in) {
   nccl.when_done(std::move(done));
 }
 
-}  // namespace
-
-bool device_comm_available(std::string* why) {
+bool nccl_available(std::string* why) {
   if (cuda::device_count() > 0) return true;
   if (why) *why = "no CUDA device (" + cuda::no_device_reason() + ")";
   return false;
 }
 
-DeviceCommPtr make_device_comm(CommPtr bootstrap) {
-  std::string why;
-  if (!device_comm_available(&why)) throw Error("device communicator: " + why);
-  return std::make_shared<NcclCommunicator>(std::move(bootstrap));
-}
-
-void register_device_comm_kernels() {
+void register_nccl_kernels() {
   static std::once_flag once;
   std::call_once(once, [] {
     register_ops();
     for (DType t : {DType::F32, DType::F64, DType::I32, DType::I64, DType::F16, DType::BF16})
       OpRegistry::get().add_kernel("allreduce_bucket", "cuda", t, Kernel{{}, nccl_allreduce_kernel});
   });
+}
+
+}  // namespace
+
+void register_nccl_provider() {
+  DeviceCommProvider p;
+  p.available = nccl_available;
+  p.make = [](CommPtr bootstrap) -> DeviceCommPtr { return std::make_shared<NcclCommunicator>(std::move(bootstrap)); };
+  p.register_kernels = register_nccl_kernels;
+  register_device_comm_provider(std::move(p));
 }
 
 }  // namespace comm

@@ -14,9 +14,13 @@ namespace cuda {
 // "cuda" ft::Device factory (core/device.h) the executor places nodes on.
 // Idempotent and thread-safe; needs no GPU (registration only records
 // functions; ft::device("cuda") throws a one-line error when none is present).
-// The train program gets it called through ft::load_backend("cuda")
-// (ops/cuda/link/backend.cpp); other programs call it before using "cuda".
+// Programs get it called through ft::load_backend("cuda") (the module,
+// ops/cuda/link/module.cpp, or a linked-in backend, ops/cuda/link/backend.cpp);
+// others call it before using "cuda".
 void register_kernels();
+// register_kernels() plus, with NCCL, the device communicator provider
+// (comm/device_comm.h): what loading the backend runs (ops/cuda/link/init.cpp).
+void init_backend();
 
 }  // namespace cuda
 }  // namespace ft
