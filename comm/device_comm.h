@@ -48,12 +48,17 @@ bool device_comm_available(std::string* why = nullptr);
 // collective). Throws ft::Error when device_comm_available() is false.
 DeviceCommPtr make_device_comm(CommPtr bootstrap);
 
-// Registers allreduce_bucket for device "cuda" (stream-ordered NCCL allreduce).
+// Registers allreduce_bucket (stream-ordered NCCL allreduce), mp_allreduce and
+// mp_allgather for device "cuda".
 // A no-op without NCCL. Idempotent. Loads the cuda backend, like the two above.
 void register_device_comm_kernels();
 
 // Sets Resources::device_comm, what device-resident allreduce_bucket kernels use.
 inline void add_device_comm_to_resources(Resources& r, DeviceCommPtr c) { r.device_comm = std::move(c); }
+// Sets Resources::mp_device_comm: a device communicator over the model-parallel
+// group, what the cuda mp_allreduce and mp_allgather kernels use (without it they
+// stage through the host over Resources::mp_comm).
+inline void add_mp_device_comm_to_resources(Resources& r, DeviceCommPtr c) { r.mp_device_comm = std::move(c); }
 
 }  // namespace comm
 }  // namespace ft

@@ -67,6 +67,7 @@ struct Resources {
   std::shared_ptr<comm::Communicator> comm;               // allreduce_bucket, send, recv on the host
   std::shared_ptr<comm::Communicator> mp_comm;            // mp_allreduce, mp_allgather (model-parallel group)
   std::shared_ptr<comm::DeviceCommunicator> device_comm;  // allreduce_bucket on device memory (NCCL)
+  std::shared_ptr<comm::DeviceCommunicator> mp_device_comm;  // mp_allreduce, mp_allgather on device memory (NCCL)
 };
 
 struct KernelCtx {

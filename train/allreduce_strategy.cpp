@@ -216,6 +216,12 @@ class AllreduceStrategy : public Strategy {
 
     fetch_ = {ctx.model.loss};
     fetch_.insert(fetch_.end(), ctx.grads.begin(), ctx.grads.end());
+    // With NCCL on cuda the model-parallel collectives run over an NCCL
+    // communicator of the mp group too (comm/nccl/nccl_ops.cpp).
+    if (device_buckets_ && ctx.mp_comm && ctx.mp_comm->size() > 1) {
+      comm::register_device_comm_kernels();
+      comm::add_mp_device_comm_to_resources(res_, comm::make_device_comm(ctx.mp_comm));
+    }
     if (deterministic_) {
       const int64_t batch = ctx.cfg.data.batch_size, global = batch * w.size();
       micro_ = ctx.cfg.distributed.micro_batch > 0 ? ctx.cfg.distributed.micro_batch : global / 8;

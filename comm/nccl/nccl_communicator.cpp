@@ -104,10 +104,7 @@ NcclCommunicator::NcclCommunicator(CommPtr bootstrap, int device) : impl_(std::m
   int ndev = 0;
   m.cuda(cudaGetDeviceCount(&ndev), "cudaGetDeviceCount");
   if (ndev == 0) throw Error(call_error("NcclCommunicator", m.rank, "no CUDA device"));
-  if (device < 0) {
-    const LocalPlacement lp = launcher_placement();
-    device = (lp.source.empty() ? m.rank : lp.rank) % ndev;
-  }
+  if (device < 0) device = cuda::rank_device();  // the executor's device (ops/cuda/executor_device.cpp)
   m.device = device;
   m.cuda(cudaSetDevice(device), "cudaSetDevice");
   ncclUniqueId id;

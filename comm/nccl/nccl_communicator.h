@@ -21,7 +21,7 @@ namespace comm {
 
 class NcclCommunicator : public DeviceCommunicator {
  public:
-  // device < 0: the node-local rank modulo the number of visible devices.
+  // device < 0: cuda::rank_device(), the node-local rank modulo the visible devices (the executor's).
   NcclCommunicator(CommPtr bootstrap, int device = -1);
   ~NcclCommunicator() override;
 

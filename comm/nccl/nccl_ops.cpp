@@ -13,6 +13,7 @@
 #include <mutex>
 
 #include "comm/comm_ops.h"
+#include "comm/mp_ops.h"
 #include "comm/device_comm.h"
 #include "comm/nccl/nccl_communicator.h"
 #include "comm/stall.h"
@@ -82,6 +83,71 @@ void nccl_allreduce_kernel(KernelCtx& c, DoneFn done_in) {
   nccl.when_done(std::move(done));
 }
 
+// mp_allreduce and mp_allgather on "cuda": over the mp group's device communicator
+// (NCCL, on its stream, after the compute stream's work; blocking, like the host
+// kernels, so the stall watch sees it), or, without one, through host copies over
+// the mp group's communicator.
+Tensor host_copy(const Tensor& d) {
+  Tensor h = Tensor::empty(d.shape(), d.dtype());
+  cuda::copy_to_host(h.raw(), d.raw(), h.bytes(), cuda::compute_stream());
+  cuda::synchronize_compute();
+  return h;
+}
+void to_device_sync(void* dst, const Tensor& h) {
+  cuda::copy_to_device(dst, h.raw(), h.bytes(), cuda::compute_stream());
+  cuda::synchronize_compute();  // h goes away
+}
+Communicator& mp_host_comm(const KernelCtx& c) {
+  Communicator* m = c.resources ? c.resources->mp_comm.get() : nullptr;
+  if (!m) throw Error(c.node.op + " on cuda: no model-parallel communicator in RunOptions::resources");
+  return *m;
+}
+std::string mp_what(const KernelCtx& c) { return c.node.op + " '" + c.node.name + "' of step " + std::to_string(c.step); }
+
+void mp_allreduce_cuda(KernelCtx& c) {
+  const Tensor& x = c.in(0);
+  Tensor& y = c.out(0);
+  if (y.raw() != x.raw()) cuda::copy_on_device(y.raw(), x.raw(), y.bytes(), cuda::compute_stream());
+  InflightScope noted(kMpKey + c.node.id, mp_what(c));
+  if (DeviceCommunicator* d = c.resources ? c.resources->mp_device_comm.get() : nullptr) {
+    cuda::stream_wait(d->stream(), cuda::compute_stream());
+    d->allreduce(y.raw(), y.numel(), y.dtype(), ReduceOp::Sum);  // waits for its stream
+    return;
+  }
+  Tensor h = host_copy(y);
+  mp_host_comm(c).allreduce(h, ReduceOp::Sum);
+  to_device_sync(y.raw(), h);
+}
+
+// in (M, n) -> gathered (k, M, n) -> out (M, k, n): block r's rows land at column block r.
+void mp_allgather_cuda(KernelCtx& c) {
+  const Tensor& x = c.in(0);
+  Tensor& y = c.out(0);
+  const int64_t n = x.rank() ? x.dim(-1) : 1, m = n ? x.numel() / n : 0;
+  const size_t row = size_t(n) * dtype_size(x.dtype());
+  DeviceCommunicator* d = c.resources ? c.resources->mp_device_comm.get() : nullptr;
+  const int64_t k = d ? d->size() : mp_host_comm(c).size();
+  static std::mutex mu;  // one scratch per process, grown as needed, never freed (CUDA may be gone at exit)
+  static cuda::DeviceBuffer& scratch = *new cuda::DeviceBuffer();
+  std::lock_guard<std::mutex> l(mu);
+  if (scratch.bytes() < size_t(k) * x.bytes()) scratch = cuda::DeviceBuffer(size_t(k) * x.bytes());
+  {
+    InflightScope noted(kMpKey + c.node.id, mp_what(c));
+    if (d) {
+      cuda::stream_wait(d->stream(), cuda::compute_stream());
+      d->allgather(x.raw(), scratch.get(), x.numel(), x.dtype());  // waits for its stream
+    } else {
+      Tensor hx = host_copy(x), hg = Tensor::empty({k * x.numel()}, x.dtype());
+      mp_host_comm(c).allgather(hx.raw(), hg.raw(), x.numel(), x.dtype());
+      to_device_sync(scratch.get(), hg);
+    }
+  }
+  for (int64_t r = 0; r < k; ++r)
+    cuda::copy_2d_on_device(static_cast<char*>(y.raw()) + size_t(r) * row, size_t(k) * row,
+                            static_cast<const char*>(scratch.get()) + size_t(r * m) * row, row, row, size_t(m),
+                            cuda::compute_stream());
+}
+
 bool nccl_available(std::string* why) {
   if (cuda::device_count() > 0) return true;
   if (why) *why = "no CUDA device (" + cuda::no_device_reason() + ")";
@@ -94,6 +160,11 @@ void register_nccl_kernels() {
     register_ops();
     for (DType t : {DType::F32, DType::F64, DType::I32, DType::I64, DType::F16, DType::BF16})
       OpRegistry::get().add_kernel("allreduce_bucket", "cuda", t, Kernel{{}, nccl_allreduce_kernel});
+    register_mp_ops();
+    for (DType t : {DType::F32, DType::F64}) {
+      OpRegistry::get().add_kernel("mp_allreduce", "cuda", t, Kernel{mp_allreduce_cuda, {}});
+      OpRegistry::get().add_kernel("mp_allgather", "cuda", t, Kernel{mp_allgather_cuda, {}});
+    }
   });
 }
 

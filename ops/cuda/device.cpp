@@ -7,6 +7,7 @@
 #include <mutex>
 #include <vector>
 
+#include "comm/communicator.h"
 #include "ops/cuda/runtime.h"
 
 namespace ft {
@@ -143,11 +144,33 @@ void set_device(int device) {
   FT_CUDA_CHECK(cudaSetDevice(device));
 }
 
+namespace {
+std::atomic<int> g_process_device{-1};
+}  // namespace
+
 int current_device() {
   require_device();
+  if (const int p = g_process_device.load(); p >= 0) {
+    thread_local int applied = -1;
+    if (applied != p) {
+      FT_CUDA_CHECK(cudaSetDevice(p));
+      applied = p;
+    }
+    return p;
+  }
   int d = 0;
   FT_CUDA_CHECK(cudaGetDevice(&d));
   return d;
+}
+
+int rank_device() {
+  const comm::LocalPlacement lp = comm::launcher_placement();
+  return lp.source.empty() ? 0 : lp.rank % device_count();
+}
+
+void use_device(int device) {
+  set_device(device);
+  g_process_device = device;
 }
 
 Stream compute_stream() {
@@ -276,6 +299,11 @@ void copy_to_host(void* dst, const void* src, size_t bytes, Stream s) {
 }
 void copy_on_device(void* dst, const void* src, size_t bytes, Stream s) {
   if (bytes) FT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, or_compute(s)));
+}
+void copy_2d_on_device(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height,
+                       Stream s) {
+  if (width && height)
+    FT_CUDA_CHECK(cudaMemcpy2DAsync(dst, dpitch, src, spitch, width, height, cudaMemcpyDeviceToDevice, or_compute(s)));
 }
 void memset_device(void* dst, int value, size_t bytes, Stream s) {
   if (bytes) FT_CUDA_CHECK(cudaMemsetAsync(dst, value, bytes, or_compute(s)));

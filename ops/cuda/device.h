@@ -37,7 +37,14 @@ struct DeviceInfo {
 };
 DeviceInfo device_info(int device = 0);
 void set_device(int device);  // for this host thread
+// The thread's device; once use_device() has run, the process's (the thread
+// switches to it on first use, so the executor's pool threads follow).
 int current_device();
+// The device a rank computes on: its node-local rank (the launcher's,
+// comm::launcher_placement) modulo the visible devices; 0 without a launcher.
+// The executor's "cuda" device and the NCCL communicators both take it.
+int rank_device();
+void use_device(int device);
 
 // ---- streams and events (of the current device; created on first use)
 Stream compute_stream();  // kernels and cuBLAS run here
@@ -99,6 +106,9 @@ void copy_to_device(void* dst, const void* src, size_t bytes, Stream s = nullptr
 void copy_to_host(void* dst, const void* src, size_t bytes, Stream s = nullptr);
 void copy_on_device(void* dst, const void* src, size_t bytes, Stream s = nullptr);
 void memset_device(void* dst, int value, size_t bytes, Stream s = nullptr);
+// `height` rows of `width` bytes from src (rows `spitch` apart) to dst (rows `dpitch` apart), on the device.
+void copy_2d_on_device(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height,
+                       Stream s = nullptr);
 
 // A tensor in device memory: `t` is a view (shape, dtype, device pointer) that
 // kernels receive; never read t's elements on the host, use to_host().
