@@ -164,14 +164,6 @@ bool load_backend(const std::string& name) {
   return true;
 }
 
-bool backend_loaded(const std::string& name) {
-  if (name == "cpu") return true;
-  Registry& r = registry();
-  std::lock_guard<std::recursive_mutex> l(r.mu);
-  auto it = r.loaded.find(name);
-  return it != r.loaded.end() && it->second;
-}
-
 std::vector<std::string> backends() {
   Registry& r = registry();
   std::lock_guard<std::recursive_mutex> l(r.mu);

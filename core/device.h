@@ -63,8 +63,6 @@ void register_backend(const std::string& name, std::function<void()> loader);
 // module); true for "cpu" (the CPU kernels come with ops::register_all()).
 // Throws a one-line ft::Error when the module is there but does not load.
 bool load_backend(const std::string& name);
-// Whether load_backend(name) has run the loader (nothing is loaded by asking).
-bool backend_loaded(const std::string& name);
 std::vector<std::string> backends();  // "cpu", every registered backend, every installed module
 // Where modules are looked for, in order: $FT_BACKEND_DIR, <program dir>/../lib,
 // <program dir>, then the install's library folder.

@@ -14,7 +14,7 @@ double global_norm(const std::vector<Tensor>& grads) {
   for (const Tensor& g : grads) {
     if (g.dtype() == DType::F32 && g.device_ptr()) {  // on a device: its kernel
       Device& d = *g.device_ptr();
-      ss += device_update_for(d, "a gradient").sum_squares(d, static_cast<const float*>(g.raw()), g.numel());
+      ss += device_update_for(d, [] { return std::string("a gradient"); }).sum_squares(d, static_cast<const float*>(g.raw()), g.numel());
     } else if (g.dtype() == DType::F32)
       ss += host_sum_squares(g.data<float>(), g.numel());
     else if (g.dtype() == DType::F64)
@@ -33,7 +33,7 @@ double clip_by_global_norm(const std::vector<Tensor>& grads, double max_norm) {
   for (Tensor g : grads) {
     if (g.dtype() == DType::F32 && g.device_ptr()) {
       Device& d = *g.device_ptr();
-      device_update_for(d, "a gradient").scale(d, static_cast<float*>(g.raw()), g.numel(), float(s));
+      device_update_for(d, [] { return std::string("a gradient"); }).scale(d, static_cast<float*>(g.raw()), g.numel(), float(s));
     } else if (g.dtype() == DType::F32) {
       host_scale(g.data<float>(), g.numel(), float(s));
     } else {

@@ -63,9 +63,9 @@ const DeviceUpdateKernels* device_update(const std::string& device) {
   return it == r.kernels.end() ? nullptr : &it->second;  // map nodes are stable
 }
 
-const DeviceUpdateKernels& device_update_for(Device& d, const std::string& what) {
+const DeviceUpdateKernels& device_update_for(Device& d, const std::function<std::string()>& what) {
   const DeviceUpdateKernels* k = device_update(d.name());
-  if (!k) throw Error(what + " is on device " + d.name() + ", whose backend registers no update kernels");
+  if (!k) throw Error(what() + " is on device " + d.name() + ", whose backend registers no update kernels");
   ++calls;
   return *k;
 }

@@ -64,8 +64,8 @@ void register_device_update(const std::string& device, DeviceUpdateKernels k);
 // The kernels registered for `device`, or nullptr.
 const DeviceUpdateKernels* device_update(const std::string& device);
 // The kernels for a tensor on `d` (a device tensor's device_ptr()); throws a
-// one-line ft::Error naming the device and `what` when it has none.
-const DeviceUpdateKernels& device_update_for(Device& d, const std::string& what);
+// one-line ft::Error naming the device and what(), called only then, when it has none.
+const DeviceUpdateKernels& device_update_for(Device& d, const std::function<std::string()>& what);
 // How many update and gradient calls went to device kernels (tests).
 int64_t device_update_calls();
 

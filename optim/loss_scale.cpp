@@ -41,7 +41,7 @@ bool LossScaler::unscale(const std::vector<Tensor*>& grads) const {
   for (Tensor* g : grads) {
     if (g->dtype() == DType::F32 && g->device_ptr()) {  // on a device: its kernel
       Device& d = *g->device_ptr();
-      finite = device_update_for(d, "a gradient").unscale(d, static_cast<float*>(g->raw()), g->numel(), inv) && finite;
+      finite = device_update_for(d, [] { return std::string("a gradient"); }).unscale(d, static_cast<float*>(g->raw()), g->numel(), inv) && finite;
     } else if (g->dtype() == DType::F32) {
       finite = host_unscale(g->data<float>(), g->numel(), inv) && finite;
     } else if (g->dtype() == DType::F64) {

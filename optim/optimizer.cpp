@@ -91,7 +91,7 @@ void Optimizer::step(const std::vector<ParamRef>& params) {
   for (const ParamRef& p : params) {
     Device* dev = p.value.device_ptr();
     const DeviceUpdateKernels* k =
-        dev ? &device_update_for(*dev, type() + " optimizer: parameter '" + p.name + "'") : nullptr;
+        dev ? &device_update_for(*dev, [&] { return type() + " optimizer: parameter '" + p.name + "'"; }) : nullptr;
     Slots& s = slots_for(p);
     ++s.t;
     Tensor w = p.value;  // a handle: the update writes the parameter's storage

@@ -53,7 +53,7 @@ bool Update::prepare(std::vector<Tensor>& grads, const std::vector<Value>& param
     for (size_t i = 0; i < grads.size(); ++i) {
       const Tensor& g = grads[i];
       Device* d = g.device_ptr();
-      const bool finite = d ? optim::device_update_for(*d, "the gradient of '" + params[i].name() + "'")
+      const bool finite = d ? optim::device_update_for(*d, [&] { return "the gradient of '" + params[i].name() + "'"; })
                                   .all_finite(*d, static_cast<const float*>(g.raw()), g.numel())
                             : optim::host_all_finite(g.data<float>(), g.numel());
       if (!finite)
