@@ -4,6 +4,7 @@
 #include "core/executor.h"
 #include "core/gradients.h"
 #include "core/graph.h"
+#include "core/input_stager.h"
 #include "core/op_registry.h"
 #include "core/placement.h"
 #include "core/tensor.h"

@@ -236,4 +236,11 @@ void copy_between(Device& from, const void* src, Device& to, void* dst, size_t b
   }
 }
 
+void upload_to(Device& to, void* dst, const void* src, size_t bytes) {
+  if (bytes == 0) return;
+  if (to.is_host()) throw Error("upload_to: device " + to.name() + " is host memory (nothing to upload)");
+  to.upload(dst, src, bytes);
+  h2d_bytes.fetch_add(int64_t(bytes), std::memory_order_relaxed);
+}
+
 }  // namespace ft

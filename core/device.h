@@ -22,6 +22,13 @@
 //     work queued before it);
 //   * copy_on_device is ordered with the device's other work.
 //   * synchronize() returns when all work queued on the device has finished.
+//   * upload (the next step's inputs, core/input_stager.h) is queued on the
+//     device's copy queue after all work queued so far on its compute queue
+//     (so it may overwrite a buffer earlier work read) and returns once `src`
+//     may be reused; it may run alongside later compute work. wait_uploads()
+//     makes compute work queued afterwards wait for every upload queued so far,
+//     without the host waiting. A device with one queue needs neither: the
+//     defaults are copy_from_host and nothing.
 #pragma once
 
 #include <cstddef>
@@ -52,6 +59,8 @@ class Device {
   // default copies zeros from the host; a device with a fill of its own overrides it.
   virtual void zero(void* dst, size_t bytes);
   virtual void synchronize() = 0;
+  virtual void upload(void* dst, const void* src, size_t bytes) { copy_from_host(dst, src, bytes); }
+  virtual void wait_uploads() {}
 };
 
 using DeviceFactory = std::function<std::unique_ptr<Device>()>;  // throws ft::Error if unusable
@@ -81,9 +90,13 @@ Device& cpu_device();
 // (host<->device, device<->device of one device, host<->host).
 void copy_between(Device& from, const void* src, Device& to, void* dst, size_t bytes);
 
-// Bytes between the host and non-host devices through copy_between
-// (the executor's copy steps, Tensor::to_host/copy_from, resident variables),
-// since the process started.
+// Device::upload of `bytes` from host `src` to `dst` on `to` (a non-host device), counted
+// in device_traffic().
+void upload_to(Device& to, void* dst, const void* src, size_t bytes);
+
+// Bytes between the host and non-host devices through copy_between and upload_to
+// (the executor's copy steps, Tensor::to_host/copy_from, resident variables,
+// staged inputs), since the process started.
 struct DeviceTraffic {
   int64_t h2d_bytes = 0, d2h_bytes = 0;
 };

@@ -68,7 +68,8 @@ Executor::~Executor() = default;
 namespace {
 std::string plan_key(const Executor::Feeds& feeds, const std::vector<Value>& fetches) {
   std::ostringstream o;
-  for (const auto& f : feeds) o << f.first.node() << shape_str(f.second.shape()) << int(f.second.dtype()) << ";";
+  for (const auto& f : feeds)
+    o << f.first.node() << shape_str(f.second.shape()) << int(f.second.dtype()) << f.second.device() << ";";
   o << "|";
   for (const auto& v : fetches) o << v.node() << ":" << v.index() << ",";
   return o.str();
@@ -115,7 +116,11 @@ std::unique_ptr<Executor::Plan> Executor::compile(const Feeds& feeds, const std:
   po.fetches = fetches;
   if (resident_) po.resident = resident_->device().name();
   po.fetch_on_device = fetch_on_device_;
-  for (const auto& f : fed_index) po.fed.insert(f.first);
+  for (const auto& f : fed_index) {
+    po.fed.insert(f.first);
+    const Tensor& t = feeds[f.second].second;
+    if (t.device_ptr()) po.fed_on[f.first] = t.device();  // a staged input, already on its device
+  }
   P.placement = place_devices(g_, po);
   const DevicePlacement& placed = P.placement;
   std::map<std::string, Device*> devs;

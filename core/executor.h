@@ -26,6 +26,8 @@
 // clone() them to keep them. Variables and
 // constants are read in place from the Graph; fed tensors are read in place
 // (not copied) by cpu nodes and copied once per run to a device that reads them.
+// A fed tensor already on a device (a staged input, core/input_stager.h) places
+// its leaf there: it is read in place on that device and copied only to others.
 #pragma once
 
 #include <cstdint>

@@ -47,7 +47,8 @@ DevicePlacement place_devices(const Graph& g, const PlaceOptions& opt) {
     const Node& n = g.node(id);
     std::string& dev = P.device[size_t(id)];
     if (opt.fed.count(id) || n.op == "placeholder") {
-      dev = "cpu";  // fed leaves are host tensors
+      auto on = opt.fed_on.find(id);
+      dev = on != opt.fed_on.end() ? on->second : "cpu";  // fed leaves are host tensors, unless staged
       continue;
     }
     if (n.op == "variable" || n.op == "constant" || g.has_value(id)) {

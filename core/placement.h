@@ -9,7 +9,8 @@
 // "" and "rank:N" (model-parallel partitioning) mean the default, "cpu:N" is "cpu".
 //   * A node goes on its requested device if the OpRegistry has a kernel for
 //     (op, device, dispatch dtype); otherwise it falls back to "cpu".
-//   * Leaves stay on the host: fed placeholders are host tensors, variables
+//   * Leaves stay on the host: fed placeholders are host tensors (or, when
+//     fed_on names their device, tensors already there: staged inputs), variables
 //     and constants are the Graph's host tensors (the optimizer updates them
 //     there). A leaf read on a device is copied there once per run. With a
 //     resident device, variables and constants live there instead, and a cpu
@@ -22,6 +23,7 @@
 //     fetch_on_device.
 #pragma once
 
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -34,6 +36,7 @@ struct PlaceOptions {
   std::string device = "cpu";   // the run's default device
   std::vector<Value> fetches;   // what the run fetches
   std::set<int> fed;            // fed node ids: host tensors, their inputs not needed
+  std::map<int, std::string> fed_on;  // fed node ids whose tensors live on a device: that device
   // Device-resident state (core/executor.h ResidentVariables): variables and
   // constants live on this device instead of the host ("" = the host).
   std::string resident;

@@ -6,6 +6,7 @@
 #include <map>
 #include <mutex>
 #include <shared_mutex>
+#include <vector>
 
 #include "core/device.h"
 #include "core/op_registry.h"
@@ -56,6 +57,21 @@ class StandinDevice final : public Device {
     std::memset(dst, 0, bytes);
   }
   void synchronize() override {}
+  // An upload lands only at the next wait_uploads(), as on a GPU's copy queue,
+  // whose copies compute may not read before waiting for them: a reader that
+  // does not wait sees the old bytes, and the losses in CI differ from cpu.
+  void upload(void* dst, const void* src, size_t bytes) override {
+    expect(dst, true, "upload to the device: destination");
+    expect(src, false, "upload to the device: source");
+    const char* b = static_cast<const char*>(src);
+    std::lock_guard<std::mutex> l(up_mu_);
+    pending_.push_back({dst, std::vector<char>(b, b + bytes)});
+  }
+  void wait_uploads() override {
+    std::lock_guard<std::mutex> l(up_mu_);
+    for (const Pending& u : pending_) std::memcpy(u.dst, u.bytes.data(), u.bytes.size());
+    pending_.clear();
+  }
 
   bool owns(const void* p) const {
     const uintptr_t a = reinterpret_cast<uintptr_t>(p);
@@ -74,6 +90,12 @@ class StandinDevice final : public Device {
   std::string name_ = "standin";
   mutable std::shared_mutex mu_;
   std::map<uintptr_t, size_t> live_;  // allocation -> bytes
+  struct Pending {
+    void* dst;
+    std::vector<char> bytes;
+  };
+  std::mutex up_mu_;
+  std::vector<Pending> pending_;  // uploads queued since the last wait_uploads()
 };
 
 bool is_comm_op(const std::string& op) {

@@ -8,7 +8,9 @@
 // loads, each checking that its inputs and outputs live in stand-in memory: a
 // kernel handed host memory, or host code handed a stand-in tensor where a GPU
 // would need a copy, is an error naming the node. Copies are real memcpys and
-// are counted (device_traffic(), core/device.h). Communication kernels are not
+// are counted (device_traffic(), core/device.h); an upload of the next step's
+// inputs lands only when the device is told to wait for it (wait_uploads), as a
+// GPU's copy queue would order it. Communication kernels are not
 // mirrored: collectives stage through the host, as MPI does for a GPU without
 // NCCL. The update (the optimizers, loss scaling, clipping, the finiteness
 // check) runs through the device update kernels registered for "standin"

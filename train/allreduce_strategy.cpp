@@ -297,6 +297,9 @@ class AllreduceStrategy : public Strategy {
     if (ctx.resident) ctx.resident->download();
   }
 
+  // Resident state reads its batch on the device; deterministic mode cuts the batch into micro-batches on the host.
+  bool stages_inputs(const StepContext& ctx) const override { return ctx.resident && !deterministic_; }
+
   StepResult compute(StepContext& ctx, const Executor::Feeds& batch, int64_t step) override {
     StepResult r;
     if (deterministic_) {

@@ -97,6 +97,9 @@ class Strategy {
   virtual Roles roles(int rank, int size) const = 0;
   virtual void setup(StepContext& ctx) = 0;
   virtual StepResult compute(StepContext& ctx, const Executor::Feeds& batch, int64_t step) = 0;
+  // Whether compute() takes the batch on ctx.resident's device: the trainer then
+  // uploads each step's batch one step ahead (core/input_stager.h).
+  virtual bool stages_inputs(const StepContext& ctx) const { return false; }
   virtual void apply(StepContext& ctx, const std::vector<Tensor>& grads, int64_t step, double lr) = 0;
   // Makes ctx.g's variables the current global parameters (before evaluation and checkpoints).
   virtual void sync_params(StepContext& ctx) {}

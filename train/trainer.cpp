@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "core/device.h"
+#include "core/input_stager.h"
 #include "core/log.h"
 #include "ops/ops.h"
 #include "core/memory_info.h"
@@ -271,6 +272,19 @@ class Trainer::Run {
   Resources eval_res_;
   Profile profile_;
   std::unique_ptr<data::BatchLoader> loader_;
+  // Staged inputs (resident state): the loader runs a batch ahead of the step, so
+  // checkpoints take data_pos_, where the data stands after the step trained.
+  std::unique_ptr<InputStager> stager_;
+  data::LoaderPosition staged_pos_, data_pos_;
+  int64_t staged_bytes_ = 0;  // the last staged batch's
+  void stage_next() {
+    const data::Batch& b = loader_->next();
+    stager_->stage(b.columns);
+    staged_pos_ = loader_->position();
+    staged_bytes_ = 0;
+    for (const Tensor& t : b.columns) staged_bytes_ += int64_t(t.bytes());
+  }
+  data::LoaderPosition data_position() const { return stager_ ? data_pos_ : loader_->position(); }
   std::unique_ptr<CheckpointManager> ckpt_;
   std::unique_ptr<Executor> eval_ex_;
   std::vector<TraceEvent> trace_;
@@ -496,10 +510,26 @@ TrainResult Trainer::Run::fit() {
   faults_log_ = minor_faults();
   Executor::Feeds feeds;
   for (const Value& v : mg_.inputs) feeds.emplace_back(v, Tensor());
+  // With the state on a device, each batch is uploaded one step ahead, alongside the step before it.
+  if (start_ < steps && ctx_->resident && strategy_->stages_inputs(*ctx_)) {
+    stager_ = std::make_unique<InputStager>(ctx_->resident->device());
+    stage_next();  // step start_'s batch
+    if (rank_ == 0) logging::info("device {}: each batch staged there one step ahead", c_.device);
+  }
   int64_t step = start_;
   for (; step < steps; ++step) {
-    const data::Batch& b = loader_->next();  // this rank's shard of the global batch, prefetched
-    for (size_t i = 0; i < feeds.size(); ++i) feeds[i].second = b[i];
+    int64_t in_bytes = 0;  // a staged batch's upload, made before the step's traffic is read
+    if (stager_) {
+      stager_->wait();  // the device's compute reads the staged batch
+      const std::vector<Tensor>& b = stager_->current();
+      for (size_t i = 0; i < feeds.size(); ++i) feeds[i].second = b[i];
+      data_pos_ = staged_pos_;                 // where the data stands once this step has trained
+      in_bytes = staged_bytes_;                // counted with the step that reads it
+      if (step + 1 < steps) stage_next();      // the next step's batch, uploaded during this one
+    } else {
+      const data::Batch& b = loader_->next();  // this rank's shard of the global batch, prefetched
+      for (size_t i = 0; i < feeds.size(); ++i) feeds[i].second = b[i];
+    }
     const double lr = sched_->lr(step);
     if (c_.debug.slow_rank == rank_ && c_.debug.slow_ms > 0)
       std::this_thread::sleep_for(std::chrono::milliseconds(c_.debug.slow_ms));
@@ -514,7 +544,7 @@ TrainResult Trainer::Run::fit() {
     if (update_->prepare(r.grads, params_, step))                 // unscale or skip, clip, check
       strategy_->apply(*ctx_, r.grads, step, lr);                 // optimizer step, or push to the servers
     const DeviceTraffic after = device_traffic();
-    h2d_since_log_ += after.h2d_bytes - before.h2d_bytes;
+    h2d_since_log_ += after.h2d_bytes - before.h2d_bytes + in_bytes;
     d2h_since_log_ += after.d2h_bytes - before.d2h_bytes;
     check_loss(r.loss, step);
     const int64_t done = step + 1;
@@ -722,7 +752,7 @@ void Trainer::Run::log(int64_t done, double lr) {
     const double wall = wall_now();
     nlohmann::json rec = {{"wall_time", wall}, {"step", done}, {"loss", mean_loss}, {"samples_per_sec", sps},
                           {"minor_faults_per_step", faults_per_step},
-                          {"lr", lr}, {"epoch", loader_->position().epoch}, {"peak_rss_mb", peak_rss_kb() / 1024.0}};
+                          {"lr", lr}, {"epoch", data_position().epoch}, {"peak_rss_mb", peak_rss_kb() / 1024.0}};
     strategy_->log_fields(rec);
     if (c_.device != "cpu") {  // host<->device bytes of the training steps (not evaluation, checkpoints)
       rec["h2d_bytes_per_step"] = double(h2d_since_log_) / double(since_log_);
@@ -884,7 +914,7 @@ void Trainer::Run::save(int64_t step) {
   ck.files["config.yaml"] = c_.raw.dump();
   optim::OptimizerState st = opt_->state();
   ck.optimizer = st.tensors;
-  const auto pos = loader_->position();
+  const auto pos = data_position();
   TrainState& ts = ck.state;
   ts.step = step;
   ts.optimizer_step = st.step;

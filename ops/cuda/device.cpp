@@ -70,7 +70,7 @@ std::string mem_info() {
 // lifetime (never destroyed: the CUDA runtime may already be torn down at exit).
 struct Context {
   std::once_flag streams_once, blas_once, err_once;
-  cudaStream_t compute = nullptr, comm = nullptr;
+  cudaStream_t compute = nullptr, comm = nullptr, copy = nullptr;
   cublasHandle_t blas = nullptr;
   unsigned* err_word = nullptr;
   CachingAllocator* alloc = nullptr;
@@ -112,6 +112,7 @@ void ensure_streams(Context& c) {
   std::call_once(c.streams_once, [&c] {
     FT_CUDA_CHECK(cudaStreamCreateWithFlags(&c.compute, cudaStreamNonBlocking));
     FT_CUDA_CHECK(cudaStreamCreateWithFlags(&c.comm, cudaStreamNonBlocking));
+    FT_CUDA_CHECK(cudaStreamCreateWithFlags(&c.copy, cudaStreamNonBlocking));
   });
 }
 
@@ -183,6 +184,12 @@ Stream comm_stream() {
   Context& c = current();
   ensure_streams(c);
   return c.comm;
+}
+
+Stream copy_stream() {
+  Context& c = current();
+  ensure_streams(c);
+  return c.copy;
 }
 
 cublasHandle_t cublas() {

@@ -49,6 +49,7 @@ void use_device(int device);
 // ---- streams and events (of the current device; created on first use)
 Stream compute_stream();  // kernels and cuBLAS run here
 Stream comm_stream();     // NCCL collectives and gradient copies run here
+Stream copy_stream();     // the next step's inputs are uploaded here (Device::upload)
 
 class Event {
  public:

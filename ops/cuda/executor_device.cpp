@@ -10,6 +10,11 @@
 // copied), so a step's input copies never wait for the stream. A slot is
 // reused after its event, normally long past; only device-to-host copies wait,
 // where a result must reach the host.
+//
+// upload() (the trainer's next batch, core/input_stager.h) takes the same ring
+// but queues the DMA on the copy stream, after the compute work queued so far,
+// so it runs while the current step computes; wait_uploads() orders the compute
+// stream after it with an event, and the host never waits.
 #include <cuda_runtime_api.h>
 
 #include <array>
@@ -84,6 +89,14 @@ class CudaDevice final : public ::ft::Device {
   }
   void zero(void* dst, size_t bytes) override { memset_device(dst, 0, bytes, compute_stream()); }
   void synchronize() override { synchronize_compute(); }
+  // The next step's inputs: on the copy stream, after the compute work queued so
+  // far (the step that last read `dst`), alongside the compute queued later.
+  void upload(void* dst, const void* src, size_t bytes) override {
+    if (!bytes) return;
+    stream_wait(copy_stream(), compute_stream());
+    staging_.upload(dst, src, bytes, copy_stream());
+  }
+  void wait_uploads() override { stream_wait(compute_stream(), copy_stream()); }
 
  private:
   std::string name_ = "cuda";

@@ -5,6 +5,7 @@
 #      bit-identical to device: cpu; per step the host sends the batch and nothing
 #      else (128 x 784 f32 pixels + 128 i32 labels = 401,920 bytes) and receives at
 #      most 1 KiB (the loss): the variables and optimizer state stay on the device;
+#      the batch is staged on the device a step ahead (core/input_stager.h);
 #   2. bert_tiny, one rank: the same losses as cpu; per step no more than the batch
 #      goes in (64 KiB, against 3.8 MB of parameters) and at most 1 KiB comes out;
 #   3. fp16 with dynamic loss scaling: the loss scale is the only extra (4 bytes in);
@@ -57,6 +58,7 @@ for d in cpu standin; do
   "$T" "${M[@]}" --set device=$d --set train.run_dir="$W/m_$d" >"$W/m_$d.log" 2>&1 || die "mnist on $d: $(tail -3 "$W/m_$d.log")"
 done
 grep -q "device standin: variables and optimizer state resident there" "$W/m_standin.log" || die "no resident-state line"
+grep -q "device standin: each batch staged there one step ahead" "$W/m_standin.log" || die "no staged-inputs line"
 same_run "$W/m_cpu" "$W/m_standin"
 [ "$(bytes "$W/m_standin" h2d_bytes_per_step)" = 401920 ] || die "h2d per step $(bytes "$W/m_standin" h2d_bytes_per_step), not the batch's 401920"
 [ "$(bytes "$W/m_standin" d2h_bytes_per_step)" -le 1024 ] || die "d2h per step $(bytes "$W/m_standin" d2h_bytes_per_step) > 1 KiB"

@@ -11,7 +11,9 @@
 //   * the stand-in device (core/standin.h): its kernels refuse host memory;
 //     resident variables cross once, fetches stay on the device, a cpu reader
 //     of a resident variable gets a copy; optimizer slots live with device
-//     parameters, state() is host tensors, loaded state moves to the device.
+//     parameters, state() is host tensors, loaded state moves to the device;
+//     staged inputs (core/input_stager.h) land at the wait, are read on the
+//     device with no copy step, and a run then sends nothing.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -421,6 +423,65 @@ TEST(Standin, ResidentVariablesCrossOnceAndFetchesStayOnTheDevice) {
   rv->download();
   EXPECT_EQ(g.value(w1).at(0), w.at(0));
   expect_close(after, cpu_reference(g, f, fetch), 1e-6);
+}
+
+TEST(Standin, StagedInputsLandAtTheWaitAndAreReadOnTheDevice) {
+  ops::register_all();
+  Graph g(3);
+  Value x = g.placeholder("x", {-1, 8});
+  Value w1 = g.variable("w1", {8, 8}, init::normal(0.3));
+  Value w2 = g.variable("w2", {8, 4}, init::normal(0.3));
+  Value loss = sum(relu(matmul(tanh(matmul(x, w1)), w2)));
+  std::vector<Value> grads = gradients(loss, {w1, w2});
+  std::vector<Value> fetch = {loss, grads[0], grads[1]};
+  Device& d = device("standin");
+  EXPECT_THROW(InputStager{cpu_device()}, Error);
+  InputStager st(d);
+  EXPECT_THROW(st.current(), Error);  // nothing staged
+
+  // Three batches, each staged one step ahead of the run that reads it.
+  std::vector<Tensor> batches;
+  for (int b = 0; b < 3; ++b) {
+    Tensor t = Tensor::empty({4, 8}, DType::F32);
+    for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = float((i * 7 + b * 5) % 11) / 11.0f - 0.4f;
+    batches.push_back(t);
+  }
+  auto rv = std::make_shared<ResidentVariables>(g, d);
+  Executor ex(g, nullptr, "standin");
+  ex.set_resident(rv);
+  ex.set_fetch_on_device(true);
+  st.stage({batches[0]});
+  for (int step = 0; step < 3; ++step) {
+    st.wait();
+    const std::vector<Tensor> in = st.current();
+    ASSERT_EQ(in.size(), 1u);
+    EXPECT_EQ(in[0].device(), "standin");
+    // What the wait made land is this step's batch, whatever is staged next.
+    EXPECT_EQ(in[0].to_host().to_vector<float>(), batches[size_t(step)].to_vector<float>()) << "step " << step;
+    const DeviceTraffic t = device_traffic();
+    if (step + 1 < 3) {
+      st.stage({batches[size_t(step + 1)]});
+      EXPECT_EQ(h2d_since(t), int64_t(batches[0].bytes()));  // the upload, counted
+      EXPECT_EQ(in[0].to_host().to_vector<float>(), batches[size_t(step)].to_vector<float>())
+          << "the next batch overwrote the step's before the wait";
+    }
+    Executor::Feeds f = {{x, in[0]}};
+    const DevicePlacement& p = ex.placement(f, fetch);
+    EXPECT_EQ(p.device[size_t(x.node())], "standin");  // a staged feed is read where it lies
+    EXPECT_LT(p.copy_index(x.output(), "standin"), 0);
+    const DeviceTraffic r = device_traffic();
+    std::vector<Tensor> host;
+    for (const Tensor& v : ex.run(f, fetch)) host.push_back(v.to_host());
+    if (step > 0) EXPECT_EQ(h2d_since(r), 0) << "the run itself sends nothing";
+    expect_close(host, cpu_reference(g, {{x, batches[size_t(step)]}}, fetch), 1e-6);
+  }
+  // Two staged and none taken: a third would overwrite one.
+  st.stage({batches[0]});
+  st.stage({batches[1]});
+  EXPECT_THROW(st.stage({batches[2]}), Error);
+  st.wait();
+  EXPECT_EQ(st.current()[0].to_host().to_vector<float>(), batches[0].to_vector<float>());
+  EXPECT_EQ(st.current()[0].to_host().to_vector<float>(), batches[1].to_vector<float>());
 }
 
 TEST(Standin, CpuReadersOfResidentVariablesGetACopy) {
