@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "ops/matmul_dims.h"
 #include "ops/op_util.h"
 
 namespace ft {
@@ -17,10 +18,9 @@ template <class T, class Gemm>
 void split_matmul(KernelCtx& ctx, Gemm&& gemm) {
   const Tensor &A = ctx.in(0), &B = ctx.in(1);
   Tensor& C = ctx.out(0);
-  const bool ta = ctx.attrs().b("transpose_a", false), tb = ctx.attrs().b("transpose_b", false);
-  const int64_t m = C.dim(-2), n = C.dim(-1);
-  const int64_t k = ta ? A.dim(-2) : A.dim(-1);
-  const int64_t lda = A.dim(-1), ldb = B.dim(-1);
+  const MatmulDims d = matmul_dims(ctx);
+  const bool ta = d.ta, tb = d.tb;
+  const int64_t m = d.m, n = d.n, k = d.k, lda = d.lda, ldb = d.ldb;
   const T* a = static_cast<const T*>(A.raw());
   const T* b = static_cast<const T*>(B.raw());
   T* c = static_cast<T*>(C.raw());
@@ -29,8 +29,7 @@ void split_matmul(KernelCtx& ctx, Gemm&& gemm) {
     return;
   }
   if (B.rank() == 2) {
-    int64_t rows = ta ? m : C.numel() / n;
-    if (A.rank() > 2 && !ta) rows = A.numel() / A.dim(-1);
+    const int64_t rows = d.rows;
     const int64_t min_rows = std::max<int64_t>(16, (1 << 18) / std::max<int64_t>(1, n * k / 64));
     ctx.pool->parallel_for(rows, min_rows, [&](int64_t r0, int64_t r1) {
       gemm(ta, tb, r1 - r0, n, k, ta ? a + r0 : a + r0 * lda, lda, b, ldb, c + r0 * n);

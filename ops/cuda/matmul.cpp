@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "ops/cuda/runtime.h"
+#include "ops/matmul_dims.h"
 
 namespace ft {
 namespace cuda {
@@ -68,18 +69,16 @@ namespace {
 void matmul_kernel(KernelCtx& ctx) {
   const Tensor &A = ctx.in(0), &B = ctx.in(1);
   Tensor& C = ctx.out(0);
-  const bool ta = ctx.attrs().b("transpose_a", false), tb = ctx.attrs().b("transpose_b", false);
-  const int64_t m = C.dim(-2), n = C.dim(-1);
-  const int64_t k = ta ? A.dim(-2) : A.dim(-1);
-  const int64_t lda = A.dim(-1), ldb = B.dim(-1);
+  const ops::MatmulDims d = ops::matmul_dims(ctx);
+  const bool ta = d.ta, tb = d.tb;
+  const int64_t m = d.m, n = d.n, k = d.k, lda = d.lda, ldb = d.ldb;
   if (C.numel() == 0) return;
   if (k == 0) {
     memset_device(C.raw(), 0, C.bytes(), compute_stream());
     return;
   }
   if (B.rank() == 2) {
-    const int64_t rows = (A.rank() > 2 && !ta) ? A.numel() / A.dim(-1) : m;
-    gemm(A.dtype(), ta, tb, rows, n, k, A.raw(), lda, B.raw(), ldb, C.raw(), n);
+    gemm(A.dtype(), ta, tb, d.rows, n, k, A.raw(), lda, B.raw(), ldb, C.raw(), n);
     return;
   }
   const int64_t batch = C.numel() / (m * n);
