@@ -5,7 +5,8 @@
 //   scale_plan --config C.yaml --cluster configs/clusters/K.yaml [--ranks 1,2,4,...,1024]
 //              [--set k=v ...] [--json FILE]
 //   scale_plan --config C.yaml --calibrate-out this_machine.yaml --comm-bench np2.txt[,np4.txt]
-//              --metrics RUN_DIR/metrics.jsonl [--shared-bench np4.txt] [--ranks ...]
+//              --metrics RUN_DIR/metrics.jsonl [--shared-bench np4.txt] [--shared-metrics M1,M2,...]
+//              [--ranks ...]
 //   scale_plan --cluster K.yaml --fit-shared np4.txt
 //   scale_plan --model-spec configs/models/M.yaml --cluster K.yaml [--bucket-mb 25] [...]
 //   any of them with [--sigma-ms S] [--target N]
@@ -33,7 +34,9 @@
 // threads with the fitted β as a core's copy rate, overlap false (on one node the shared-memory allreduce runs on the
 // executor's thread, docs/PERFORMANCE.md). With --shared-bench np4.txt (a comm_bench at more
 // ranks than the host's cores) the copy rate and the scheduling delay per collective are fitted
-// to it instead (train/scale_model.h fit_shared_cores).
+// to it instead (train/scale_model.h fit_shared_cores); with --shared-metrics a.jsonl,b.jsonl,...
+// (one-rank runs of the config started together, more than the cores) compute_share is
+// o · the one-rank step / their median step.
 //   scale_plan --cluster K.yaml --fit-shared np4.txt prints the same fit for the link that
 // comm_bench crosses (inter when its ranks span nodes), the file's other figures taken as known.
 //
@@ -160,24 +163,11 @@ std::vector<int> parse_ranks(const std::string& s) {
   return v;
 }
 
-// --calibrate-out: the cluster file of this host (see the top of the file).
-void calibrate(const std::string& out, const std::string& comm_bench_files, const std::string& metrics,
-               const RunConfig& rc, int max_ranks, const std::string& shared_bench) {
-  std::vector<scale::AllreduceSample> samples;
-  std::string sources;
-  for (size_t pos = 0; pos <= comm_bench_files.size();) {
-    size_t end = comm_bench_files.find(',', pos);
-    if (end == std::string::npos) end = comm_bench_files.size();
-    const std::string f = comm_bench_files.substr(pos, end - pos);
-    auto s = scale::read_comm_bench(f);
-    sources += (sources.empty() ? "" : ", ") + f + fmt::format(" ({} ranks)", s.front().ranks);
-    samples.insert(samples.end(), s.begin(), s.end());
-    pos = end + 1;
-  }
-  int kept = 0;
-  const scale::Link l = scale::fit_link(samples, &kept);
-  std::vector<double> sps, steps;
+// A run's metrics records: samples_per_sec and step of each training record, the
+// first (the warm-up) left out when there are more.
+void read_rates(const std::string& metrics, std::vector<double>& sps, std::vector<double>& steps) {
   std::ifstream m(metrics);
+  if (!m) throw Error(metrics + ": cannot read the metrics");
   int line_no = 0;
   for (std::string line; std::getline(m, line);) {
     ++line_no;
@@ -197,6 +187,32 @@ void calibrate(const std::string& out, const std::string& comm_bench_files, cons
     steps.erase(steps.begin());
   }
   if (sps.empty()) throw Error(metrics + ": no record with samples_per_sec");
+}
+
+double median_of(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// --calibrate-out: the cluster file of this host (see the top of the file).
+void calibrate(const std::string& out, const std::string& comm_bench_files, const std::string& metrics,
+               const RunConfig& rc, int max_ranks, const std::string& shared_bench,
+               const std::vector<std::string>& shared_metrics) {
+  std::vector<scale::AllreduceSample> samples;
+  std::string sources;
+  for (size_t pos = 0; pos <= comm_bench_files.size();) {
+    size_t end = comm_bench_files.find(',', pos);
+    if (end == std::string::npos) end = comm_bench_files.size();
+    const std::string f = comm_bench_files.substr(pos, end - pos);
+    auto s = scale::read_comm_bench(f);
+    sources += (sources.empty() ? "" : ", ") + f + fmt::format(" ({} ranks)", s.front().ranks);
+    samples.insert(samples.end(), s.begin(), s.end());
+    pos = end + 1;
+  }
+  int kept = 0;
+  const scale::Link l = scale::fit_link(samples, &kept);
+  std::vector<double> sps, steps;
+  read_rates(metrics, sps, steps);
   const double sigma_ms = scale::step_sigma_s(sps, steps, double(rc.data.batch_size)) * 1e3;
   std::sort(sps.begin(), sps.end());
   const double median = sps[sps.size() / 2];
@@ -220,6 +236,22 @@ void calibrate(const std::string& out, const std::string& comm_bench_files, cons
     shared_note = fmt::format("intra_copy_gbs and intra_sched_us fitted to\n#   {} ({} ranks on {} cores, o = {:g}; "
                               "train/scale_model.h fit_shared_cores)", shared_bench, s.front().ranks, cores, sf.over);
   }
+  // Time-sliced compute: s one-rank runs started together (no communication) on the cores.
+  double compute_share = 1;
+  if (!shared_metrics.empty()) {
+    double step_o = 0;
+    for (const std::string& p : shared_metrics) {
+      std::vector<double> r, st;
+      read_rates(p, r, st);
+      step_o += double(rc.data.batch_size) * 1e3 / median_of(r) / double(shared_metrics.size());
+    }
+    const double o = double(shared_metrics.size()) / double(cores);
+    if (o <= 1) throw Error(fmt::format("--shared-metrics: {} runs do not oversubscribe this host's {} cores",
+                                        shared_metrics.size(), cores));
+    compute_share = std::min(1.0, o * step_ms / step_o);
+    shared_note += fmt::format(";\n#   compute_share: {} one-rank runs together (o = {:g}), {:.4f} ms a step against "
+                               "o · {:.4f}", shared_metrics.size(), o, step_o, step_ms);
+  }
   const std::string copy_keys = copy_gbs > 0 ? fmt::format("intra_copy_gbs: {:.4f}, inter_copy_gbs: {:.4f}, ", copy_gbs,
                                                             copy_gbs) : std::string();
   std::ofstream f(out);
@@ -233,18 +265,18 @@ void calibrate(const std::string& out, const std::string& comm_bench_files, cons
       "#   shared_cores: the host's hardware threads; {}\n"
       "name: this machine\n"
       "ranks_per_node: {}\n"
-      "shared_cores: {{cores: {}, {}intra_sched_us: {:.1f}, inter_sched_us: {:.1f}}}\n"
+      "shared_cores: {{cores: {}, {}intra_sched_us: {:.1f}, inter_sched_us: {:.1f}, compute_share: {:.4f}}}\n"
       "overlap: false\n"
       "compute: {{step_ms: {:.4f}, sigma_ms: {:.4f}}}\n"
       "intra: {{alpha_us: {:.3f}, beta_gbs: {:.4f}}}\n"
       "inter: {{alpha_us: {:.3f}, beta_gbs: {:.4f}}}\n",
       sources, kept, samples.size(), rc.data.batch_size, median, metrics, shared_note, max_ranks, cores, copy_keys,
-      sched_us, sched_us, step_ms, sigma_ms,
+      sched_us, sched_us, compute_share, step_ms, sigma_ms,
       l.alpha_s * 1e6, l.beta / 1e9, l.alpha_s * 1e6, l.beta / 1e9);
   if (!f) throw Error(out + ": cannot write the cluster file");
   fmt::print("# calibrated {}: α {:.3f} µs, β {:.4f} GB/s ({} of {} comm_bench sizes), step_ms {:.4f}, shared cores: "
-             "copy {:.4f} GB/s, scheduling delay {:.1f} µs per collective\n", out,
-             l.alpha_s * 1e6, l.beta / 1e9, kept, samples.size(), step_ms, copy_gbs, sched_us);
+             "copy {:.4f} GB/s, scheduling delay {:.1f} µs per collective, compute share {:.4f}\n", out,
+             l.alpha_s * 1e6, l.beta / 1e9, kept, samples.size(), step_ms, copy_gbs, sched_us, compute_share);
 }
 
 std::string mib(double b) { return fmt::format("{:.1f}", b / double(1 << 20)); }
@@ -495,7 +527,7 @@ int main(int argc, char** argv) {
                "scale_plan"};
   std::string config_path, cluster_path, ranks_s = "1,2,4,8,16,32,64,128,256,512,1024", json_out, profile_path;
   std::string calibrate_out, comm_bench_s, metrics_path, spec_path, shared_bench, fit_shared;
-  std::vector<std::string> sets;
+  std::vector<std::string> sets, shared_metrics;
   double sigma_ms = -1, spec_bucket_mb = 25;
   int target = 0;
   auto* config_opt = app.add_option("--config,-c", config_path, "YAML config file")->check(CLI::ExistingFile);
@@ -519,6 +551,11 @@ int main(int argc, char** argv) {
                  "rate and scheduling delay per collective")
       ->needs(cal)
       ->check(CLI::ExistingFile);
+  app.add_option("--shared-metrics", shared_metrics,
+                 "with --calibrate-out: metrics.jsonl of one-rank runs of the config started together, more than this "
+                 "host's cores, for the shared cores' compute_share (comma-separated)")
+      ->needs(cal)
+      ->delimiter(',');
   app.add_option("--fit-shared", fit_shared,
                  "with --cluster: fit the copy rate and the scheduling delay of the link this comm_bench (more ranks "
                  "than the cluster's shared cores) crosses, the file's other figures known; print them and exit")
@@ -617,7 +654,7 @@ int main(int argc, char** argv) {
       const RunConfig rc(cfg);
       if (!calibrate_out.empty()) {
         calibrate(calibrate_out, comm_bench_s, metrics_path, rc, *std::max_element(ranks.begin(), ranks.end()),
-                  shared_bench);
+                  shared_bench, shared_metrics);
         cluster_path = calibrate_out;
       }
       cl = scale::Cluster::load(cluster_path);

@@ -91,7 +91,7 @@ Cluster Cluster::load(const std::string& path) {
     if (!sc.IsMap()) throw Error(where(path, sc) + ": key 'shared_cores' must be a map (cores, nodes, ...)");
     if (root["cores_per_node"]) throw Error(where(path, sc) + ": give cores_per_node or shared_cores, not both");
     only_keys(path, sc, "shared_cores.", {"cores", "nodes", "threads_per_rank", "intra_copy_gbs", "inter_copy_gbs",
-                                             "intra_sched_us", "inter_sched_us"});
+                                             "intra_sched_us", "inter_sched_us", "compute_share"});
     if (!sc["cores"]) throw Error(where(path, sc) + ": missing key 'shared_cores.cores'");
     c.cores_per_node = int(number(path, sc["cores"], "shared_cores.cores", 1, 1 << 20));
     if (sc["nodes"]) c.shared_nodes = int(number(path, sc["nodes"], "shared_cores.nodes", 1, 1 << 20));
@@ -99,6 +99,7 @@ Cluster Cluster::load(const std::string& path) {
       c.threads_per_rank = int(number(path, sc["threads_per_rank"], "shared_cores.threads_per_rank", 1, 1024));
     if (sc["intra_copy_gbs"]) c.intra_copy = number(path, sc["intra_copy_gbs"], "shared_cores.intra_copy_gbs", 1e-6, 1e6) * 1e9;
     if (sc["inter_copy_gbs"]) c.inter_copy = number(path, sc["inter_copy_gbs"], "shared_cores.inter_copy_gbs", 1e-6, 1e6) * 1e9;
+    if (sc["compute_share"]) c.compute_share = number(path, sc["compute_share"], "shared_cores.compute_share", 1e-3, 1);
     if (sc["intra_sched_us"]) c.intra_sched_s = number(path, sc["intra_sched_us"], "shared_cores.intra_sched_us", 0, 1e9) * 1e-6;
     if (sc["inter_sched_us"]) c.inter_sched_s = number(path, sc["inter_sched_us"], "shared_cores.inter_sched_us", 0, 1e9) * 1e-6;
   }
@@ -398,10 +399,12 @@ Row predict(const Workload& w, const Buckets& b, const Cluster& c0, int n) {
   // Oversubscription: more ranks (times their threads) than the cores they share.
   const double share = core_share(c0, n).over;
   r.oversub = share;
-  r.compute_s = w.compute_s * share * f;
+  // Time-sliced cores run their ranks at compute_share of a core in total.
+  const double slow = share > 1 ? share / c0.compute_share : 1.0;
+  r.compute_s = w.compute_s * slow * f;
   r.mp_s = w.mp_s * f;
   if (w.stages > 1)
-    r.pipeline_s = double(w.stages - 1) * w.compute_s * share + (f + double(w.stages - 1)) * 2 * w.p2p_s;
+    r.pipeline_s = double(w.stages - 1) * w.compute_s * slow + (f + double(w.stages - 1)) * 2 * w.p2p_s;
   const bool waits = w.mode != "ps-async";
   r.straggler_s = waits ? straggler_s(c.sigma_s, n) : 0.0;
   const double base = r.compute_s + r.mp_s + r.pipeline_s + r.straggler_s;
@@ -421,7 +424,7 @@ Row predict(const Workload& w, const Buckets& b, const Cluster& c0, int n) {
       comm_s[k] = allreduce_s(b.bytes[k], dp, c);
       lat += allreduce_s(b.bytes[k], dp, lat_only);
       bw += allreduce_s(b.bytes[k], dp, bw_only);
-      rd[k] = rd[k] * share + (r.compute_s - w.compute_s * share) + r.pipeline_s;  // in the last micro-batch
+      rd[k] = rd[k] * slow + (r.compute_s - w.compute_s * slow) + r.pipeline_s;  // in the last micro-batch
     }
     const Overlap o = overlap(rd, comm_s, r.compute_s + r.pipeline_s);
     // No core is free for the comm when the shared cores are oversubscribed.

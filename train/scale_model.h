@@ -30,6 +30,8 @@
 //     inter_copy_gbs: 1.0    #   optional: the same for inter-node traffic (TCP's copies)
 //     intra_sched_us: 400    #   optional: a collective's scheduling delay per call on
 //     inter_sched_us: 2000   #   oversubscribed cores, within a node / across nodes
+//     compute_share: 0.87    #   optional: the share of a core's speed that the ranks
+//                            #   time-slicing on it get in total (default 1)
 //   overlap: true            # optional: false = the allreduce blocks the compute thread
 //   compute: {step_ms: 5.2}  # or {gemm_gflops: 19500}: exactly one
 //                            # optional sigma_ms: a rank's step-time standard deviation (straggler term)
@@ -61,6 +63,7 @@ struct Cluster {
   int threads_per_rank = 1;
   double intra_copy = 0, inter_copy = 0;  // bytes/s a core copies for the links (0: no copy term)
   double intra_sched_s = 0, inter_sched_s = 0;  // a collective's scheduling delay per call at o = 2 (0: none)
+  double compute_share = 1;  // oversubscribed cores: the share of their speed the ranks get in total
   bool overlap = true;     // false: the allreduce runs on the compute thread (flowtrain's shm path on one node)
   double sigma_s = 0;      // a rank's step-time standard deviation (compute.sigma_ms; 0 = no straggler term)
   // One-line errors "<file>: key 'intra.beta_gbs' ..." for unknown, missing or bad keys.
@@ -211,7 +214,11 @@ Buckets bucket(const Workload& w, double bucket_mb);
 // Ranks sharing physical cores (Cluster::cores_per_node > 0). At n ranks the
 // s = min(n, ranks_per_node · shared_nodes) ranks of one machine share C cores:
 //   oversubscription  o = max(1, s · threads_per_rank / C)
-//   compute (and the pipeline's bubble) scale by o.
+//   compute (and the pipeline's bubble) scale by o / compute_share when o > 1:
+//   ranks time-sliced on a core lose some of its speed to the switches between
+//   them (the caches refilled, the scheduler's own work); compute_share is
+//   measured by s independent one-rank runs started together (no communication:
+//   o · one run's step / their step).
 // The communication's CPU work: a rank copies, per allreduce of S bytes,
 //   ring in a node: 2(n-1)/n·S intra; ring over nodes: 2(n-1)/n·S inter;
 //   hierarchical:   2(r-1)/r·S intra + 2(m-1)/m·(S/r) inter,

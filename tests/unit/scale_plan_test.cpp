@@ -514,7 +514,8 @@ TEST(ScaleModel, SharedCoresByHand) {
 
 // The scheduling delay per collective on shared cores, the cluster of
 // SharedCoresByHand with intra_sched_us 300 and inter_sched_us 2000; one bucket,
-// so a step makes 2 collectives (the bucket and the step-boundary agreement).
+// so a step makes 2 collectives (the bucket and the step-boundary agreement);
+// then the same with compute_share 0.8.
 //   n = 4 (crosses the 2 "nodes"), o = 2: sched = (2-1)·2000 µs·2 = 4 ms;
 //     step = 20 + 6.02 + 6 + 4 = 36.02 ms.
 //   n = 2 (one node), o = 1: no delay; step 12 ms as before.
@@ -552,6 +553,20 @@ TEST(ScaleModel, SchedDelayByHand) {
   EXPECT_NEAR(r.sched_s, 1.2e-3, 1e-12);
   EXPECT_NEAR(r.copy_s, 4e-3, 1e-12);
   EXPECT_NEAR(r.step_s, 0.0372, 1e-12);
+  // compute_share 0.8: at n = 4 (o = 2) compute is 10·2/0.8 = 25 ms, step 25 + 6.02 + 6 + 4 = 41.02 ms;
+  // at n = 2 (o = 1) the cores are not time-sliced: 12 ms as before.
+  Cluster k = c;
+  k.compute_share = 0.8;
+  r = predict(w, b, k, 4);
+  EXPECT_NEAR(r.compute_s, 0.025, 1e-12);
+  EXPECT_NEAR(r.step_s, 0.04102, 1e-12);
+  EXPECT_NEAR(predict(w, b, k, 2).step_s, 0.012, 1e-12);
+  EXPECT_DOUBLE_EQ(Cluster::load(write("share.yaml", "ranks_per_node: 2\n"
+                                                    "shared_cores: {cores: 2, compute_share: 0.87}\n"
+                                                    "compute: {step_ms: 1}\nintra: {alpha_us: 1, beta_gbs: 1}\n"
+                                                    "inter: {alpha_us: 1, beta_gbs: 1}\n"))
+                       .compute_share,
+                   0.87);
 }
 
 // fit_shared_cores recovers d and the copy rate from times made by the model:
