@@ -5,7 +5,9 @@
 //   scale_plan --config C.yaml --cluster configs/clusters/K.yaml [--ranks 1,2,4,...,1024]
 //              [--set k=v ...] [--json FILE]
 //   scale_plan --config C.yaml --calibrate-out this_machine.yaml --comm-bench np2.txt[,np4.txt]
-//              --metrics RUN_DIR/metrics.jsonl [--ranks ...]
+//              --metrics RUN_DIR/metrics.jsonl [--shared-bench np4.txt] [--shared-metrics M1,M2,...]
+//              [--ranks ...]
+//   scale_plan --cluster K.yaml --fit-shared np4.txt
 //   scale_plan --model-spec configs/models/M.yaml --cluster K.yaml [--bucket-mb 25] [...]
 //   any of them with [--sigma-ms S] [--target N]
 //
@@ -30,7 +32,13 @@
 // run's metrics (its first record, the warm-up, left out), all ranks on this
 // node (ranks_per_node = the largest of --ranks), shared_cores = its hardware
 // threads with the fitted β as a core's copy rate, overlap false (on one node the shared-memory allreduce runs on the
-// executor's thread, docs/PERFORMANCE.md).
+// executor's thread, docs/PERFORMANCE.md). With --shared-bench np4.txt (a comm_bench at more
+// ranks than the host's cores) the copy rate and the scheduling delay per collective are fitted
+// to it instead (train/scale_model.h fit_shared_cores); with --shared-metrics a.jsonl,b.jsonl,...
+// (one-rank runs of the config started together, more than the cores) compute_share is
+// o · the one-rank step / their median step.
+//   scale_plan --cluster K.yaml --fit-shared np4.txt prints the same fit for the link that
+// comm_bench crosses (inter when its ranks span nodes), the file's other figures taken as known.
 //
 // The graph is built through the registry as the Trainer builds it
 // (train::build_model, then gradients()); the backward order and the buckets
@@ -155,24 +163,11 @@ std::vector<int> parse_ranks(const std::string& s) {
   return v;
 }
 
-// --calibrate-out: the cluster file of this host (see the top of the file).
-void calibrate(const std::string& out, const std::string& comm_bench_files, const std::string& metrics,
-               const RunConfig& rc, int max_ranks) {
-  std::vector<scale::AllreduceSample> samples;
-  std::string sources;
-  for (size_t pos = 0; pos <= comm_bench_files.size();) {
-    size_t end = comm_bench_files.find(',', pos);
-    if (end == std::string::npos) end = comm_bench_files.size();
-    const std::string f = comm_bench_files.substr(pos, end - pos);
-    auto s = scale::read_comm_bench(f);
-    sources += (sources.empty() ? "" : ", ") + f + fmt::format(" ({} ranks)", s.front().ranks);
-    samples.insert(samples.end(), s.begin(), s.end());
-    pos = end + 1;
-  }
-  int kept = 0;
-  const scale::Link l = scale::fit_link(samples, &kept);
-  std::vector<double> sps, steps;
+// A run's metrics records: samples_per_sec and step of each training record, the
+// first (the warm-up) left out when there are more.
+void read_rates(const std::string& metrics, std::vector<double>& sps, std::vector<double>& steps) {
   std::ifstream m(metrics);
+  if (!m) throw Error(metrics + ": cannot read the metrics");
   int line_no = 0;
   for (std::string line; std::getline(m, line);) {
     ++line_no;
@@ -192,11 +187,73 @@ void calibrate(const std::string& out, const std::string& comm_bench_files, cons
     steps.erase(steps.begin());
   }
   if (sps.empty()) throw Error(metrics + ": no record with samples_per_sec");
+}
+
+double median_of(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// --calibrate-out: the cluster file of this host (see the top of the file).
+void calibrate(const std::string& out, const std::string& comm_bench_files, const std::string& metrics,
+               const RunConfig& rc, int max_ranks, const std::string& shared_bench,
+               const std::vector<std::string>& shared_metrics) {
+  std::vector<scale::AllreduceSample> samples;
+  std::string sources;
+  for (size_t pos = 0; pos <= comm_bench_files.size();) {
+    size_t end = comm_bench_files.find(',', pos);
+    if (end == std::string::npos) end = comm_bench_files.size();
+    const std::string f = comm_bench_files.substr(pos, end - pos);
+    auto s = scale::read_comm_bench(f);
+    sources += (sources.empty() ? "" : ", ") + f + fmt::format(" ({} ranks)", s.front().ranks);
+    samples.insert(samples.end(), s.begin(), s.end());
+    pos = end + 1;
+  }
+  int kept = 0;
+  const scale::Link l = scale::fit_link(samples, &kept);
+  std::vector<double> sps, steps;
+  read_rates(metrics, sps, steps);
   const double sigma_ms = scale::step_sigma_s(sps, steps, double(rc.data.batch_size)) * 1e3;
   std::sort(sps.begin(), sps.end());
   const double median = sps[sps.size() / 2];
   const double step_ms = double(rc.data.batch_size) * 1e3 / median;
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  // The shared cores: a core's copy rate is the fitted β, and no scheduling delay,
+  // unless a comm_bench at more ranks than cores measures both (fit_shared_cores).
+  double copy_gbs = l.beta / 1e9, sched_us = 0;
+  std::string shared_note = "the copy rates are the fitted β (the\n#   shared-memory allreduce is a core's copies, "
+                            "measured with a core per rank), no scheduling delay";
+  if (!shared_bench.empty()) {
+    const auto s = scale::read_comm_bench(shared_bench);
+    scale::Cluster c;
+    c.ranks_per_node = std::max(max_ranks, s.front().ranks);
+    c.cores_per_node = int(cores);
+    c.intra = c.inter = l;
+    const scale::SharedFit sf = scale::fit_shared_cores(s, c);
+    copy_gbs = sf.copy > 0 ? sf.copy / 1e9 : 0.0;
+    sched_us = sf.sched_s * 1e6;
+    max_ranks = c.ranks_per_node;
+    shared_note = fmt::format("intra_copy_gbs and intra_sched_us fitted to\n#   {} ({} ranks on {} cores, o = {:g}; "
+                              "train/scale_model.h fit_shared_cores)", shared_bench, s.front().ranks, cores, sf.over);
+  }
+  // Time-sliced compute: s one-rank runs started together (no communication) on the cores.
+  double compute_share = 1;
+  if (!shared_metrics.empty()) {
+    double step_o = 0;
+    for (const std::string& p : shared_metrics) {
+      std::vector<double> r, st;
+      read_rates(p, r, st);
+      step_o += double(rc.data.batch_size) * 1e3 / median_of(r) / double(shared_metrics.size());
+    }
+    const double o = double(shared_metrics.size()) / double(cores);
+    if (o <= 1) throw Error(fmt::format("--shared-metrics: {} runs do not oversubscribe this host's {} cores",
+                                        shared_metrics.size(), cores));
+    compute_share = std::min(1.0, o * step_ms / step_o);
+    shared_note += fmt::format(";\n#   compute_share: {} one-rank runs together (o = {:g}), {:.4f} ms a step against "
+                               "o · {:.4f}", shared_metrics.size(), o, step_o, step_ms);
+  }
+  const std::string copy_keys = copy_gbs > 0 ? fmt::format("intra_copy_gbs: {:.4f}, inter_copy_gbs: {:.4f}, ", copy_gbs,
+                                                            copy_gbs) : std::string();
   std::ofstream f(out);
   f << fmt::format(
       "# This host, calibrated by scale_plan --calibrate-out.\n"
@@ -205,21 +262,21 @@ void calibrate(const std::string& out, const std::string& comm_bench_files, cons
       "#   spread of its records' step times, times sqrt(steps per record)\n"
       "#   every rank on this node; overlap false: on one node the shared-memory allreduce runs on the\n"
       "#   executor's thread\n"
-      "#   shared_cores: the host's hardware threads; the copy rates are the fitted β (the\n"
-      "#   shared-memory allreduce is a core's copies, measured with a core per rank)\n"
+      "#   shared_cores: the host's hardware threads; {}\n"
       "name: this machine\n"
       "ranks_per_node: {}\n"
-      "shared_cores: {{cores: {}, intra_copy_gbs: {:.4f}, inter_copy_gbs: {:.4f}}}\n"
+      "shared_cores: {{cores: {}, {}intra_sched_us: {:.1f}, inter_sched_us: {:.1f}, compute_share: {:.4f}}}\n"
       "overlap: false\n"
       "compute: {{step_ms: {:.4f}, sigma_ms: {:.4f}}}\n"
       "intra: {{alpha_us: {:.3f}, beta_gbs: {:.4f}}}\n"
       "inter: {{alpha_us: {:.3f}, beta_gbs: {:.4f}}}\n",
-      sources, kept, samples.size(), rc.data.batch_size, median, metrics, max_ranks, cores, l.beta / 1e9,
-      l.beta / 1e9, step_ms, sigma_ms,
+      sources, kept, samples.size(), rc.data.batch_size, median, metrics, shared_note, max_ranks, cores, copy_keys,
+      sched_us, sched_us, compute_share, step_ms, sigma_ms,
       l.alpha_s * 1e6, l.beta / 1e9, l.alpha_s * 1e6, l.beta / 1e9);
   if (!f) throw Error(out + ": cannot write the cluster file");
-  fmt::print("# calibrated {}: α {:.3f} µs, β {:.4f} GB/s ({} of {} comm_bench sizes), step_ms {:.4f}\n", out,
-             l.alpha_s * 1e6, l.beta / 1e9, kept, samples.size(), step_ms);
+  fmt::print("# calibrated {}: α {:.3f} µs, β {:.4f} GB/s ({} of {} comm_bench sizes), step_ms {:.4f}, shared cores: "
+             "copy {:.4f} GB/s, scheduling delay {:.1f} µs per collective, compute share {:.4f}\n", out,
+             l.alpha_s * 1e6, l.beta / 1e9, kept, samples.size(), step_ms, copy_gbs, sched_us, compute_share);
 }
 
 std::string mib(double b) { return fmt::format("{:.1f}", b / double(1 << 20)); }
@@ -469,8 +526,8 @@ int main(int argc, char** argv) {
   CLI::App app{"scale_plan: predict a config's step time, efficiency, samples/s and memory at N ranks (flowtrain)",
                "scale_plan"};
   std::string config_path, cluster_path, ranks_s = "1,2,4,8,16,32,64,128,256,512,1024", json_out, profile_path;
-  std::string calibrate_out, comm_bench_s, metrics_path, spec_path;
-  std::vector<std::string> sets;
+  std::string calibrate_out, comm_bench_s, metrics_path, spec_path, shared_bench, fit_shared;
+  std::vector<std::string> sets, shared_metrics;
   double sigma_ms = -1, spec_bucket_mb = 25;
   int target = 0;
   auto* config_opt = app.add_option("--config,-c", config_path, "YAML config file")->check(CLI::ExistingFile);
@@ -488,6 +545,21 @@ int main(int argc, char** argv) {
       ->needs(cal);
   app.add_option("--metrics", metrics_path, "metrics.jsonl of a one-rank train run of the config")
       ->needs(cal)
+      ->check(CLI::ExistingFile);
+  app.add_option("--shared-bench", shared_bench,
+                 "with --calibrate-out: a comm_bench at more ranks than this host's cores, for the shared cores' copy "
+                 "rate and scheduling delay per collective")
+      ->needs(cal)
+      ->check(CLI::ExistingFile);
+  app.add_option("--shared-metrics", shared_metrics,
+                 "with --calibrate-out: metrics.jsonl of one-rank runs of the config started together, more than this "
+                 "host's cores, for the shared cores' compute_share (comma-separated)")
+      ->needs(cal)
+      ->delimiter(',');
+  app.add_option("--fit-shared", fit_shared,
+                 "with --cluster: fit the copy rate and the scheduling delay of the link this comm_bench (more ranks "
+                 "than the cluster's shared cores) crosses, the file's other figures known; print them and exit")
+      ->needs(cluster_opt)
       ->check(CLI::ExistingFile);
   app.add_option("--ranks", ranks_s, "rank counts, comma-separated");
   app.add_option("--set", sets, "override a config key: --set distributed.bucket_mb=4 (repeatable)")->needs(config_opt);
@@ -510,6 +582,20 @@ int main(int argc, char** argv) {
     if (e.get_exit_code() == 0) return app.exit(e);
     std::fprintf(stderr, "scale_plan: %s (see scale_plan --help)\n", e.what());
     return 2;
+  }
+  if (!fit_shared.empty()) {
+    try {
+      const scale::Cluster c = scale::Cluster::load(cluster_path);
+      const scale::SharedFit f = scale::fit_shared_cores(scale::read_comm_bench(fit_shared), c);
+      const char* link = f.inter ? "inter" : "intra";
+      fmt::print("{}_copy_gbs: {:.4f}\n{}_sched_us: {:.1f}\n# {} at o = {:g} on {}: the {} link's copies at {:.4f} GB/s "
+                 "and a scheduling delay of {:.1f} µs per collective\n", link, f.copy / 1e9, link, f.sched_s * 1e6,
+                 fit_shared, f.over, cluster_path, link, f.copy / 1e9, f.sched_s * 1e6);
+      return 0;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "scale_plan: %s\n", e.what());
+      return 1;
+    }
   }
   if (config_path.empty() && spec_path.empty()) {
     std::fprintf(stderr, "scale_plan: --config or --model-spec is required (see scale_plan --help)\n");
@@ -567,7 +653,8 @@ int main(int argc, char** argv) {
       const Config cfg = Config::load(config_path, sets);
       const RunConfig rc(cfg);
       if (!calibrate_out.empty()) {
-        calibrate(calibrate_out, comm_bench_s, metrics_path, rc, *std::max_element(ranks.begin(), ranks.end()));
+        calibrate(calibrate_out, comm_bench_s, metrics_path, rc, *std::max_element(ranks.begin(), ranks.end()),
+                  shared_bench, shared_metrics);
         cluster_path = calibrate_out;
       }
       cl = scale::Cluster::load(cluster_path);
@@ -643,9 +730,9 @@ int main(int argc, char** argv) {
                                    "the reduction's flat buffers, a few times the gradients, are not counted)"
                                  : "");
 
-    if (cl.cores_per_node > 0 && (cl.intra_copy > 0 || cl.inter_copy > 0))
-      fmt::print("# shared cores: exposed_ms includes the comm copies' added time (o - 1)·copy when the cores are "
-                 "oversubscribed (json copy_ms)\n");
+    if (cl.cores_per_node > 0 && (cl.intra_copy > 0 || cl.inter_copy > 0 || cl.intra_sched_s > 0 || cl.inter_sched_s > 0))
+      fmt::print("# shared cores: exposed_ms includes the comm copies' added time (o - 1)·copy and the collectives' "
+                 "scheduling delay (o - 1)·d·(buckets + 1) when the cores are oversubscribed (json copy_ms, sched_ms)\n");
     nlohmann::json out = {{"config", source}, {"cluster", cl.name}, {"mode", w.mode}, {"rows", nlohmann::json::array()}};
     fmt::print("{:>6} {:>10} {:>11} {:>12} {:>13} {:>10} {:>12} {:>11}  {}\n", "ranks", "step_ms", "compute_ms",
                "straggler_ms", "exposed_ms", "effic.", "samples/s", "mem_MiB", "dominant");
@@ -668,11 +755,11 @@ int main(int argc, char** argv) {
                                               : step1 / r.step_s;
       const std::string eff = fmt::format("{:.1f}%", 100 * effic);
       fmt::print("{:>6} {:>10.3f} {:>11.3f} {:>12.3f} {:>13.3f} {:>10} {:>12.0f} {:>11}  {}\n", n, r.step_s * 1e3,
-                 r.compute_s * 1e3, r.straggler_s * 1e3, (r.exposed_s + r.copy_s) * 1e3, eff, r.samples_per_s,
+                 r.compute_s * 1e3, r.straggler_s * 1e3, (r.exposed_s + r.copy_s + r.sched_s) * 1e3, eff, r.samples_per_s,
                  mem >= 0 ? mib(mem) : std::string("-"), r.dominant);
       nlohmann::json row = {{"ranks", n}, {"step_ms", r.step_s * 1e3}, {"compute_ms", r.compute_s * 1e3},
                             {"straggler_ms", r.straggler_s * 1e3}, {"exposed_ms", r.exposed_s * 1e3},
-                            {"copy_ms", r.copy_s * 1e3}, {"efficiency", effic},
+                            {"copy_ms", r.copy_s * 1e3}, {"sched_ms", r.sched_s * 1e3}, {"efficiency", effic},
                             {"samples_per_sec", r.samples_per_s}, {"dominant", r.dominant}};
       row["memory_mib"] = mem >= 0 ? nlohmann::json(mem / double(1 << 20)) : nlohmann::json(nullptr);
       out["rows"].push_back(row);

@@ -90,7 +90,8 @@ Cluster Cluster::load(const std::string& path) {
   if (const YAML::Node sc = root["shared_cores"]) {
     if (!sc.IsMap()) throw Error(where(path, sc) + ": key 'shared_cores' must be a map (cores, nodes, ...)");
     if (root["cores_per_node"]) throw Error(where(path, sc) + ": give cores_per_node or shared_cores, not both");
-    only_keys(path, sc, "shared_cores.", {"cores", "nodes", "threads_per_rank", "intra_copy_gbs", "inter_copy_gbs"});
+    only_keys(path, sc, "shared_cores.", {"cores", "nodes", "threads_per_rank", "intra_copy_gbs", "inter_copy_gbs",
+                                             "intra_sched_us", "inter_sched_us", "compute_share"});
     if (!sc["cores"]) throw Error(where(path, sc) + ": missing key 'shared_cores.cores'");
     c.cores_per_node = int(number(path, sc["cores"], "shared_cores.cores", 1, 1 << 20));
     if (sc["nodes"]) c.shared_nodes = int(number(path, sc["nodes"], "shared_cores.nodes", 1, 1 << 20));
@@ -98,6 +99,9 @@ Cluster Cluster::load(const std::string& path) {
       c.threads_per_rank = int(number(path, sc["threads_per_rank"], "shared_cores.threads_per_rank", 1, 1024));
     if (sc["intra_copy_gbs"]) c.intra_copy = number(path, sc["intra_copy_gbs"], "shared_cores.intra_copy_gbs", 1e-6, 1e6) * 1e9;
     if (sc["inter_copy_gbs"]) c.inter_copy = number(path, sc["inter_copy_gbs"], "shared_cores.inter_copy_gbs", 1e-6, 1e6) * 1e9;
+    if (sc["compute_share"]) c.compute_share = number(path, sc["compute_share"], "shared_cores.compute_share", 1e-3, 1);
+    if (sc["intra_sched_us"]) c.intra_sched_s = number(path, sc["intra_sched_us"], "shared_cores.intra_sched_us", 0, 1e9) * 1e-6;
+    if (sc["inter_sched_us"]) c.inter_sched_s = number(path, sc["inter_sched_us"], "shared_cores.inter_sched_us", 0, 1e9) * 1e-6;
   }
   if (root["overlap"]) {
     try {
@@ -362,6 +366,11 @@ void allreduce_copy_bytes(double bytes, int n, const Cluster& c, double& intra, 
   }
 }
 
+double sched_delay_s(int n, const Cluster& c) {
+  if (n <= 1) return 0;
+  return n > c.ranks_per_node ? c.inter_sched_s : c.intra_sched_s;
+}
+
 Row predict(const Workload& w, const Buckets& b, const Cluster& c0, int n) {
   Row r;
   r.ranks = n;
@@ -390,10 +399,12 @@ Row predict(const Workload& w, const Buckets& b, const Cluster& c0, int n) {
   // Oversubscription: more ranks (times their threads) than the cores they share.
   const double share = core_share(c0, n).over;
   r.oversub = share;
-  r.compute_s = w.compute_s * share * f;
+  // Time-sliced cores run their ranks at compute_share of a core in total.
+  const double slow = share > 1 ? share / c0.compute_share : 1.0;
+  r.compute_s = w.compute_s * slow * f;
   r.mp_s = w.mp_s * f;
   if (w.stages > 1)
-    r.pipeline_s = double(w.stages - 1) * w.compute_s * share + (f + double(w.stages - 1)) * 2 * w.p2p_s;
+    r.pipeline_s = double(w.stages - 1) * w.compute_s * slow + (f + double(w.stages - 1)) * 2 * w.p2p_s;
   const bool waits = w.mode != "ps-async";
   r.straggler_s = waits ? straggler_s(c.sigma_s, n) : 0.0;
   const double base = r.compute_s + r.mp_s + r.pipeline_s + r.straggler_s;
@@ -413,7 +424,7 @@ Row predict(const Workload& w, const Buckets& b, const Cluster& c0, int n) {
       comm_s[k] = allreduce_s(b.bytes[k], dp, c);
       lat += allreduce_s(b.bytes[k], dp, lat_only);
       bw += allreduce_s(b.bytes[k], dp, bw_only);
-      rd[k] = rd[k] * share + (r.compute_s - w.compute_s * share) + r.pipeline_s;  // in the last micro-batch
+      rd[k] = rd[k] * slow + (r.compute_s - w.compute_s * slow) + r.pipeline_s;  // in the last micro-batch
     }
     const Overlap o = overlap(rd, comm_s, r.compute_s + r.pipeline_s);
     // No core is free for the comm when the shared cores are oversubscribed.
@@ -428,7 +439,9 @@ Row predict(const Workload& w, const Buckets& b, const Cluster& c0, int n) {
       }
       r.copy_s = (share - 1) * copy;
     }
-    r.step_s = base + r.exposed_s + r.copy_s;
+    // A wait for a descheduled peer per collective: the buckets and the step-boundary agreement.
+    if (share > 1 && dp > 1) r.sched_s = (share - 1) * sched_delay_s(dp, c) * double(b.bytes.size() + 1);
+    r.step_s = base + r.exposed_s + r.copy_s + r.sched_s;
     const double f = lat + bw > 0 ? r.exposed_s / (lat + bw) : 0.0;
     r.alpha_part_s = lat * f;
     r.beta_part_s = bw * f;
@@ -460,7 +473,8 @@ Row predict(const Workload& w, const Buckets& b, const Cluster& c0, int n) {
   // else the largest overhead.
   std::vector<std::pair<double, std::string>> over = {{r.straggler_s, "straggler"}, {r.mp_s, "mp collectives"},
                                                       {r.pipeline_s, "pipeline bubble"},
-                                                      {r.copy_s, "comm copies on shared cores"}};
+                                                      {r.copy_s, "comm copies on shared cores"},
+                                                      {r.sched_s, "scheduling delay on shared cores"}};
   if (r.server_bound) over.push_back({r.exposed_s, "server contention"});
   else {
     over.push_back({r.alpha_part_s, "comm α (latency)"});
@@ -527,6 +541,41 @@ std::vector<AllreduceSample> read_comm_bench(const std::string& path) {
   if (ranks < 2 || out.empty())
     throw Error(path + ": no comm_bench table (a header '# flowtrain comm_bench: ... N ranks' and size lines)");
   return out;
+}
+
+SharedFit fit_shared_cores(const std::vector<AllreduceSample>& samples, const Cluster& c) {
+  SharedFit f;
+  // rows: (o-1), (o-1)·bytes on the fitted link, t - model without them, weight 1/t
+  std::vector<std::array<double, 4>> rows;
+  for (const AllreduceSample& x : samples) {
+    if (x.ranks < 2 || !(x.seconds > 0)) continue;
+    const double o = core_share(c, x.ranks).over;
+    if (!(o > 1)) throw Error(fmt::format("fit_shared_cores: {} ranks do not oversubscribe the cluster's {} cores",
+                                          x.ranks, c.cores_per_node));
+    f.over = o;
+    f.inter = x.ranks > c.ranks_per_node;
+    double in = 0, out = 0;
+    allreduce_copy_bytes(x.bytes, x.ranks, c, in, out);
+    const double known = f.inter && c.intra_copy > 0 ? (o - 1) * in / c.intra_copy : 0.0;
+    rows.push_back({o - 1, (o - 1) * (f.inter ? out : in), x.seconds - allreduce_s(x.bytes, x.ranks, c) - known,
+                    1.0 / x.seconds});
+  }
+  double s00 = 0, s01 = 0, s11 = 0, r0 = 0, r1 = 0;
+  for (const auto& r : rows) {
+    const double w2 = r[3] * r[3];
+    s00 += r[0] * r[0] * w2; s01 += r[0] * r[1] * w2; s11 += r[1] * r[1] * w2;
+    r0 += r[0] * r[2] * w2; r1 += r[1] * r[2] * w2;
+  }
+  const double det = s00 * s11 - s01 * s01;
+  if (rows.size() < 2 || std::fabs(det) < 1e-300)
+    throw Error("fit_shared_cores: needs at least two allreduce sizes of more than one rank");
+  double d = (r0 * s11 - r1 * s01) / det, inv_copy = (s00 * r1 - s01 * r0) / det;
+  // A negative part is noise: refit the other alone.
+  if (inv_copy <= 0) { inv_copy = 0; d = r0 / s00; }
+  if (d < 0) { d = 0; inv_copy = std::max(0.0, r1 / s11); }
+  f.sched_s = d;
+  f.copy = inv_copy > 0 ? 1.0 / inv_copy : 0.0;
+  return f;
 }
 
 }  // namespace scale

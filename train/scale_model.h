@@ -28,6 +28,10 @@
 //     threads_per_rank: 1    #   optional: a rank's compute threads (default 1)
 //     intra_copy_gbs: 6.8    #   optional: bytes/s (1e9) a core copies carrying intra traffic
 //     inter_copy_gbs: 1.0    #   optional: the same for inter-node traffic (TCP's copies)
+//     intra_sched_us: 400    #   optional: a collective's scheduling delay per call on
+//     inter_sched_us: 2000   #   oversubscribed cores, within a node / across nodes
+//     compute_share: 0.87    #   optional: the share of a core's speed that the ranks
+//                            #   time-slicing on it get in total (default 1)
 //   overlap: true            # optional: false = the allreduce blocks the compute thread
 //   compute: {step_ms: 5.2}  # or {gemm_gflops: 19500}: exactly one
 //                            # optional sigma_ms: a rank's step-time standard deviation (straggler term)
@@ -58,6 +62,8 @@ struct Cluster {
   int shared_nodes = 1;    // shared_cores.nodes
   int threads_per_rank = 1;
   double intra_copy = 0, inter_copy = 0;  // bytes/s a core copies for the links (0: no copy term)
+  double intra_sched_s = 0, inter_sched_s = 0;  // a collective's scheduling delay per call at o = 2 (0: none)
+  double compute_share = 1;  // oversubscribed cores: the share of their speed the ranks get in total
   bool overlap = true;     // false: the allreduce runs on the compute thread (flowtrain's shm path on one node)
   double sigma_s = 0;      // a rank's step-time standard deviation (compute.sigma_ms; 0 = no straggler term)
   // One-line errors "<file>: key 'intra.beta_gbs' ..." for unknown, missing or bad keys.
@@ -208,7 +214,11 @@ Buckets bucket(const Workload& w, double bucket_mb);
 // Ranks sharing physical cores (Cluster::cores_per_node > 0). At n ranks the
 // s = min(n, ranks_per_node · shared_nodes) ranks of one machine share C cores:
 //   oversubscription  o = max(1, s · threads_per_rank / C)
-//   compute (and the pipeline's bubble) scale by o.
+//   compute (and the pipeline's bubble) scale by o / compute_share when o > 1:
+//   ranks time-sliced on a core lose some of its speed to the switches between
+//   them (the caches refilled, the scheduler's own work); compute_share is
+//   measured by s independent one-rank runs started together (no communication:
+//   o · one run's step / their step).
 // The communication's CPU work: a rank copies, per allreduce of S bytes,
 //   ring in a node: 2(n-1)/n·S intra; ring over nodes: 2(n-1)/n·S inter;
 //   hierarchical:   2(r-1)/r·S intra + 2(m-1)/m·(S/r) inter,
@@ -217,7 +227,17 @@ Buckets bucket(const Workload& w, double bucket_mb);
 // core free for those copies; with o > 1 no core is free, so
 //   the allreduces are not overlapped (exposed = their whole time), and
 //   the copies take o times their core time: + (o - 1)·copy on the step.
-// Only allreduce-sync (not deterministic or ps) gets the copy term.
+// A collective is also a synchronization: no rank leaves it before every rank
+// has entered it. With o > 1 a rank that arrives finds a peer runnable but
+// without a core (another rank computes on it, or spins waiting) and waits for
+// the scheduler to give the peer one; a peer asleep in the collective waits
+// for its wake-up the same way. That is a delay per call, not per byte:
+//   sched = (o - 1) · d · calls,  d = intra_sched (a collective within a node)
+//   or inter_sched (one that crosses nodes), calls = the step's buckets + 1
+//   (Strategy::agree_stop's 4-byte allreduce at each step boundary).
+// d is the delay per call at o = 2 (one rank without a core per core): the
+// intercept of a comm_bench at more ranks than cores (fit_shared_cores).
+// Only allreduce-sync (not deterministic or ps) gets the copy and delay terms.
 struct CoreShare {
   int sharing = 1;       // s
   double over = 1;       // o
@@ -225,6 +245,10 @@ struct CoreShare {
 CoreShare core_share(const Cluster& c, int n);
 // One rank's bytes copied per allreduce of `bytes` at n ranks, on each link.
 void allreduce_copy_bytes(double bytes, int n, const Cluster& c, double& intra, double& inter);
+// The scheduling delay d of one collective at n ranks: inter_sched when it
+// crosses nodes (n > ranks_per_node), else intra_sched; not yet scaled by o - 1.
+double sched_delay_s(int n, const Cluster& c);
+
 
 // One rank count's prediction. With w.mp > 1, n ranks are n/mp replicas whose
 // groups of mp consecutive ranks share a node: the gradient allreduce runs over
@@ -249,6 +273,7 @@ struct Row {
   double pipeline_s = 0;  // the pipeline's bubble and stage-boundary transfers
   double oversub = 1;     // core_share's o
   double copy_s = 0;      // the copies' added time on shared cores, (o - 1)·copy
+  double sched_s = 0;     // the collectives' scheduling delay on shared cores, (o - 1)·d·calls
   double alpha_part_s = 0, beta_part_s = 0;  // the communication's latency and bandwidth parts
   bool server_bound = false;                 // ps: the busiest server, not a worker's link, sets the time
   double efficiency = 0;                     // step at one rank / step here (set by the caller's baseline)
@@ -268,6 +293,21 @@ Link fit_link(const std::vector<AllreduceSample>& samples, int* kept = nullptr);
 // comm_bench's output: the rank count from its header, bytes and the flowtrain
 // (auto) time_us of every size line. Throws "<file>: ..." when there is none.
 std::vector<AllreduceSample> read_comm_bench(const std::string& path);
+
+// The shared-cores constants of the link a comm_bench at more ranks than cores
+// crosses, from its times: with o = core_share(c, n).over > 1 each size S is
+//   t(S) = allreduce_s(S, n, c) + known(S) + (o - 1)·(d + bytes(S)/copy)
+// where bytes(S) is the rank's copies on that link (allreduce_copy_bytes) and
+// known(S) the other link's copy term when the call crosses nodes (intra_copy
+// from the file). d and 1/copy by weighted least squares on relative error
+// (weights 1/t), over every size. The link is inter when n > ranks_per_node.
+struct SharedFit {
+  bool inter = false;      // the fitted link
+  double sched_s = 0;      // d (at least 0)
+  double copy = 0;         // bytes/s (0: the copies did not show: no copy term)
+  double over = 1;         // o of the samples
+};
+SharedFit fit_shared_cores(const std::vector<AllreduceSample>& samples, const Cluster& c);
 
 }  // namespace scale
 }  // namespace train

@@ -195,7 +195,6 @@ TEST(ScaleModel, PredictAllreduceByHand) {
   EXPECT_NEAR(r.alpha_part_s, 0.52e-3 * 0.12 / 1.02, 1e-12);
   EXPECT_NEAR(r.beta_part_s, 0.52e-3 * 0.90 / 1.02, 1e-12);
   EXPECT_NEAR(r.samples_per_s, 4 * 32 / 2.02e-3, 1e-6);
-  EXPECT_EQ(r.dominant, "compute; then comm β (bandwidth)");
   c.sigma_s = 1e-3;
   r = predict(w, b, c, 4);
   EXPECT_NEAR(r.straggler_s, 1.665109e-3, 1e-9);
@@ -511,4 +510,98 @@ TEST(ScaleModel, SharedCoresByHand) {
                                                  "inter: {alpha_us: 1, beta_gbs: 1}\n"))
                 .find("not both"),
             std::string::npos);
+}
+
+// The scheduling delay per collective on shared cores, the cluster of
+// SharedCoresByHand with intra_sched_us 300 and inter_sched_us 2000; one bucket,
+// so a step makes 2 collectives (the bucket and the step-boundary agreement);
+// then the same with compute_share 0.8.
+//   n = 4 (crosses the 2 "nodes"), o = 2: sched = (2-1)·2000 µs·2 = 4 ms;
+//     step = 20 + 6.02 + 6 + 4 = 36.02 ms.
+//   n = 2 (one node), o = 1: no delay; step 12 ms as before.
+//   n = 2 with three threads a rank: o = 3, within the node: (3-1)·300 µs·2 = 1.2 ms;
+//     compute 30 ms, ring 2 ms, copies (3-1)·(8e6/4e9) = 4 ms: step 37.2 ms.
+TEST(ScaleModel, SchedDelayByHand) {
+  const Cluster c = Cluster::load(write("sched.yaml",
+                                        "ranks_per_node: 2\n"
+                                        "shared_cores: {cores: 2, nodes: 2, intra_copy_gbs: 4, inter_copy_gbs: 1,\n"
+                                        "               intra_sched_us: 300, inter_sched_us: 2000}\n"
+                                        "compute: {step_ms: 10}\n"
+                                        "intra: {alpha_us: 0, beta_gbs: 4}\n"
+                                        "inter: {alpha_us: 10, beta_gbs: 1}\n"));
+  EXPECT_DOUBLE_EQ(c.intra_sched_s, 300e-6);
+  EXPECT_DOUBLE_EQ(c.inter_sched_s, 2000e-6);
+  EXPECT_DOUBLE_EQ(sched_delay_s(4, c), 2000e-6);
+  EXPECT_DOUBLE_EQ(sched_delay_s(2, c), 300e-6);
+  EXPECT_EQ(sched_delay_s(1, c), 0.0);
+  Workload w;
+  w.batch = 128;
+  w.compute_s = 0.010;
+  w.param_bytes = 8e6;
+  Buckets b;
+  b.bytes = {8e6};
+  b.ready_s = {0.010};
+  Row r = predict(w, b, c, 4);
+  EXPECT_NEAR(r.sched_s, 4e-3, 1e-12);
+  EXPECT_NEAR(r.step_s, 0.03602, 1e-12);
+  r = predict(w, b, c, 2);
+  EXPECT_EQ(r.sched_s, 0.0);
+  EXPECT_NEAR(r.step_s, 0.012, 1e-12);
+  Cluster t = c;
+  t.threads_per_rank = 3;
+  r = predict(w, b, t, 2);
+  EXPECT_NEAR(r.sched_s, 1.2e-3, 1e-12);
+  EXPECT_NEAR(r.copy_s, 4e-3, 1e-12);
+  EXPECT_NEAR(r.step_s, 0.0372, 1e-12);
+  // compute_share 0.8: at n = 4 (o = 2) compute is 10·2/0.8 = 25 ms, step 25 + 6.02 + 6 + 4 = 41.02 ms;
+  // at n = 2 (o = 1) the cores are not time-sliced: 12 ms as before.
+  Cluster k = c;
+  k.compute_share = 0.8;
+  r = predict(w, b, k, 4);
+  EXPECT_NEAR(r.compute_s, 0.025, 1e-12);
+  EXPECT_NEAR(r.step_s, 0.04102, 1e-12);
+  EXPECT_NEAR(predict(w, b, k, 2).step_s, 0.012, 1e-12);
+  EXPECT_DOUBLE_EQ(Cluster::load(write("share.yaml", "ranks_per_node: 2\n"
+                                                    "shared_cores: {cores: 2, compute_share: 0.87}\n"
+                                                    "compute: {step_ms: 1}\nintra: {alpha_us: 1, beta_gbs: 1}\n"
+                                                    "inter: {alpha_us: 1, beta_gbs: 1}\n"))
+                       .compute_share,
+                   0.87);
+}
+
+// fit_shared_cores recovers d and the copy rate from times made by the model:
+//   one node of 4 ranks on 2 cores (o = 2), α 0, β 4 GB/s, d 500 µs, copy 2 GB/s:
+//     t(S) = 2·3/4·S/4e9 + 500 µs + 1.5·S/2e9;
+//   two nodes of 2 (4 ranks on 2 cores), intra copy 4 GB/s known, d 2 ms, inter copy 0.2 GB/s:
+//     t(S) = hierarchical(S) + S/4e9 + 2 ms + (S/2)/0.2e9.
+TEST(ScaleModel, FitSharedCoresRecoversTheTerms) {
+  Cluster one;
+  one.ranks_per_node = 4;
+  one.cores_per_node = 2;
+  one.intra = one.inter = {0, 4e9};
+  std::vector<AllreduceSample> s;
+  for (double S = 8192; S <= 4194304; S *= 2) s.push_back({4, S, 1.5 * S / 4e9 + 500e-6 + 1.5 * S / 2e9});
+  SharedFit f = fit_shared_cores(s, one);
+  EXPECT_FALSE(f.inter);
+  EXPECT_DOUBLE_EQ(f.over, 2.0);
+  EXPECT_NEAR(f.sched_s, 500e-6, 1e-12);
+  EXPECT_NEAR(f.copy, 2e9, 1e-3);
+
+  Cluster two;
+  two.ranks_per_node = 2;
+  two.cores_per_node = 2;
+  two.shared_nodes = 2;
+  two.intra = {1e-6, 4e9};
+  two.inter = {10e-6, 1e9};
+  two.intra_copy = 4e9;
+  s.clear();
+  for (double S = 8192; S <= 4194304; S *= 2)
+    s.push_back({4, S, allreduce_s(S, 4, two) + S / 4e9 + 2e-3 + (S / 2) / 0.2e9});
+  f = fit_shared_cores(s, two);
+  EXPECT_TRUE(f.inter);
+  EXPECT_NEAR(f.sched_s, 2e-3, 1e-12);
+  EXPECT_NEAR(f.copy, 0.2e9, 1e-3);
+  // A comm_bench that does not oversubscribe the cores has nothing to fit.
+  s = {{2, 8192, 1e-3}, {2, 16384, 2e-3}};
+  EXPECT_THROW(fit_shared_cores(s, one), Error);
 }
