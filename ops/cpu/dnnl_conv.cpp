@@ -69,10 +69,19 @@ struct Prim {
 
 using Key = std::array<int64_t, 14>;  // dir, dtype, n, C, H, W, O, KH, KW, OH, OW, s, p, blocked
 
+// A pooling primitive: max forward (with its workspace), avg forward, avg backward.
+enum PoolDir { kMaxFwd = 0, kAvgFwd = 1, kAvgBwd = 2 };
+struct PoolPrim {
+  dnnl::primitive prim;
+  dnnl::memory src, dst, ws;  // src/diff_src, dst/diff_dst; ws for max
+};
+using PoolKey = std::array<int64_t, 9>;  // dir, n, C, H, W, OH, OW, k, s
+
 struct ThreadState {
   dnnl::engine eng{dnnl::engine::kind::cpu, 0};
   dnnl::stream stream{eng};
   std::map<Key, std::unique_ptr<Prim>> cache;
+  std::map<PoolKey, std::unique_ptr<PoolPrim>> pool_cache;
   std::array<std::vector<char>, 4> bufs;  // per role, and the scratchpad
   ThreadState() { omp_set_num_threads(1); }  // oneDNN's OpenMP threads: this thread only
   // A 64-byte-aligned buffer of n bytes that only grows.
@@ -276,6 +285,106 @@ void choose(const char* op, Dir d, DType dtype, const Kernel& fallback, KernelCt
               {dtype == DType::F32 ? "im2col" : "emulated", fallback.fn}});
 }
 
+// ---- pooling (no padding; a window that does not fit at the end is dropped)
+
+PoolPrim& pool_prim(PoolDir d, int64_t n, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t k, int64_t s) {
+  ThreadState& ts = state();
+  const PoolKey key = {d, n, C, H, W, OH, OW, k, s};
+  auto it = ts.pool_cache.find(key);
+  if (it != ts.pool_cache.end()) return *it->second;
+  using dims = dnnl::memory::dims;
+  const md src({n, C, H, W}, dt::f32, tag::nchw), dst({n, C, OH, OW}, dt::f32, tag::nchw);
+  const dims st{s, s}, ker{k, k}, pl{0, 0}, pr{(OH - 1) * s + k - H, (OW - 1) * s + k - W};
+  const auto alg = d == kMaxFwd ? dnnl::algorithm::pooling_max : dnnl::algorithm::pooling_avg_exclude_padding;
+  dnnl::pooling_forward::primitive_desc fpd(
+      dnnl::pooling_forward::desc(d == kMaxFwd ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference,
+                                  alg, src, dst, st, ker, pl, pr),
+      ts.eng);
+  auto p = std::make_unique<PoolPrim>();
+  if (d == kAvgBwd) {
+    dnnl::pooling_backward::primitive_desc bpd(dnnl::pooling_backward::desc(alg, src, dst, st, ker, pl, pr), ts.eng, fpd);
+    p->prim = dnnl::pooling_backward(bpd);
+  } else {
+    p->prim = dnnl::pooling_forward(fpd);
+  }
+  p->src = dnnl::memory(src, ts.eng, nullptr);
+  p->dst = dnnl::memory(dst, ts.eng, nullptr);
+  if (d == kMaxFwd) {
+    const md ws = fpd.workspace_desc();
+    FT_CHECK(ws.data_type() == dt::u8 && ws == md({n, C, OH, OW}, dt::u8, tag::nchw),
+             "oneDNN max pooling: a workspace layout this kernel does not read");
+    p->ws = dnnl::memory(ws, ts.eng, nullptr);
+  }
+  return *ts.pool_cache.emplace(key, std::move(p)).first->second;
+}
+
+// max_pool2d x (N, C, H, W) -> y, argmax (N, C, OH, OW) int32 within the plane;
+// avg_pool2d x -> y; avg_pool2d_grad (g, x) -> dx. The batch split as for conv2d.
+void pool_kernel(PoolDir d, KernelCtx& c) {
+  const Shape& x = d == kAvgBwd ? c.in(1).shape() : c.in(0).shape();
+  const Shape& y = d == kAvgBwd ? c.in(0).shape() : c.out(0).shape();
+  const int64_t N = x[0], C = x[1], H = x[2], W = x[3], OH = y[2], OW = y[3], k = c.attrs().i("k"), s = c.attrs().i("stride");
+  const int64_t xs = C * H * W, ys = C * OH * OW;
+  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(c.pool->threads(), N));
+  c.pool->parallel_for(chunks, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t ch = c0; ch < c1; ++ch) {
+      const int64_t n0 = ch * N / chunks, n1 = (ch + 1) * N / chunks;
+      if (n1 == n0) continue;
+      PoolPrim& p = pool_prim(d, n1 - n0, C, H, W, OH, OW, k, s);
+      ThreadState& ts = state();
+      if (d == kAvgBwd) {
+        p.dst.set_data_handle(const_cast<float*>(c.in(0).data<float>()) + n0 * ys);
+        p.src.set_data_handle(c.out(0).data<float>() + n0 * xs);
+        p.prim.execute(ts.stream, {{DNNL_ARG_DIFF_DST, p.dst}, {DNNL_ARG_DIFF_SRC, p.src}});
+        ts.stream.wait();
+        continue;
+      }
+      p.src.set_data_handle(const_cast<float*>(c.in(0).data<float>()) + n0 * xs);
+      p.dst.set_data_handle(c.out(0).data<float>() + n0 * ys);
+      if (d == kAvgFwd) {
+        p.prim.execute(ts.stream, {{DNNL_ARG_SRC, p.src}, {DNNL_ARG_DST, p.dst}});
+        ts.stream.wait();
+        continue;
+      }
+      const int64_t m = (n1 - n0) * ys;
+      uint8_t* ws = reinterpret_cast<uint8_t*>(ts.buf(0, size_t(m)));
+      p.ws.set_data_handle(ws);
+      p.prim.execute(ts.stream, {{DNNL_ARG_SRC, p.src}, {DNNL_ARG_DST, p.dst}, {DNNL_ARG_WORKSPACE, p.ws}});
+      ts.stream.wait();
+      // The workspace holds the window offset kh * k + kw: argmax = (oh s + kh) W + ow s + kw.
+      int32_t* am = c.out(1).data<int32_t>() + n0 * ys;
+      for (int64_t r = 0; r < (n1 - n0) * C * OH; ++r) {
+        const int64_t oh = r % OH;
+        const uint8_t* wr = ws + r * OW;
+        int32_t* ar = am + r * OW;
+        if (k == 2) {
+          for (int64_t ow = 0; ow < OW; ++ow)
+            ar[ow] = int32_t((oh * s + (wr[ow] >> 1)) * W + ow * s + (wr[ow] & 1));
+        } else {
+          for (int64_t ow = 0; ow < OW; ++ow) ar[ow] = int32_t((oh * s + wr[ow] / k) * W + ow * s + wr[ow] % k);
+        }
+      }
+    }
+  });
+}
+
+void choose_pool(const char* op, PoolDir d, const Kernel& fallback, KernelCtx& c) {
+  const Shape& x = d == kAvgBwd ? c.in(1).shape() : c.in(0).shape();
+  const int64_t k = c.attrs().i("k");
+  bool ok = numel(x) > 0 && c.out(0).numel() > 0 && c.pool && k * k <= 255;
+  for (const Tensor* t : c.inputs) ok = ok && t->dtype() == DType::F32;
+  if (!ok) return fallback.fn(c);
+  const std::string key = fmt::format("{} f32 x({},{},{},{}) k{} s{}", op, x[0], x[1], x[2], x[3], k, c.attrs().i("stride"));
+  run_chosen(key, c, {{"onednn", [=](KernelCtx& kc) {
+                         try {
+                           pool_kernel(d, kc);
+                         } catch (const dnnl::error& e) {
+                           throw Error(std::string("oneDNN: ") + e.what());
+                         }
+                       }},
+                      {"direct", fallback.fn}});
+}
+
 }  // namespace
 
 bool dnnl_conv_available() { return true; }
@@ -295,6 +404,18 @@ bool register_dnnl_conv() {
       const Dir dir = d;
       r.add_kernel(op, "cpu", dtype, Kernel{[=](KernelCtx& c) { choose(name, dir, dtype, fallback, c); }, {}});
     }
+  // Pooling, f32 (autocast keeps pooling in f32). The max-pool gradient stays the
+  // direct scatter: it reads flowtrain's argmax, not oneDNN's workspace.
+  const std::array<std::pair<const char*, PoolDir>, 3> pools = {
+      {{"max_pool2d", kMaxFwd}, {"avg_pool2d", kAvgFwd}, {"avg_pool2d_grad", kAvgBwd}}};
+  for (const auto& [op, d] : pools) {
+    const Kernel* k = r.find_kernel(op, "cpu", DType::F32);
+    FT_CHECK(k && k->fn, std::string("register_dnnl_conv: no CPU kernel for ") + op);
+    const Kernel fallback = *k;
+    const char* name = op;
+    const PoolDir dir = d;
+    r.add_kernel(op, "cpu", DType::F32, Kernel{[=](KernelCtx& c) { choose_pool(name, dir, fallback, c); }, {}});
+  }
   return true;
 }
 

@@ -109,3 +109,59 @@ TEST(DnnlConv, ChoiceIsMeasuredAndRecorded) {
     }
   EXPECT_EQ(found, 3) << "conv2d, conv2d_grad_input and conv2d_grad_filter each choose once";
 }
+
+namespace {
+
+// Pooling outputs with `impl`: y (and dx of sum(y * r)); for max pooling also the
+// argmax, checked to point at an input equal to its output.
+std::vector<Tensor> run_pool(bool is_max, const Shape& xs, int64_t k, int64_t s, const std::string& impl, int threads) {
+  ops::force_kernel_choice(impl);
+  Graph g;
+  Tensor xt = rand32(xs, 4);
+  if (is_max)  // ties, as after a ReLU
+    for (int64_t i = 0; i < xt.numel(); i += 3) xt.data<float>()[i] = 0.f;
+  Value x = g.constant(xt);
+  Value y = is_max ? max_pool2d(x, k, s) : avg_pool2d(x, k, s);
+  Value r = g.constant(rand32(y.shape(), 5));
+  std::vector<Value> gr = gradients(sum(y * r), {x});
+  ThreadPool pool(threads);
+  Executor ex(g, &pool);
+  std::vector<Value> fetch = {y, gr[0]};
+  if (is_max) fetch.push_back(Value(&g, y.node(), 1));
+  std::vector<Tensor> out;
+  for (const Tensor& t : ex.run({}, fetch)) out.push_back(t.clone());
+  ops::force_kernel_choice("");
+  if (is_max) {
+    const int64_t plane = xs[2] * xs[3], oplane = out[0].dim(2) * out[0].dim(3);
+    for (int64_t i = 0; i < out[0].numel(); ++i)
+      EXPECT_EQ(xt.data<float>()[(i / oplane) * plane + out[2].data<int32_t>()[i]], out[0].data<float>()[i]) << i;
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST(DnnlPool, MatchesDirect) {
+  if (!ops::dnnl_conv_available()) GTEST_SKIP() << "this build has no oneDNN (libdnnl-dev)";
+  struct P {
+    Shape x;
+    int64_t k, s;
+  };
+  for (bool is_max : {true, false})
+    for (const P& p : {P{{2, 3, 4, 6}, 2, 2}, P{{2, 1, 5, 7}, 2, 2}, P{{1, 2, 7, 6}, 3, 2}, P{{3, 4, 26, 26}, 2, 2},
+                       P{{1, 2, 9, 9}, 3, 3}, P{{2, 2, 8, 8}, 4, 1}})
+      for (int threads : {1, 3}) {
+        SCOPED_TRACE(std::string(is_max ? "max " : "avg ") + shape_str(p.x) + " k" + std::to_string(p.k) + " s" +
+                     std::to_string(p.s) + " threads " + std::to_string(threads));
+        const std::vector<Tensor> want = run_pool(is_max, p.x, p.k, p.s, "direct", threads);
+        const std::vector<Tensor> got = run_pool(is_max, p.x, p.k, p.s, "onednn", threads);
+        // max: the same values (ties may pick another input of the same value);
+        // avg: the same sums in another order, divided rather than multiplied by 1/k^2
+        if (is_max) {
+          EXPECT_EQ(got[0].to_vector<float>(), want[0].to_vector<float>()) << "y";
+        } else {
+          EXPECT_LT(max_rel_diff(got[0], want[0]), 1e-6) << "y";
+          EXPECT_LT(max_rel_diff(got[1], want[1]), 1e-6) << "dx";
+        }
+      }
+}
