@@ -5,8 +5,9 @@
 // with OpenBLAS cblas_sgemm in this run — with the share of it reached. For the
 // CNN also the convolution-bound limit: the step's convolutions (conv2d and its two
 // gradients, same shapes) timed alone through oneDNN, the faster layout per node,
-// and the share of it reached. Model "cnn-im2col" is the CNN with every convolution
-// forced to im2col + GEMM (the kernel used without oneDNN), for a before/after in one run.
+// and the share of it reached. Model "cnn-im2col" is the CNN without oneDNN: every
+// convolution im2col + GEMM and pooling the direct loops (the kernels of a build
+// without oneDNN), for a before/after in one run.
 //
 //   build/bin/step_bench [--steps 50] [--threads 1,2] [--models mlp,cnn,cnn-im2col]
 #include <cblas.h>
@@ -134,7 +135,7 @@ int main(int argc, char** argv) {
     const bool im2col = model == "cnn-im2col";
     for (int t : threads) {
       ThreadPool pool(t);
-      ops::force_kernel_choice(im2col ? "im2col" : "");
+      ops::force_kernel_choice(im2col ? "im2col,direct" : "");
       train::Config cfg = train::Config::load("", {"model.type=" + (im2col ? std::string("cnn") : model), "model.dropout=0"});
       Graph g(1);
       train::ModelGraph m = train::build_model(g, cfg);

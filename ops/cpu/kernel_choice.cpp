@@ -37,7 +37,7 @@ void run_chosen(const std::string& key, KernelCtx& ctx, const std::vector<Kernel
     std::unique_lock<std::mutex> l(c.mu);
     if (!c.forced.empty())
       for (const KernelCandidate& cand : cands)
-        if (c.forced == cand.name) {
+        if (("," + c.forced + ",").find("," + std::string(cand.name) + ",") != std::string::npos) {
           l.unlock();
           return cand.fn(ctx);
         }
@@ -83,10 +83,10 @@ void run_chosen(const std::string& key, KernelCtx& ctx, const std::vector<Kernel
   if (best + 1 != cands.size()) cands[best].fn(ctx);  // the outputs are the winner's
 }
 
-void force_kernel_choice(const std::string& name) {
+void force_kernel_choice(const std::string& names) {
   Choices& c = Choices::get();
   std::lock_guard<std::mutex> l(c.mu);
-  c.forced = name;
+  c.forced = names;
 }
 
 std::vector<std::string> kernel_choices() {

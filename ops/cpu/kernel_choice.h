@@ -23,10 +23,11 @@ struct KernelCandidate {
 // it simply runs. `cands` must hold at least one that does not throw.
 void run_chosen(const std::string& key, KernelCtx& ctx, const std::vector<KernelCandidate>& cands);
 
-// Forces every later run_chosen to run the candidate called `name` where it has one
-// (tests comparing implementations, benchmarks measuring one); "" (the default)
-// restores the measured choice. Forced runs are neither measured nor recorded.
-void force_kernel_choice(const std::string& name);
+// Forces every later run_chosen to run its first candidate whose name is in `names`
+// (comma-separated: "im2col,direct"), where it has one (tests comparing
+// implementations, benchmarks measuring one); "" (the default) restores the measured
+// choice. Forced runs are neither measured nor recorded.
+void force_kernel_choice(const std::string& names);
 
 // One line per choice made so far: "key: name ms, name ms -> winner".
 std::vector<std::string> kernel_choices();
