@@ -1,11 +1,12 @@
 // cpu/dnnl_conv.cpp — conv2d, conv2d_grad_input and conv2d_grad_filter through
 // oneDNN, f32 and bf16 (bf16 operands, f32 accumulation; the filter gradient is
-// accumulated in f32 and rounded once).
+// accumulated in f32 and rounded once); max_pool2d, avg_pool2d and avg_pool2d_grad
+// through oneDNN, f32.
 //
-// The batch is split over flowtrain's pool: one chunk per thread, each a
-// single-threaded oneDNN primitive created once per (direction, dtype, chunk shape,
-// layout) and thread, cached, with its scratchpad in a per-thread buffer that only
-// grows. Two layouts:
+// The batch is split over flowtrain's pool: one chunk per thread (more where a
+// chunk would exceed 64 samples), each a single-threaded oneDNN primitive created
+// once per (direction, dtype, chunk shape, layout) and thread, cached, with its
+// scratchpad in a per-thread buffer that only grows. Two layouts:
 //   onednn          plain NCHW / OIHW, as flowtrain stores tensors: no reorders;
 //   onednn-blocked  the layouts oneDNN picks (nChw16c, OIhw16i16o...): activations
 //                   are reordered per chunk into per-thread buffers, the filter once
@@ -190,6 +191,14 @@ void execute(Prim& p, std::array<void*, 3> ptr, void* wei_ready) {
 
 size_t dsize(dt t) { return t == dt::f32 ? 4 : 2; }
 
+// Chunks of the batch: one per thread, and at most kMaxChunk samples each, so the
+// per-thread buffers (blocked copies, scratchpads) stay bounded by kMaxChunk samples
+// whatever the batch (an evaluation at batch 500 would otherwise grow them ~8x).
+constexpr int64_t kMaxChunk = 64;
+int64_t chunk_count(int64_t n, int64_t threads) {
+  return std::max<int64_t>({1, std::min<int64_t>(threads, n), (n + kMaxChunk - 1) / kMaxChunk});
+}
+
 // conv2d or conv2d_grad_input: the batch split into one chunk per thread; the
 // filter (an input) reordered once into a buffer the chunks share.
 void conv_fwd_or_bwd_data(Dir d, dt t, bool blocked, KernelCtx& c) {
@@ -199,7 +208,7 @@ void conv_fwd_or_bwd_data(Dir d, dt t, bool blocked, KernelCtx& c) {
   void* w = const_cast<void*>(c.in(1).raw());
   char* out = static_cast<char*>(c.out(0).raw());
   const size_t xs = size_t(g.C * g.H * g.W) * dsize(t), ys = size_t(g.O * g.OH * g.OW) * dsize(t);
-  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(c.pool->threads(), g.N));
+  const int64_t chunks = chunk_count(g.N, c.pool->threads());
   // The filter's layout is the same for every chunk size in practice; a chunk whose
   // primitive wants another reorders it itself.
   Prim& p0 = prim(d, t, g, (g.N + chunks - 1) / chunks, blocked);
@@ -236,7 +245,7 @@ void conv_bwd_weights(dt t, bool blocked, KernelCtx& c) {
   Tensor& DW = c.out(0);
   const int64_t wn = g.O * g.C * g.KH * g.KW;
   const size_t xs = size_t(g.C * g.H * g.W) * dsize(t), ys = size_t(g.O * g.OH * g.OW) * dsize(t);
-  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(c.pool->threads(), g.N));
+  const int64_t chunks = chunk_count(g.N, c.pool->threads());
   const bool direct = t == dt::f32;  // chunk 0 writes dw itself
   std::vector<float> partial = BufferPool<float>::get().take(size_t((chunks - (direct ? 1 : 0)) * wn));
   auto acc = [&](int64_t ch) { return direct ? (ch == 0 ? DW.data<float>() : partial.data() + (ch - 1) * wn) : partial.data() + ch * wn; };
@@ -325,7 +334,7 @@ void pool_kernel(PoolDir d, KernelCtx& c) {
   const Shape& y = d == kAvgBwd ? c.in(0).shape() : c.out(0).shape();
   const int64_t N = x[0], C = x[1], H = x[2], W = x[3], OH = y[2], OW = y[3], k = c.attrs().i("k"), s = c.attrs().i("stride");
   const int64_t xs = C * H * W, ys = C * OH * OW;
-  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(c.pool->threads(), N));
+  const int64_t chunks = chunk_count(N, c.pool->threads());
   c.pool->parallel_for(chunks, 1, [&](int64_t c0, int64_t c1) {
     for (int64_t ch = c0; ch < c1; ++ch) {
       const int64_t n0 = ch * N / chunks, n1 = (ch + 1) * N / chunks;
