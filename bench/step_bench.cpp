@@ -72,7 +72,9 @@ std::vector<Gemm> gemms_of(Graph& g, const std::vector<int>& order, int64_t batc
   return v;
 }
 
-bool is_conv(const std::string& op) { return op == "conv2d" || op == "conv2d_grad_input" || op == "conv2d_grad_filter"; }
+bool is_conv(const std::string& op) {
+  return op == "conv2d" || op == "conv2d_grad_input" || op == "conv2d_grad_filter";
+}
 
 // The plan's convolutions timed alone through oneDNN (best of the plain and blocked
 // layouts per node), summed, in seconds; 0 without oneDNN or convolutions.
@@ -136,7 +138,8 @@ int main(int argc, char** argv) {
     for (int t : threads) {
       ThreadPool pool(t);
       ops::force_kernel_choice(im2col ? "im2col,direct" : "");
-      train::Config cfg = train::Config::load("", {"model.type=" + (im2col ? std::string("cnn") : model), "model.dropout=0"});
+      train::Config cfg =
+          train::Config::load("", {"model.type=" + (im2col ? std::string("cnn") : model), "model.dropout=0"});
       Graph g(1);
       train::ModelGraph m = train::build_model(g, cfg);
       auto params = g.trainable();

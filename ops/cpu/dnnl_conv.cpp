@@ -107,7 +107,9 @@ std::unique_ptr<Prim> build(Dir d, dt t, const Geom& g, int64_t n, bool blocked,
       pr{(g.OH - 1) * g.s + g.KH - g.H - g.p, (g.OW - 1) * g.s + g.KW - g.W - g.p};
   const dt wt = d == kBwdWeights ? dt::f32 : t;  // the filter gradient is f32
   const std::array<md, 3> plain = {md(src, t, tag::nchw), md(wei, wt, tag::oihw), md(dst, t, tag::nchw)};
-  auto ask = [&](int r) { return blocked ? md(r == kS ? src : r == kW ? wei : dst, r == kW ? wt : t, tag::any) : plain[size_t(r)]; };
+  auto ask = [&](int r) {
+    return blocked ? md(r == kS ? src : r == kW ? wei : dst, r == kW ? wt : t, tag::any) : plain[size_t(r)];
+  };
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   const auto alg = dnnl::algorithm::convolution_direct;
@@ -180,7 +182,8 @@ void execute(Prim& p, std::array<void*, 3> ptr, void* wei_ready) {
     }
   }
   p.scratch.set_data_handle(ts.buf(3, p.scratch_bytes));
-  p.prim.execute(ts.stream, {{p.arg[0], p.mem[0]}, {p.arg[1], p.mem[1]}, {p.arg[2], p.mem[2]}, {DNNL_ARG_SCRATCHPAD, p.scratch}});
+  p.prim.execute(ts.stream,
+                 {{p.arg[0], p.mem[0]}, {p.arg[1], p.mem[1]}, {p.arg[2], p.mem[2]}, {DNNL_ARG_SCRATCHPAD, p.scratch}});
   for (size_t i = 0; i < 3; ++i)
     if (p.is_out[i] && p.reorder[i]) {
       p.plain[i].set_data_handle(ptr[i]);
@@ -248,7 +251,9 @@ void conv_bwd_weights(dt t, bool blocked, KernelCtx& c) {
   const int64_t chunks = chunk_count(g.N, c.pool->threads());
   const bool direct = t == dt::f32;  // chunk 0 writes dw itself
   std::vector<float> partial = BufferPool<float>::get().take(size_t((chunks - (direct ? 1 : 0)) * wn));
-  auto acc = [&](int64_t ch) { return direct ? (ch == 0 ? DW.data<float>() : partial.data() + (ch - 1) * wn) : partial.data() + ch * wn; };
+  auto acc = [&](int64_t ch) {
+    return direct ? (ch == 0 ? DW.data<float>() : partial.data() + (ch - 1) * wn) : partial.data() + ch * wn;
+  };
   c.pool->parallel_for(chunks, 1, [&](int64_t c0, int64_t c1) {
     for (int64_t ch = c0; ch < c1; ++ch) {
       const int64_t n0 = ch * g.N / chunks, n1 = (ch + 1) * g.N / chunks;
@@ -286,8 +291,8 @@ void choose(const char* op, Dir d, DType dtype, const Kernel& fallback, KernelCt
   ok = ok && c.out(0).dtype() == dtype && c.pool;
   if (!ok) return fallback.fn(c);
   const dt t = dtype == DType::BF16 ? dt::bf16 : dt::f32;
-  const std::string key = fmt::format("{} {} x({},{},{},{}) w({},{},{},{}) s{} p{}", op, dtype_name(dtype), g.N, g.C, g.H,
-                                      g.W, g.O, g.C, g.KH, g.KW, g.s, g.p);
+  const std::string key = fmt::format("{} {} x({},{},{},{}) w({},{},{},{}) s{} p{}", op, dtype_name(dtype), g.N, g.C,
+                                      g.H, g.W, g.O, g.C, g.KH, g.KW, g.s, g.p);
   run_chosen(key, c,
              {{"onednn", [=](KernelCtx& k) { dnnl_kernel(d, t, false, k); }},
               {"onednn-blocked", [=](KernelCtx& k) { dnnl_kernel(d, t, true, k); }},
@@ -296,7 +301,8 @@ void choose(const char* op, Dir d, DType dtype, const Kernel& fallback, KernelCt
 
 // ---- pooling (no padding; a window that does not fit at the end is dropped)
 
-PoolPrim& pool_prim(PoolDir d, int64_t n, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t k, int64_t s) {
+PoolPrim& pool_prim(PoolDir d, int64_t n, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t k,
+                    int64_t s) {
   ThreadState& ts = state();
   const PoolKey key = {d, n, C, H, W, OH, OW, k, s};
   auto it = ts.pool_cache.find(key);
@@ -311,7 +317,8 @@ PoolPrim& pool_prim(PoolDir d, int64_t n, int64_t C, int64_t H, int64_t W, int64
       ts.eng);
   auto p = std::make_unique<PoolPrim>();
   if (d == kAvgBwd) {
-    dnnl::pooling_backward::primitive_desc bpd(dnnl::pooling_backward::desc(alg, src, dst, st, ker, pl, pr), ts.eng, fpd);
+    dnnl::pooling_backward::primitive_desc bpd(dnnl::pooling_backward::desc(alg, src, dst, st, ker, pl, pr), ts.eng,
+                                               fpd);
     p->prim = dnnl::pooling_backward(bpd);
   } else {
     p->prim = dnnl::pooling_forward(fpd);
@@ -332,7 +339,8 @@ PoolPrim& pool_prim(PoolDir d, int64_t n, int64_t C, int64_t H, int64_t W, int64
 void pool_kernel(PoolDir d, KernelCtx& c) {
   const Shape& x = d == kAvgBwd ? c.in(1).shape() : c.in(0).shape();
   const Shape& y = d == kAvgBwd ? c.in(0).shape() : c.out(0).shape();
-  const int64_t N = x[0], C = x[1], H = x[2], W = x[3], OH = y[2], OW = y[3], k = c.attrs().i("k"), s = c.attrs().i("stride");
+  const int64_t N = x[0], C = x[1], H = x[2], W = x[3], OH = y[2], OW = y[3], k = c.attrs().i("k"),
+                s = c.attrs().i("stride");
   const int64_t xs = C * H * W, ys = C * OH * OW;
   const int64_t chunks = chunk_count(N, c.pool->threads());
   c.pool->parallel_for(chunks, 1, [&](int64_t c0, int64_t c1) {
@@ -383,15 +391,18 @@ void choose_pool(const char* op, PoolDir d, const Kernel& fallback, KernelCtx& c
   bool ok = numel(x) > 0 && c.out(0).numel() > 0 && c.pool && k * k <= 255;
   for (const Tensor* t : c.inputs) ok = ok && t->dtype() == DType::F32;
   if (!ok) return fallback.fn(c);
-  const std::string key = fmt::format("{} f32 x({},{},{},{}) k{} s{}", op, x[0], x[1], x[2], x[3], k, c.attrs().i("stride"));
-  run_chosen(key, c, {{"onednn", [=](KernelCtx& kc) {
-                         try {
-                           pool_kernel(d, kc);
-                         } catch (const dnnl::error& e) {
-                           throw Error(std::string("oneDNN: ") + e.what());
-                         }
-                       }},
-                      {"direct", fallback.fn}});
+  const std::string key =
+      fmt::format("{} f32 x({},{},{},{}) k{} s{}", op, x[0], x[1], x[2], x[3], k, c.attrs().i("stride"));
+  run_chosen(key, c,
+             {{"onednn",
+               [=](KernelCtx& kc) {
+                 try {
+                   pool_kernel(d, kc);
+                 } catch (const dnnl::error& e) {
+                   throw Error(std::string("oneDNN: ") + e.what());
+                 }
+               }},
+              {"direct", fallback.fn}});
 }
 
 }  // namespace

@@ -70,7 +70,8 @@ void run_chosen(const std::string& key, KernelCtx& ctx, const std::vector<Kernel
   FT_CHECK(best < cands.size(), "run_chosen: every candidate failed for " + k + ": " + why[0]);
   std::string line = k + ":";
   for (size_t i = 0; i < cands.size(); ++i)
-    line += std::string(" ") + cands[i].name + (why[i].empty() ? " " + fmt::format("{:.3f} ms", ms[i]) : " (cannot: " + why[i] + ")") +
+    line += std::string(" ") + cands[i].name +
+            (why[i].empty() ? " " + fmt::format("{:.3f} ms", ms[i]) : " (cannot: " + why[i] + ")") +
             (i + 1 < cands.size() ? "," : "");
   line += std::string(" -> ") + cands[best].name;
   {

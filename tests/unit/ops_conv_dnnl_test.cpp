@@ -88,7 +88,8 @@ TEST(DnnlConv, Bf16MatchesEmulated) {
     for (const char* impl : {"onednn", "onednn-blocked"}) {
       SCOPED_TRACE(impl);
       const std::vector<Tensor> got = run_conv(c, DType::BF16, impl, 2);
-      for (size_t i = 0; i < 3; ++i) EXPECT_LT(max_rel_diff(got[i], want[i]), 1.6e-2) << "output " << i << " (y, dx, dw)";
+      for (size_t i = 0; i < 3; ++i)
+        EXPECT_LT(max_rel_diff(got[i], want[i]), 1.6e-2) << "output " << i << " (y, dx, dw)";
     }
   }
 }
