@@ -351,6 +351,14 @@ Trainer::Run::Run(const RunConfig& c, comm::CommPtr world, const FitOptions& fo)
                          "chosen per shape (the \"kernel choice\" lines)");
     }
   }
+  // The per-shape kernel choice is timed per process, so two processes may pick
+  // differently; deterministic mode pins the kernels every build has.
+  ops::force_kernel_choice(c.distributed.deterministic ? "im2col,direct,emulated" : "");
+  if (c.distributed.deterministic) {
+    if (roles_.chief)
+      logging::info("distributed.deterministic: convolutions and pooling on the im2col and direct kernels in every "
+                    "process (no per-shape timing)");
+  }
 
   data::LoaderOptions lo;
   lo.batch_size = pass_ ? 1 : c.data.batch_size;  // a PassModel reads its rows itself (fit_passes)
