@@ -4,7 +4,7 @@
 // through oneDNN, f32.
 //
 // The batch is split over flowtrain's pool: one chunk per thread (more where a
-// chunk would exceed 64 samples), each a single-threaded oneDNN primitive created
+// chunk would exceed 128 samples), each a single-threaded oneDNN primitive created
 // once per (direction, dtype, chunk shape, layout) and thread, cached, with its
 // scratchpad in a per-thread buffer that only grows. Two layouts:
 //   onednn          plain NCHW / OIHW, as flowtrain stores tensors: no reorders;
@@ -196,8 +196,8 @@ size_t dsize(dt t) { return t == dt::f32 ? 4 : 2; }
 
 // Chunks of the batch: one per thread, and at most kMaxChunk samples each, so the
 // per-thread buffers (blocked copies, scratchpads) stay bounded by kMaxChunk samples
-// whatever the batch (an evaluation at batch 500 would otherwise grow them ~8x).
-constexpr int64_t kMaxChunk = 64;
+// whatever the batch (an evaluation at batch 500 would otherwise grow them ~4x).
+constexpr int64_t kMaxChunk = 128;
 int64_t chunk_count(int64_t n, int64_t threads) {
   return std::max<int64_t>({1, std::min<int64_t>(threads, n), (n + kMaxChunk - 1) / kMaxChunk});
 }
