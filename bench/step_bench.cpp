@@ -2,9 +2,14 @@
 // the MNIST MLP 784-512-512-10 and CNN at batch 128, on 1 and 2 threads:
 // samples/s, minor page faults per step after warm-up, peak RSS, and the
 // GEMM-bound limit of the step — the same matmuls (shapes, transposes) timed
-// with OpenBLAS cblas_sgemm in this run — with the share of it reached.
+// with OpenBLAS cblas_sgemm in this run — with the share of it reached. For the
+// CNN also the convolution-bound limit: the step's convolutions (conv2d and its two
+// gradients, same shapes) timed alone through oneDNN, the faster layout per node,
+// and the share of it reached. Model "cnn-im2col" is the CNN without oneDNN: every
+// convolution im2col + GEMM and pooling the direct loops (the kernels of a build
+// without oneDNN), for a before/after in one run.
 //
-//   build/bin/step_bench [--steps 50] [--threads 1,2] [--models mlp,cnn]
+//   build/bin/step_bench [--steps 50] [--threads 1,2] [--models mlp,cnn,cnn-im2col]
 #include <cblas.h>
 #include <sys/resource.h>
 
@@ -14,6 +19,8 @@
 #include <cstring>
 #include <sstream>
 
+#include "ops/cpu/dnnl_conv.h"
+#include "ops/cpu/kernel_choice.h"
 #include "optim/optim.h"
 #include "train/config.h"
 #include "train/registry.h"
@@ -65,11 +72,52 @@ std::vector<Gemm> gemms_of(Graph& g, const std::vector<int>& order, int64_t batc
   return v;
 }
 
+bool is_conv(const std::string& op) {
+  return op == "conv2d" || op == "conv2d_grad_input" || op == "conv2d_grad_filter";
+}
+
+// The plan's convolutions timed alone through oneDNN (best of the plain and blocked
+// layouts per node), summed, in seconds; 0 without oneDNN or convolutions.
+double conv_bound(Graph& g, const std::vector<int>& order, int64_t batch, ThreadPool& pool) {
+  if (!ops::dnnl_conv_available()) return 0;
+  auto fix = [&](Shape s) {
+    for (auto& d : s) if (d < 0) d = batch;
+    return s;
+  };
+  double total = 0;
+  for (int id : order) {
+    const Node& n = g.node(id);
+    if (!is_conv(n.op)) continue;
+    std::vector<Tensor> ins, outs;
+    for (const auto& e : n.inputs) {
+      ins.push_back(Tensor::empty(fix(g.node(e.node).out_shapes[size_t(e.index)]), DType::F32));
+      std::fill(ins.back().data<float>(), ins.back().data<float>() + ins.back().numel(), 0.25f);
+    }
+    for (const Shape& s : n.out_shapes) outs.push_back(Tensor::empty(fix(s), DType::F32));
+    KernelCtx k{n, {}, {}, &pool, nullptr, 0, true};
+    for (auto& t : ins) k.inputs.push_back(&t);
+    for (auto& t : outs) k.outputs.push_back(&t);
+    const Kernel* kern = OpRegistry::get().find_kernel(n.op, "cpu", DType::F32);
+    double best = 1e30;
+    for (const char* impl : {"onednn", "onednn-blocked"}) {
+      ops::force_kernel_choice(impl);
+      kern->fn(k);
+      const int reps = 10;
+      const double a = seconds();
+      for (int r = 0; r < reps; ++r) kern->fn(k);
+      best = std::min(best, (seconds() - a) / reps);
+    }
+    ops::force_kernel_choice("");
+    total += best;
+  }
+  return total;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int steps = 50;
-  std::vector<std::string> models = {"mlp", "cnn"};
+  std::vector<std::string> models = {"mlp", "cnn", "cnn-im2col"};
   std::vector<int> threads = {1, 2};
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--steps")) steps = std::atoi(argv[i + 1]);
@@ -83,12 +131,15 @@ int main(int argc, char** argv) {
     }
   }
   const int64_t batch = 128;
-  std::printf("%-5s %7s %9s %11s %12s %9s %12s %10s\n", "model", "threads", "step_ms", "samples/s", "gemm_bound_ms",
-              "%limit", "faults/step", "rss_MB");
+  std::printf("%-10s %7s %9s %11s %12s %9s %12s %9s %12s %10s\n", "model", "threads", "step_ms", "samples/s",
+              "gemm_bound_ms", "%limit", "conv_bound_ms", "%conv", "faults/step", "rss_MB");
   for (const auto& model : models) {
+    const bool im2col = model == "cnn-im2col";
     for (int t : threads) {
       ThreadPool pool(t);
-      train::Config cfg = train::Config::load("", {"model.type=" + model, "model.dropout=0"});
+      ops::force_kernel_choice(im2col ? "im2col,direct" : "");
+      train::Config cfg =
+          train::Config::load("", {"model.type=" + (im2col ? std::string("cnn") : model), "model.dropout=0"});
       Graph g(1);
       train::ModelGraph m = train::build_model(g, cfg);
       auto params = g.trainable();
@@ -136,9 +187,17 @@ int main(int argc, char** argv) {
         gemm_s += (seconds() - a) / reps;
       }
       openblas_set_num_threads(1);
-      std::printf("%-5s %7d %9.2f %11.0f %12.2f %8.1f%% %12.1f %10.0f\n", model.c_str(), t, dt * 1e3, batch / dt,
-                  gemm_s * 1e3, 100 * gemm_s / dt, faults, usage().ru_maxrss / 1024.0);
+      const double conv_s = conv_bound(g, ex.order(feeds, fetch), batch, pool);
+      char conv_ms[32] = "-", conv_pct[32] = "-";
+      if (conv_s > 0) {
+        std::snprintf(conv_ms, sizeof conv_ms, "%.2f", conv_s * 1e3);
+        std::snprintf(conv_pct, sizeof conv_pct, "%.1f%%", 100 * conv_s / dt);
+      }
+      std::printf("%-10s %7d %9.2f %11.0f %12.2f %8.1f%% %12s %9s %12.1f %10.0f\n", model.c_str(), t, dt * 1e3,
+                  batch / dt, gemm_s * 1e3, 100 * gemm_s / dt, conv_ms, conv_pct, faults, usage().ru_maxrss / 1024.0);
+      std::fflush(stdout);
     }
   }
+  for (const std::string& line : ops::kernel_choices()) std::printf("# kernel choice: %s\n", line.c_str());
   return 0;
 }

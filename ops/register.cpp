@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "core/standin.h"
+#include "ops/cpu/dnnl_conv.h"
 #include "ops/cpu/dnnl_matmul.h"
 #include "ops/op_util.h"
 #include "ops/ops.h"
@@ -28,6 +29,7 @@ void register_all() {
     register_conv_cpu();
     register_precision_cpu();
     register_dnnl_bf16_matmul();  // replaces the emulated bf16 matmul where the CPU has AVX512_BF16
+    register_dnnl_conv();         // convolutions and pooling: oneDNN or the kernels above, chosen per shape
     register_standin_backend();   // device: standin mirrors the kernels above when it loads
   });
 }

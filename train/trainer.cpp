@@ -3,6 +3,7 @@
 #include "train/trainer.h"
 
 #include "ops/cpu/dnnl_matmul.h"
+#include "ops/cpu/kernel_choice.h"
 
 #include <sys/resource.h>
 
@@ -167,6 +168,7 @@ void print_profile(Profile& p, const std::string& json_path, int64_t steps, int 
     logging::info("  {:<40} {:>10.1f} {:>6.1f}% {:>10}", r.first, double(r.second.first) / 1e6,
               100.0 * double(r.second.first) / std::max(1.0, total), r.second.second);
   logging::info("  {:<40} {:>10.1f}", "total", total / 1e6);
+  for (const std::string& line : ops::kernel_choices()) logging::info("  kernel choice: {}", line);
   nlohmann::json ops = nlohmann::json::object();
   for (const auto& r : rows) ops[r.first] = {{"ms", double(r.second.first) / 1e6}, {"calls", r.second.second}};
   write_file_atomic(json_path, nlohmann::json{{"steps", steps}, {"threads", threads}, {"ops", ops}}.dump(1) + "\n");
@@ -359,8 +361,17 @@ Trainer::Run::Run(const RunConfig& c, comm::CommPtr world, const FitOptions& fo)
                         : !ops::native_bf16_matmul_available() ? "this CPU has no AVX512_BF16, or the build has no oneDNN"
                                                                : nullptr;
       if (why) logging::info("{} on the CPU: emulated in f32 ({}): slower than fp32 here", c.precision, why);
-      else logging::info("bf16 on the CPU: matmul native (oneDNN, AVX512_BF16); convolutions emulated in f32");
+      else logging::info("bf16 on the CPU: matmul native (oneDNN, AVX512_BF16); convolutions native or emulated in f32, "
+                         "chosen per shape (the \"kernel choice\" lines)");
     }
+  }
+  // The per-shape kernel choice is timed per process, so two processes may pick
+  // differently; deterministic mode pins the kernels every build has.
+  ops::force_kernel_choice(c.distributed.deterministic ? "im2col,direct,emulated" : "");
+  if (c.distributed.deterministic) {
+    if (roles_.chief)
+      logging::info("distributed.deterministic: convolutions and pooling on the im2col and direct kernels in every "
+                    "process (no per-shape timing)");
   }
 
   data::LoaderOptions lo;

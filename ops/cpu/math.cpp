@@ -227,12 +227,8 @@ void register_math_cpu() {
         return;
       }
       for (int64_t o = 0; o < outer; ++o)
-        for (int64_t m = 0; m < mid; ++m) {
-          const T* gr = g + (o * mid + m) * inner;
-          T acc = T(0);
-          for (int64_t j = 0; j < inner; ++j) acc += gr[j];
-          y[m] += acc;
-        }
+        for (int64_t m = 0; m < mid; ++m)  // Eigen's sum: vectorized, several partial sums
+          y[m] += CVec<T>(g + (o * mid + m) * inner, inner).sum();
     } else {
       broadcast_loop(G.shape(), Y.shape(), Shape{}, [&](int64_t o, int64_t i, int64_t) { y[i] += g[o]; });
     }

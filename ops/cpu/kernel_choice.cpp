@@ -1,0 +1,100 @@
+// cpu/kernel_choice.cpp — per-shape choice between kernel implementations by timing.
+#include "ops/cpu/kernel_choice.h"
+
+#include <chrono>
+#include <limits>
+#include <mutex>
+#include <unordered_map>
+
+#include "core/log.h"
+#include "core/thread_pool.h"
+
+namespace ft {
+namespace ops {
+namespace {
+
+struct Choices {
+  std::mutex mu;
+  std::unordered_map<std::string, size_t> chosen;
+  std::vector<std::string> lines;
+  std::string forced;
+  static Choices& get() {
+    static Choices* c = new Choices();
+    return *c;
+  }
+};
+
+double seconds() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+}  // namespace
+
+void run_chosen(const std::string& key, KernelCtx& ctx, const std::vector<KernelCandidate>& cands) {
+  FT_CHECK(!cands.empty(), "run_chosen: no candidate for " + key);
+  if (cands.size() == 1) return cands[0].fn(ctx);
+  const std::string k = key + ", " + std::to_string(ctx.pool ? ctx.pool->threads() : 1) + " thread(s)";
+  Choices& c = Choices::get();
+  {
+    std::unique_lock<std::mutex> l(c.mu);
+    if (!c.forced.empty())
+      for (const KernelCandidate& cand : cands)
+        if (("," + c.forced + ",").find("," + std::string(cand.name) + ",") != std::string::npos) {
+          l.unlock();
+          return cand.fn(ctx);
+        }
+    auto it = c.chosen.find(k);
+    if (it != c.chosen.end()) {
+      l.unlock();
+      return cands[it->second].fn(ctx);
+    }
+  }
+  // First call with this key: each candidate once to warm up (primitive creation,
+  // scratch growth), then the best of two timed runs. Not under the lock: a kernel
+  // may wait on the pool, which runs other kernels.
+  std::vector<double> ms(cands.size(), std::numeric_limits<double>::infinity());
+  std::vector<std::string> why(cands.size());
+  for (size_t i = 0; i < cands.size(); ++i) {
+    try {
+      cands[i].fn(ctx);
+      for (int r = 0; r < 2; ++r) {
+        const double t0 = seconds();
+        cands[i].fn(ctx);
+        ms[i] = std::min(ms[i], (seconds() - t0) * 1e3);
+      }
+    } catch (const std::exception& e) {
+      why[i] = e.what();
+    }
+  }
+  size_t best = cands.size();
+  for (size_t i = 0; i < cands.size(); ++i)
+    if (ms[i] < std::numeric_limits<double>::infinity() && (best == cands.size() || ms[i] < ms[best])) best = i;
+  FT_CHECK(best < cands.size(), "run_chosen: every candidate failed for " + k + ": " + why[0]);
+  std::string line = k + ":";
+  for (size_t i = 0; i < cands.size(); ++i)
+    line += std::string(" ") + cands[i].name +
+            (why[i].empty() ? " " + fmt::format("{:.3f} ms", ms[i]) : " (cannot: " + why[i] + ")") +
+            (i + 1 < cands.size() ? "," : "");
+  line += std::string(" -> ") + cands[best].name;
+  {
+    std::lock_guard<std::mutex> l(c.mu);
+    if (c.chosen.emplace(k, best).second) {
+      c.lines.push_back(line);
+      logging::info("kernel choice: {}", line);
+    }
+  }
+  if (best + 1 != cands.size()) cands[best].fn(ctx);  // the outputs are the winner's
+}
+
+void force_kernel_choice(const std::string& names) {
+  Choices& c = Choices::get();
+  std::lock_guard<std::mutex> l(c.mu);
+  c.forced = names;
+}
+
+std::vector<std::string> kernel_choices() {
+  Choices& c = Choices::get();
+  std::lock_guard<std::mutex> l(c.mu);
+  return c.lines;
+}
+
+}  // namespace ops
+}  // namespace ft

@@ -1,0 +1,36 @@
+// cpu/kernel_choice.h — a kernel with several implementations picks the fastest per
+// shape by timing them on its first call with that shape (and thread count), then
+// runs the winner on every later call. The choices are logged once each and listed
+// by kernel_choices() (train.profile prints them).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/core.h"
+
+namespace ft {
+namespace ops {
+
+struct KernelCandidate {
+  const char* name;  // "onednn", "onednn-blocked", "im2col", ...
+  KernelFn fn;       // may throw on a shape it cannot do: it is then left out
+};
+
+// Runs the candidate chosen for `key` (the op, dtype and shapes; the thread count is
+// added here), measuring all of them first when the key is new. Every candidate must
+// compute the same outputs from the same inputs, up to rounding. With one candidate
+// it simply runs. `cands` must hold at least one that does not throw.
+void run_chosen(const std::string& key, KernelCtx& ctx, const std::vector<KernelCandidate>& cands);
+
+// Forces every later run_chosen to run its first candidate whose name is in `names`
+// (comma-separated: "im2col,direct"), where it has one (tests comparing
+// implementations, benchmarks measuring one); "" (the default) restores the measured
+// choice. Forced runs are neither measured nor recorded.
+void force_kernel_choice(const std::string& names);
+
+// One line per choice made so far: "key: name ms, name ms -> winner".
+std::vector<std::string> kernel_choices();
+
+}  // namespace ops
+}  // namespace ft
