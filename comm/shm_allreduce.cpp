@@ -3,9 +3,11 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdio>
 #include <cstring>
 #include <new>
 #include <thread>
+#include <vector>
 #include <chrono>
 #include <cstdlib>
 
@@ -63,6 +65,22 @@ void wake_all(std::atomic<uint32_t>* a) {
 
 }  // namespace
 
+int ShmAllreduce::ranks_on_this_kernel(MPI_Comm comm) {
+  char id[48] = {0};
+  if (FILE* f = std::fopen("/proc/sys/kernel/random/boot_id", "r")) {
+    if (!std::fgets(id, sizeof id, f)) id[0] = 0;
+    std::fclose(f);
+  }
+  int size = 1;
+  MPI_Comm_size(comm, &size);
+  std::vector<char> all(size_t(size) * sizeof id);
+  check(MPI_Allgather(id, int(sizeof id), MPI_CHAR, all.data(), int(sizeof id), MPI_CHAR, comm), "MPI_Allgather");
+  if (id[0] == 0) return 1;  // no boot id: count this node's ranks only
+  int n = 0;
+  for (int r = 0; r < size; ++r) n += std::memcmp(all.data() + size_t(r) * sizeof id, id, sizeof id) == 0;
+  return n;
+}
+
 std::unique_ptr<ShmAllreduce> ShmAllreduce::create(MPI_Comm comm, size_t slot_bytes, int node_size) {
   int rank = 0, size = 1;
   check(MPI_Comm_rank(comm, &rank), "MPI_Comm_rank");
@@ -89,8 +107,11 @@ std::unique_ptr<ShmAllreduce> ShmAllreduce::create(MPI_Comm comm, size_t slot_by
   s->nodes_ = size / ls;
   s->slot_bytes_ = (std::max<size_t>(slot_bytes, 4096) + 63) / 64 * 64;
   // More ranks than cores: a spinning waiter would hold the core the rank it
-  // waits for needs, so waiters sleep at once.
-  if (unsigned(ls) > std::max(1u, std::thread::hardware_concurrency())) s->spin_ns_ = 0;
+  // waits for needs, so waiters sleep at once. The ranks counted are all those
+  // on this machine's kernel, not only this node's: nodes that are containers or
+  // network namespaces of one machine share its cores.
+  const int machine = ranks_on_this_kernel(comm);
+  if (unsigned(std::max(ls, machine)) > std::max(1u, std::thread::hardware_concurrency())) s->spin_ns_ = 0;
   s->node_ranks_.resize(size_t(ls));
   check(MPI_Allgather(&rank, 1, MPI_INT, s->node_ranks_.data(), 1, MPI_INT, node), "MPI_Allgather");
   check(MPI_Comm_split(comm, lr, rank, &s->cross_), "MPI_Comm_split");

@@ -43,6 +43,10 @@ class ShmAllreduce {
   // groups consecutive ranks into "nodes" of that many (tests of the
   // hierarchical path on one host); 0 asks MPI which ranks share memory.
   static std::unique_ptr<ShmAllreduce> create(MPI_Comm comm, size_t slot_bytes, int node_size);
+  // The ranks of `comm` on this process's kernel (the same boot id: containers
+  // and network namespaces of one machine count together); collective.
+  static int ranks_on_this_kernel(MPI_Comm comm);
+  bool spins() const { return spin_ns_ > 0; }  // waiters spin before they sleep
   ~ShmAllreduce();
   ShmAllreduce(const ShmAllreduce&) = delete;
   ShmAllreduce& operator=(const ShmAllreduce&) = delete;
@@ -74,8 +78,9 @@ class ShmAllreduce {
   std::vector<std::atomic<uint32_t>*> flag_;  // each local rank's arrival count
   // A waiter spins this long before it sleeps: waking a sleeping rank costs
   // a reschedule (on a VM an interrupt to a halted vCPU), and the ranks of a
-  // node usually arrive within a millisecond of each other. 0 when the node
-  // has more ranks than cores.
+  // node usually arrive within a millisecond of each other. 0 when the node,
+  // or the machine its kernel runs (containers, network namespaces), has more
+  // ranks than cores.
   int64_t spin_ns_ = 1000000;
   uint32_t seq_ = 0;                          // barriers passed by this rank
   std::atomic<uint32_t> waiting_{0};          // seq_ while in a barrier, else 0

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "comm/comm.h"
+#include "comm/shm_allreduce.h"
 #include "ops/ops.h"
 
 #include "util/mpi_test_main.h"
@@ -153,6 +154,22 @@ TEST(Mpi, SharedMemoryAllreduceRoundsSpansAndNodes) {
       if (i < 3000) wrong += a[size_t(i)] != float(value(r, i));  // the source is left alone
     }
     EXPECT_EQ(wrong, 0) << "spans, node_size=" << node_size;
+  }
+}
+
+// Waiters spin only while the machine has a core for every rank on it: every
+// rank here runs on this kernel, so "nodes" of 2 at np 4 on a 2-core machine
+// (as two network namespaces would be) sleep at once, though each node alone fits.
+TEST(Mpi, SharedMemoryWaitersSpinOnlyWithACorePerRankOnTheMachine) {
+  REQUIRE_RANKS(2);
+  const int p = W().size();
+  EXPECT_EQ(ShmAllreduce::ranks_on_this_kernel(MPI_COMM_WORLD), p);
+  const bool fits = unsigned(p) <= std::max(1u, std::thread::hardware_concurrency());
+  for (int node_size : {0, 2}) {
+    auto s = ShmAllreduce::create(MPI_COMM_WORLD, 4096, node_size);
+    ASSERT_NE(s, nullptr) << "node_size " << node_size;
+    EXPECT_EQ(s->spins(), fits) << p << " ranks, " << std::thread::hardware_concurrency()
+                                << " cores, node_size " << node_size;
   }
 }
 
