@@ -349,6 +349,21 @@ TEST(Placement, CudaRunMatchesCpu) {
 namespace {
 int64_t h2d_since(const DeviceTraffic& t) { return device_traffic().h2d_bytes - t.h2d_bytes; }
 int64_t d2h_since(const DeviceTraffic& t) { return device_traffic().d2h_bytes - t.d2h_bytes; }
+// Two layers, all of whose ops the stand-in has: its loss and the two weights' gradients.
+struct TwoLayers {
+  Graph g{3};
+  Value x = g.placeholder("x", {-1, 8});
+  Value w1 = g.variable("w1", {8, 8}, init::normal(0.3));
+  Value w2 = g.variable("w2", {8, 4}, init::normal(0.3));
+  Value loss = sum(relu(matmul(tanh(matmul(x, w1)), w2)));
+  std::vector<Value> fetch = fetches();
+
+ private:
+  std::vector<Value> fetches() {
+    std::vector<Value> grads = gradients(loss, {w1, w2});
+    return {loss, grads[0], grads[1]};
+  }
+};
 }  // namespace
 
 TEST(Standin, KernelsMirrorCpuAndRefuseHostMemory) {
@@ -380,13 +395,10 @@ TEST(Standin, KernelsMirrorCpuAndRefuseHostMemory) {
 
 TEST(Standin, ResidentVariablesCrossOnceAndFetchesStayOnTheDevice) {
   ops::register_all();
-  Graph g(3);
-  Value x = g.placeholder("x", {-1, 8});
-  Value w1 = g.variable("w1", {8, 8}, init::normal(0.3));
-  Value w2 = g.variable("w2", {8, 4}, init::normal(0.3));
-  Value loss = sum(relu(matmul(tanh(matmul(x, w1)), w2)));
-  std::vector<Value> grads = gradients(loss, {w1, w2});
-  std::vector<Value> fetch = {loss, grads[0], grads[1]};
+  TwoLayers n;
+  Graph& g = n.g;
+  const Value &x = n.x, &w1 = n.w1;
+  const std::vector<Value>& fetch = n.fetch;
   Tensor batch = Net().batch();
   Executor::Feeds f = {{x, batch}};
   const std::vector<Tensor> want = cpu_reference(g, f, fetch);
@@ -427,13 +439,10 @@ TEST(Standin, ResidentVariablesCrossOnceAndFetchesStayOnTheDevice) {
 
 TEST(Standin, StagedInputsLandAtTheWaitAndAreReadOnTheDevice) {
   ops::register_all();
-  Graph g(3);
-  Value x = g.placeholder("x", {-1, 8});
-  Value w1 = g.variable("w1", {8, 8}, init::normal(0.3));
-  Value w2 = g.variable("w2", {8, 4}, init::normal(0.3));
-  Value loss = sum(relu(matmul(tanh(matmul(x, w1)), w2)));
-  std::vector<Value> grads = gradients(loss, {w1, w2});
-  std::vector<Value> fetch = {loss, grads[0], grads[1]};
+  TwoLayers n;
+  Graph& g = n.g;
+  const Value& x = n.x;
+  const std::vector<Value>& fetch = n.fetch;
   Device& d = device("standin");
   EXPECT_THROW(InputStager{cpu_device()}, Error);
   InputStager st(d);
@@ -472,7 +481,9 @@ TEST(Standin, StagedInputsLandAtTheWaitAndAreReadOnTheDevice) {
     const DeviceTraffic r = device_traffic();
     std::vector<Tensor> host;
     for (const Tensor& v : ex.run(f, fetch)) host.push_back(v.to_host());
-    if (step > 0) EXPECT_EQ(h2d_since(r), 0) << "the run itself sends nothing";
+    if (step > 0) {
+      EXPECT_EQ(h2d_since(r), 0) << "the run itself sends nothing";
+    }
     expect_close(host, cpu_reference(g, {{x, batches[size_t(step)]}}, fetch), 1e-6);
   }
   // Two staged and none taken: a third would overwrite one.
