@@ -10,6 +10,7 @@
 #include <iterator>
 #include <sstream>
 
+#include "core/memory_info.h"
 #include "core/tensor.h"
 
 namespace ft {
@@ -185,7 +186,7 @@ Table read_libsvm_text(const std::string& text, const std::string& name, int64_t
     int64_t line;
   };
   std::vector<Row> rows;
-  int64_t max_index = 0;
+  int64_t max_index = 0, max_index_line = 0;
   std::istringstream in(text);
   std::string ln;
   for (int64_t line = 1; std::getline(in, ln); ++line) {
@@ -213,7 +214,7 @@ Table read_libsvm_text(const std::string& text, const std::string& name, int64_t
       if (features > 0 && j > features)
         throw Error(at + ": index " + std::to_string(j) + " is past the " + std::to_string(features) + " features");
       last = j;
-      max_index = std::max(max_index, j);
+      if (j > max_index) max_index = j, max_index_line = line;
       r.xs.emplace_back(j, v);
     }
     rows.push_back(std::move(r));
@@ -221,9 +222,19 @@ Table read_libsvm_text(const std::string& text, const std::string& name, int64_t
   if (rows.empty()) throw Error(name + ": is empty (libsvm lines 'label idx:value ...' expected)");
   const int64_t d = features > 0 ? features : max_index;
   if (d == 0) throw Error(name + ": no row has a feature (every line is a label only)");
-  if (d * int64_t(rows.size()) > (int64_t(1) << 31))
-    throw Error(name + ": " + std::to_string(rows.size()) + " rows x " + std::to_string(d) +
-                " features is too large to hold densely");
+  // The table is held densely: one double per cell plus a name per feature. One
+  // large index in a small file would otherwise ask for gigabytes, so the size
+  // is checked against the memory this process may still use first.
+  const double need = double(rows.size()) * double(d) * sizeof(double) + double(d) * (sizeof(std::string) + 8);
+  const size_t avail = available_memory_bytes();
+  if (need > double(avail)) {
+    const std::string shape = std::to_string(rows.size()) + " rows x " + std::to_string(d) + " features";
+    const std::string what = features > 0 ? shape + " (the width asked for)"
+                                          : "row " + std::to_string(max_index_line) + ": index " + std::to_string(d) +
+                                                " makes " + shape;
+    throw Error(name + ": " + what + ", " + human_bytes(need) + " held densely, more than the " +
+                human_bytes(double(avail)) + " of memory available");
+  }
   Table t;
   t.file = name;
   t.label = "label";

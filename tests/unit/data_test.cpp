@@ -427,3 +427,19 @@ TEST(Tabular, LibsvmDenseRows) {
     EXPECT_EQ(std::string(e.what()), "t.libsvm: row 1: index 4 is past the 3 features");
   }
 }
+
+// One large index in a tiny file would ask for gigabytes once held densely: it
+// is refused against the memory available, naming the row with that index.
+TEST(Tabular, LibsvmIndexTooLargeToHoldIsAnErrorNotAnAllocation) {
+  ::setenv("FT_MEMORY_LIMIT_MB", "1024", 1);  // the same on every machine
+  struct Unset {
+    ~Unset() { ::unsetenv("FT_MEMORY_LIMIT_MB"); }
+  } unset;
+  try {
+    ft::data::read_libsvm_text("1 1:1\n0 2:1 1000000000:1\n", "t.libsvm");
+    FAIL() << "no error";
+  } catch (const ft::Error& e) {
+    const std::string m = e.what();
+    EXPECT_EQ(m.rfind("t.libsvm: row 2: index 1000000000 makes 2 rows x 1000000000 features, 56.0 GB held densely, more than the 1.1 GB of memory available", 0), 0u) << m;
+  }
+}
