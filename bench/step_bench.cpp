@@ -137,7 +137,7 @@ int main(int argc, char** argv) {
     const bool im2col = model == "cnn-im2col";
     for (int t : threads) {
       ThreadPool pool(t);
-      ops::force_kernel_choice(im2col ? "im2col,direct" : "");
+      ops::force_kernel_choice(im2col ? "im2col,direct,unfused" : "");
       train::Config cfg =
           train::Config::load("", {"model.type=" + (im2col ? std::string("cnn") : model), "model.dropout=0"});
       Graph g(1);

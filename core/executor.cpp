@@ -41,6 +41,7 @@ struct Executor::Plan {
     std::unique_ptr<KernelCtx> ctx;
     std::vector<int> succ;
     int deps = 0;
+    std::vector<int> absorbed;  // graph nodes this (fused) step computes as well
   };
   std::vector<Step> steps;                 // in order
   std::map<int, size_t> pos;               // node id -> index in steps
@@ -55,6 +56,7 @@ struct Executor::Plan {
   std::vector<std::shared_ptr<void>> device_arenas;  // other devices' arenas
   std::vector<Device*> devices;            // non-host devices with steps (synchronized at the end of run)
   std::deque<Node> copy_nodes;             // the copies' Nodes (names for errors and profiles)
+  std::deque<Node> fused_nodes;            // the fused steps' Nodes
   std::deque<Kernel> copy_kernels;
   DevicePlacement placement;
   PlanStats stats;
@@ -98,9 +100,100 @@ const DevicePlacement& Executor::placement(const Feeds& feeds, const std::vector
 
 std::vector<int> Executor::order(const Feeds& feeds, const std::vector<Value>& fetches) {
   std::vector<int> o;
-  for (const auto& s : plan_for(feeds, fetches).steps)
+  for (const auto& s : plan_for(feeds, fetches).steps) {
+    o.insert(o.end(), s.absorbed.begin(), s.absorbed.end());
     if (s.node >= 0) o.push_back(s.node);
+  }
   return o;
+}
+
+// Fusion. A conv2d (matmul) whose only reader is an add of a per-channel bias
+// ((O, 1, 1) or (1, O, 1, 1); for matmul (N)), itself read only by a relu (or by
+// anything, without the relu), all on one device that has a conv2d_bias_act
+// (matmul_bias_act) kernel for the dtype, becomes one such step at the last node
+// of the chain: the intermediates are never stored, and the kernel applies the
+// bias and ReLU as the product is written (oneDNN post-ops for convolutions; for
+// matmul on each block of rows right after its GEMM, while it is in cache). "Only reader" counts every reader in the
+// plan: data inputs, control inputs, fetches and device copies; a fed or constant
+// node is never fused away. The add's gradient passes g through unchanged (it
+// reads neither input), and relu_grad reads the relu's output, so a training
+// plan keeps the pattern. Returns head node -> the nodes it absorbs (in order);
+// the fused Nodes go to P.fused_nodes.
+std::map<int, std::vector<int>> Executor::find_fusions(Plan& P, const DevicePlacement& placed,
+                                                        const std::map<int, size_t>& fed_index,
+                                                        const std::vector<Value>& fetches) const {
+  const OpRegistry& reg = OpRegistry::get();
+  std::map<int, int> readers;  // node -> reads of any of its outputs
+  for (int id : placed.nodes) {
+    const Node& n = g_.node(id);
+    for (const Output& o : n.inputs) readers[o.node]++;
+    for (int c : n.control_inputs) readers[c]++;
+  }
+  for (const Value& v : fetches) readers[v.node()]++;
+  for (const DeviceCopy& c : placed.copies) readers[c.src.node]++;
+  const std::set<int> in_plan(placed.nodes.begin(), placed.nodes.end());
+  auto sole = [&](int id) {
+    return in_plan.count(id) && readers[id] == 1 && !fed_index.count(id) && !g_.has_value(id);
+  };
+  std::map<int, std::vector<int>> out;
+  std::set<int> taken;
+  for (auto it = placed.nodes.rbegin(); it != placed.nodes.rend(); ++it) {  // the longest chain first
+    const int id = *it;
+    if (taken.count(id)) continue;
+    const Node& h = g_.node(id);
+    int add_id = id;
+    std::string act;
+    if (h.op == "relu") {
+      add_id = h.inputs[0].node;
+      act = "relu";
+      if (h.inputs[0].index != 0 || !sole(add_id) || taken.count(add_id)) continue;
+    } else if (h.op != "add") {
+      continue;
+    }
+    const Node& a = g_.node(add_id);
+    if (a.op != "add") continue;
+    const std::string& dev = placed.device[size_t(id)];
+    for (int side = 0; side < 2; ++side) {
+      const Output mo = a.inputs[size_t(side)], bo = a.inputs[size_t(1 - side)];
+      const Node& m = g_.node(mo.node);
+      if ((m.op != "conv2d" && m.op != "matmul") || !sole(mo.node) || taken.count(mo.node)) continue;
+      if (placed.device[size_t(add_id)] != dev || placed.device[size_t(mo.node)] != dev) continue;
+      const Shape& y = m.out_shapes[0];
+      const Shape& b = g_.node(bo.node).out_shapes[size_t(bo.index)];
+      bool per_channel;
+      if (m.op == "conv2d") {
+        const int64_t o = y.size() == 4 ? y[1] : -1;
+        per_channel = o > 0 && ((b.size() == 3 && b[0] == o && b[1] == 1 && b[2] == 1) ||
+                                (b.size() == 4 && b[0] == 1 && b[1] == o && b[2] == 1 && b[3] == 1));
+      } else {
+        per_channel = y.size() >= 2 && y.back() > 0 && b == Shape{y.back()};
+      }
+      const DType t = m.out_dtypes[0];
+      const std::string fused_op = m.op + "_bias_act";
+      if (!per_channel || a.out_shapes[0] != y || g_.node(bo.node).out_dtypes[size_t(bo.index)] != t ||
+          !reg.find_kernel(fused_op, dev, t))
+        continue;
+      Node f;
+      f.id = id;
+      f.op = fused_op;
+      f.name = h.name;
+      f.device = h.device;
+      f.inputs = {m.inputs[0], m.inputs[1], bo};
+      for (const Node* n : {&m, &a, &h}) f.control_inputs.insert(f.control_inputs.end(), n->control_inputs.begin(), n->control_inputs.end());
+      f.attrs = m.attrs;
+      f.attrs.set("act", act);
+      f.out_shapes = h.out_shapes;
+      f.out_dtypes = h.out_dtypes;
+      P.fused_nodes.push_back(std::move(f));
+      std::vector<int>& absorbed = out[id];
+      absorbed.push_back(mo.node);
+      if (add_id != id) absorbed.push_back(add_id);
+      taken.insert(absorbed.begin(), absorbed.end());
+      taken.insert(id);
+      break;
+    }
+  }
+  return out;
 }
 
 std::unique_ptr<Executor::Plan> Executor::compile(const Feeds& feeds, const std::vector<Value>& fetches) {
@@ -132,9 +225,18 @@ std::unique_ptr<Executor::Plan> Executor::compile(const Feeds& feeds, const std:
   for (const DeviceCopy& c : placed.copies) copies_of[c.src].push_back(&c);
   std::map<std::pair<Output, std::string>, size_t> copy_step;  // (value, to) -> step
 
+  // 1b. fusion: conv2d or matmul -> add(bias) [-> relu] as one step
+  std::map<int, std::vector<int>> fused = fuse_ ? find_fusions(P, placed, fed_index, fetches)
+                                                : std::map<int, std::vector<int>>{};
+  std::set<int> absorbed;
+  for (const auto& f : fused) absorbed.insert(f.second.begin(), f.second.end());
+  std::map<int, const Node*> fused_node;
+  for (const Node& f : P.fused_nodes) fused_node[f.id] = &f;
+
   // 2. order, shapes, kernels; each copy right after its producer
   for (int id : placed.nodes) {  // id order = topological order
-    const Node& n = g_.node(id);
+    if (absorbed.count(id)) continue;
+    const Node& n = fused_node.count(id) ? *fused_node.at(id) : g_.node(id);
     const std::string& dev = placed.device[size_t(id)];
     size_t si = P.steps.size();
     P.pos[id] = si;
@@ -143,6 +245,7 @@ std::unique_ptr<Executor::Plan> Executor::compile(const Feeds& feeds, const std:
     st.node = id;
     st.n = &n;
     st.dev = devs.at(dev);
+    if (fused.count(id)) st.absorbed = fused.at(id);
     std::vector<Shape> shapes;
     std::vector<DType> dtypes;
     if (fed_index.count(id)) {

@@ -144,12 +144,18 @@ class Executor {
   // device tensors (Tensor::device_ptr()) when fetch_on_device, not host copies.
   void set_resident(std::shared_ptr<ResidentVariables> r) { resident_ = std::move(r); }
   void set_fetch_on_device(bool on) { fetch_on_device_ = on; }
+  // Plans compiled from now on fuse conv2d or matmul -> bias add -> relu into one step
+  // (the default), or run each node as built (for comparing the two).
+  void set_fusion(bool on) { fuse_ = on; }
 
   struct Plan;
 
  private:
   Plan& plan_for(const Feeds& feeds, const std::vector<Value>& fetches);
   std::unique_ptr<Plan> compile(const Feeds& feeds, const std::vector<Value>& fetches);
+  std::map<int, std::vector<int>> find_fusions(Plan& P, const DevicePlacement& placed,
+                                               const std::map<int, size_t>& fed_index,
+                                               const std::vector<Value>& fetches) const;
   Graph& g_;
   ThreadPool* pool_;
   std::string device_ = "cpu";
@@ -158,6 +164,7 @@ class Executor {
   std::shared_ptr<HostArena> host_arena_;
   std::shared_ptr<ResidentVariables> resident_;
   bool fetch_on_device_ = false;
+  bool fuse_ = true;
 };
 
 int64_t now_ns();

@@ -64,6 +64,28 @@ void register_conv() {
     AttrMap a = conv_attrs(c.attrs());
     return {c.g.add1("conv2d_grad_input", {g, w, x}, a), c.g.add1("conv2d_grad_filter", {g, x, w}, a)};
   });
+  // conv2d_bias_act (x, w, b) = act(conv2d(x, w) + b), b (O, 1, 1) or (1, O, 1, 1),
+  // act "relu" or "" (none). The executor forms it from conv2d -> add -> relu where
+  // nothing else reads the intermediates (core/executor.cpp, "fusion").
+  def("conv2d_bias_act", 3,
+      [](ShapeCtx& c) {
+        conv_shape(c);
+        const Shape& b = c.in_shapes[2];
+        const int64_t o = c.in_shapes[1][0];
+        if (c.in_dtypes[2] != c.in_dtypes[0]) c.fail("bias and input differ in dtype");
+        const bool chan = (b.size() == 3 && b[1] == 1 && b[2] == 1) || (b.size() == 4 && b[0] == 1 && b[2] == 1 && b[3] == 1);
+        if (!chan || (o >= 0 && b[b.size() - 3] != o))
+          c.fail("bias must be (O, 1, 1) or (1, O, 1, 1) with O = " + std::to_string(o) + ", got " + shape_str(b));
+        const std::string act = c.attrs().s("act");
+        if (act != "" && act != "relu") c.fail("act must be \"relu\" or \"\", got \"" + act + "\"");
+      },
+      [](GradCtx& c) -> std::vector<Value> {
+        Value g = c.grads[0], x = c.inputs[0], w = c.inputs[1], b = c.inputs[2];
+        if (c.attrs().s("act") == "relu") g = c.g.add1("relu_grad", {g, c.outputs[0]});
+        AttrMap a = conv_attrs(c.attrs());
+        return {c.g.add1("conv2d_grad_input", {g, w, x}, a), c.g.add1("conv2d_grad_filter", {g, x, w}, a),
+                sum_to_like(g, b)};
+      });
   def("conv2d_grad_input", 3, like_last_input);   // (g, w, x) -> dx
   def("conv2d_grad_filter", 3, like_last_input);  // (g, x, w) -> dw
 
@@ -83,6 +105,11 @@ void register_conv() {
 Value conv2d(Value x, Value w, int64_t stride, int64_t padding) {
   ops::register_all();
   return x.graph().add1("conv2d", {x, w}, {{"stride", stride}, {"padding", padding}});
+}
+
+Value conv2d_bias_act(Value x, Value w, Value b, const std::string& act, int64_t stride, int64_t padding) {
+  ops::register_all();
+  return x.graph().add1("conv2d_bias_act", {x, w, b}, {{"stride", stride}, {"padding", padding}, {"act", act}});
 }
 
 Value max_pool2d(Value x, int64_t k, int64_t stride) {

@@ -18,14 +18,31 @@ Value X(GradCtx& c, int i = 0) { return c.inputs[size_t(i)]; }
 Value Y(GradCtx& c) { return c.outputs[0]; }
 Value G(GradCtx& c) { return c.grads[0]; }
 
+// The gradient of a broadcast sum's input x: g itself when the output has x's
+// shape at run time (the same symbolic shape, and every unknown dim of x meets a 1
+// or nothing in the other input), else g summed down to x's shape. So y = x + b
+// with a bias b leaves x's gradient as g, with no copy and no read of x (which
+// lets the executor fuse a bias into the op that produces x).
+Value grad_to(Value g, Value x, Value other) {
+  const Shape& xs = x.shape();
+  const Shape& os = other.shape();
+  bool same = g.shape() == xs && os.size() <= xs.size();
+  for (size_t i = 0; same && i < xs.size(); ++i) {
+    if (xs[i] >= 0) continue;
+    const int64_t j = int64_t(i) - int64_t(xs.size() - os.size());
+    same = j < 0 || os[size_t(j)] == 1;
+  }
+  return same ? g : sum_to_like(g, x);
+}
+
 }  // namespace
 
 void register_math() {
   def("add", 2, binary_shape, [](GradCtx& c) -> std::vector<Value> {
-    return {sum_to_like(G(c), X(c, 0)), sum_to_like(G(c), X(c, 1))};
+    return {grad_to(G(c), X(c, 0), X(c, 1)), grad_to(G(c), X(c, 1), X(c, 0))};
   });
   def("sub", 2, binary_shape, [](GradCtx& c) -> std::vector<Value> {
-    return {sum_to_like(G(c), X(c, 0)), sum_to_like(neg(G(c)), X(c, 1))};
+    return {grad_to(G(c), X(c, 0), X(c, 1)), grad_to(neg(G(c)), X(c, 1), X(c, 0))};
   });
   def("mul", 2, binary_shape, [](GradCtx& c) -> std::vector<Value> {
     return {sum_to_like(G(c) * X(c, 1), X(c, 0)), sum_to_like(G(c) * X(c, 0), X(c, 1))};

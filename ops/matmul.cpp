@@ -49,13 +49,43 @@ std::vector<Value> matmul_grad(GradCtx& c) {
 
 }  // namespace
 
-void register_matmul() { def("matmul", 2, matmul_shape, matmul_grad); }
+void register_matmul() {
+  def("matmul", 2, matmul_shape, matmul_grad);
+  // matmul_bias_act (a, b, bias) = act(matmul(a, b) + bias), bias (N), act "relu" or
+  // "" (none). The executor forms it from matmul -> add -> relu where nothing else
+  // reads the intermediates (core/executor.cpp, "fusion").
+  def("matmul_bias_act", 3,
+      [](ShapeCtx& c) {
+        matmul_shape(c);
+        const Shape& bias = c.in_shapes[2];
+        const int64_t n = c.out_shapes[0].back();
+        if (c.in_dtypes[2] != c.in_dtypes[0]) c.fail("bias and operands differ in dtype");
+        if (bias.size() != 1 || (n >= 0 && bias[0] != n))
+          c.fail("bias must be (N) with N = " + std::to_string(n) + ", got " + shape_str(bias));
+        const std::string act = c.attrs().s("act");
+        if (act != "" && act != "relu") c.fail("act must be \"relu\" or \"\", got \"" + act + "\"");
+      },
+      [](GradCtx& c) -> std::vector<Value> {
+        Value g = c.grads[0];
+        if (c.attrs().s("act") == "relu") g = c.g.add1("relu_grad", {g, c.outputs[0]});
+        GradCtx mm{c.g, c.node, {c.inputs[0], c.inputs[1]}, {}, {g}};
+        std::vector<Value> d = matmul_grad(mm);
+        d.push_back(sum_to_like(g, c.inputs[2]));
+        return d;
+      });
+}
 
 }  // namespace ops
 
 Value matmul(Value a, Value b, bool transpose_a, bool transpose_b) {
   ops::register_all();
   return a.graph().add1("matmul", {a, b}, {{"transpose_a", transpose_a}, {"transpose_b", transpose_b}});
+}
+
+Value matmul_bias_act(Value a, Value b, Value bias, const std::string& act, bool transpose_a, bool transpose_b) {
+  ops::register_all();
+  return a.graph().add1("matmul_bias_act", {a, b, bias},
+                        {{"transpose_a", transpose_a}, {"transpose_b", transpose_b}, {"act", act}});
 }
 
 }  // namespace ft

@@ -95,6 +95,9 @@ void register_reduce_cpu();
 void register_shape_cpu();
 void register_nn_cpu();
 void register_conv_cpu();
+// act(y + b) in place over conv2d_bias_act's output (N, O, OH, OW): ops/cpu/conv.cpp.
+template <class T>
+void bias_act_planes(KernelCtx& c);
 void register_precision_cpu();  // after the others: half GEMM kernels wrap the f32 ones
 
 }  // namespace ops

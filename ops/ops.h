@@ -57,6 +57,9 @@ Value operator+(Value a, double s);
 // (.., M, K) x (.., K, N) -> (.., M, N); transposes apply to the last two dims.
 // Rank 2 x rank 2, or equal batch dims (batched), or rank>2 x rank 2 (weights).
 Value matmul(Value a, Value b, bool transpose_a = false, bool transpose_b = false);
+// act(matmul(a, b) + bias) in one kernel; bias (N), act "relu" or "".
+Value matmul_bias_act(Value a, Value b, Value bias, const std::string& act, bool transpose_a = false,
+                      bool transpose_b = false);
 
 // ---- reductions; axes may be negative; empty axes = all
 Value reduce_sum(Value x, std::vector<int64_t> axes = {}, bool keepdims = false);
@@ -92,6 +95,8 @@ Value dropout(Value x, double p, int64_t seed);
 
 // ---- convolution and pooling (NCHW; weights (O, I, KH, KW))
 Value conv2d(Value x, Value w, int64_t stride = 1, int64_t padding = 0);
+// act(conv2d(x, w) + b) in one kernel; b (O, 1, 1) or (1, O, 1, 1), act "relu" or "".
+Value conv2d_bias_act(Value x, Value w, Value b, const std::string& act, int64_t stride = 1, int64_t padding = 0);
 Value max_pool2d(Value x, int64_t k, int64_t stride = -1);  // stride -1 = k
 Value avg_pool2d(Value x, int64_t k, int64_t stride = -1);
 

@@ -395,13 +395,54 @@ void avg_pool_bwd(KernelCtx& ctx) {
   by_window(g.k, [&](auto K) { avg_pool_bwd<T, decltype(K)::value>(ctx, g); });
 }
 
+// conv2d_bias_act as conv2d (whichever kernel conv2d has now: the oneDNN chooser
+// replaces im2col after this is registered) and then bias and activation in one
+// pass over y, planes split over the pool. The oneDNN kernel does it in one
+// primitive (ops/cpu/dnnl_conv.cpp); this is its reference and the f64 path.
+template <class T>
+void conv_bias_act_then(KernelCtx& c, DType dtype) {
+  const Kernel* conv = OpRegistry::get().find_kernel("conv2d", "cpu", dtype);
+  FT_CHECK(conv && conv->fn, "conv2d_bias_act: no cpu conv2d kernel");
+  KernelCtx k{c.node, {c.inputs[0], c.inputs[1]}, {c.outputs[0]}, c.pool, c.resources, c.step, c.training, c.device};
+  conv->fn(k);
+  bias_act_planes<T>(c);
+}
+
 }  // namespace
+
+// act(y + b) in place over y (N, O, OH, OW), b one value per channel: the epilogue
+// of conv2d_bias_act on every path that does not fuse it into the convolution.
+template <class T>
+void bias_act_planes(KernelCtx& c) {
+  Tensor& y = c.out(0);
+  const int64_t N = y.shape()[0], O = y.shape()[1], P = y.shape()[2] * y.shape()[3];
+  const T* b = c.in(2).data<T>();
+  T* py = y.data<T>();
+  const bool relu = c.attrs().s("act") == "relu";
+  auto body = [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      T* q = py + r * P;
+      const T bias = b[r % O];
+      if (relu)
+        for (int64_t i = 0; i < P; ++i) q[i] = std::max(q[i] + bias, T(0));
+      else
+        for (int64_t i = 0; i < P; ++i) q[i] += bias;
+    }
+  };
+  if (c.pool) c.pool->parallel_for(N * O, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, P)), body);
+  else body(0, N * O);
+}
+template void bias_act_planes<float>(KernelCtx&);
+template void bias_act_planes<double>(KernelCtx&);
 
 void register_conv_cpu() {
   openblas_set_num_threads(1);
   cpu_float_kernel("conv2d", [](KernelCtx& c, auto t) { conv_fwd<decltype(t)>(c); });
   cpu_float_kernel("conv2d_grad_input", [](KernelCtx& c, auto t) { conv_grad_input<decltype(t)>(c); });
   cpu_float_kernel("conv2d_grad_filter", [](KernelCtx& c, auto t) { conv_grad_filter<decltype(t)>(c); });
+  cpu_float_kernel("conv2d_bias_act", [](KernelCtx& c, auto t) {
+    conv_bias_act_then<decltype(t)>(c, std::is_same_v<decltype(t), float> ? DType::F32 : DType::F64);
+  });
   cpu_float_kernel("max_pool2d", [](KernelCtx& c, auto t) { max_pool_fwd<decltype(t)>(c); });
   cpu_float_kernel("max_pool2d_grad", [](KernelCtx& c, auto t) { max_pool_bwd<decltype(t)>(c); });
   cpu_float_kernel("avg_pool2d", [](KernelCtx& c, auto t) { avg_pool_fwd<decltype(t)>(c); });

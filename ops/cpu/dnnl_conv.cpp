@@ -23,6 +23,7 @@
 #include <dnnl.hpp>
 #include <map>
 #include <memory>
+#include <unordered_map>
 
 #include "ops/cpu/dnnl_matmul.h"
 #include "ops/cpu/kernel_choice.h"
@@ -66,9 +67,13 @@ struct Prim {
   std::array<std::unique_ptr<dnnl::reorder>, 3> reorder;  // plain -> want (inputs), want -> plain (outputs)
   dnnl::memory scratch;
   size_t scratch_bytes = 0;
+  dnnl::memory bias;  // forward with a fused bias (conv2d_bias_act); handle set per call
 };
 
-using Key = std::array<int64_t, 14>;  // dir, dtype, n, C, H, W, O, KH, KW, OH, OW, s, p, blocked
+// What a forward convolution fuses: nothing, the bias, or the bias and a ReLU.
+enum Post { kNone = 0, kBias = 1, kBiasRelu = 2 };
+
+using Key = std::array<int64_t, 15>;  // dir, dtype, n, C, H, W, O, KH, KW, OH, OW, s, p, blocked, post
 
 // A pooling primitive: max forward (with its workspace), avg forward, avg backward.
 enum PoolDir { kMaxFwd = 0, kAvgFwd = 1, kAvgBwd = 2 };
@@ -101,7 +106,7 @@ ThreadState& state() {
   return s;
 }
 
-std::unique_ptr<Prim> build(Dir d, dt t, const Geom& g, int64_t n, bool blocked, ThreadState& ts) {
+std::unique_ptr<Prim> build(Dir d, dt t, const Geom& g, int64_t n, bool blocked, Post post, ThreadState& ts) {
   using dims = dnnl::memory::dims;
   const dims src{n, g.C, g.H, g.W}, wei{g.O, g.C, g.KH, g.KW}, dst{n, g.O, g.OH, g.OW}, st{g.s, g.s}, pl{g.p, g.p},
       pr{(g.OH - 1) * g.s + g.KH - g.H - g.p, (g.OW - 1) * g.s + g.KW - g.W - g.p};
@@ -113,11 +118,26 @@ std::unique_ptr<Prim> build(Dir d, dt t, const Geom& g, int64_t n, bool blocked,
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   const auto alg = dnnl::algorithm::convolution_direct;
+  // The fused forward: the bias added and the ReLU applied to each output in
+  // registers, before the output is stored (and reordered, when blocked).
+  dnnl::primitive_attr fattr = attr;
+  if (post == kBiasRelu) {
+    dnnl::post_ops po;
+    po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+    fattr.set_post_ops(po);
+  }
+  const md bias_md({g.O}, t, tag::a);
   // The forward descriptor (with t weights) is the backward ones' hint.
   const md fw = blocked ? md(wei, t, tag::any) : md(wei, t, tag::oihw);
-  dnnl::convolution_forward::primitive_desc fpd(
-      dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, alg, ask(kS), fw, ask(kD), st, pl, pr), attr,
-      ts.eng);
+  dnnl::convolution_forward::primitive_desc fpd =
+      post == kNone || d != kFwd
+          ? dnnl::convolution_forward::primitive_desc(
+                dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, alg, ask(kS), fw, ask(kD), st, pl, pr),
+                attr, ts.eng)
+          : dnnl::convolution_forward::primitive_desc(
+                dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, alg, ask(kS), fw, bias_md, ask(kD), st,
+                                                pl, pr),
+                fattr, ts.eng);
   auto p = std::make_unique<Prim>();
   md scratch;
   if (d == kFwd) {
@@ -152,20 +172,22 @@ std::unique_ptr<Prim> build(Dir d, dt t, const Geom& g, int64_t n, bool blocked,
   }
   p->scratch_bytes = scratch.get_size();
   p->scratch = dnnl::memory(scratch, ts.eng, nullptr);
+  if (post != kNone) p->bias = dnnl::memory(bias_md, ts.eng, nullptr);
   return p;
 }
 
-Prim& prim(Dir d, dt t, const Geom& g, int64_t n, bool blocked) {
+Prim& prim(Dir d, dt t, const Geom& g, int64_t n, bool blocked, Post post = kNone) {
   ThreadState& ts = state();
-  const Key k = {d, int64_t(t), n, g.C, g.H, g.W, g.O, g.KH, g.KW, g.OH, g.OW, g.s, g.p, blocked};
+  const Key k = {d, int64_t(t), n, g.C, g.H, g.W, g.O, g.KH, g.KW, g.OH, g.OW, g.s, g.p, blocked, post};
   auto it = ts.cache.find(k);
-  if (it == ts.cache.end()) it = ts.cache.emplace(k, build(d, t, g, n, blocked, ts)).first;
+  if (it == ts.cache.end()) it = ts.cache.emplace(k, build(d, t, g, n, blocked, post, ts)).first;
   return *it->second;
 }
 
 // Runs p on plain buffers ptr[role]; a weights buffer already in p.want[kW] layout
-// (the filter reordered once for all chunks) is passed as `wei_ready`.
-void execute(Prim& p, std::array<void*, 3> ptr, void* wei_ready) {
+// (the filter reordered once for all chunks) is passed as `wei_ready`; a fused
+// forward's bias (O values) as `bias`.
+void execute(Prim& p, std::array<void*, 3> ptr, void* wei_ready, const void* bias = nullptr) {
   ThreadState& ts = state();
   for (int r = 0; r < 3; ++r) {
     const size_t i = size_t(r);
@@ -182,8 +204,13 @@ void execute(Prim& p, std::array<void*, 3> ptr, void* wei_ready) {
     }
   }
   p.scratch.set_data_handle(ts.buf(3, p.scratch_bytes));
-  p.prim.execute(ts.stream,
-                 {{p.arg[0], p.mem[0]}, {p.arg[1], p.mem[1]}, {p.arg[2], p.mem[2]}, {DNNL_ARG_SCRATCHPAD, p.scratch}});
+  std::unordered_map<int, dnnl::memory> args = {
+      {p.arg[0], p.mem[0]}, {p.arg[1], p.mem[1]}, {p.arg[2], p.mem[2]}, {DNNL_ARG_SCRATCHPAD, p.scratch}};
+  if (bias) {
+    p.bias.set_data_handle(const_cast<void*>(bias));
+    args.emplace(DNNL_ARG_BIAS, p.bias);
+  }
+  p.prim.execute(ts.stream, args);
   for (size_t i = 0; i < 3; ++i)
     if (p.is_out[i] && p.reorder[i]) {
       p.plain[i].set_data_handle(ptr[i]);
@@ -203,8 +230,9 @@ int64_t chunk_count(int64_t n, int64_t threads) {
 }
 
 // conv2d or conv2d_grad_input: the batch split into one chunk per thread; the
-// filter (an input) reordered once into a buffer the chunks share.
-void conv_fwd_or_bwd_data(Dir d, dt t, bool blocked, KernelCtx& c) {
+// filter (an input) reordered once into a buffer the chunks share. `post` fuses
+// conv2d_bias_act's bias (input 2) and ReLU into the forward.
+void conv_fwd_or_bwd_data(Dir d, dt t, bool blocked, KernelCtx& c, Post post = kNone) {
   const Geom g = geom_of(d, c);
   const char* x = static_cast<const char*>(d == kFwd ? c.in(0).raw() : nullptr);
   const char* gy = static_cast<const char*>(d == kBwdData ? c.in(0).raw() : nullptr);
@@ -214,7 +242,8 @@ void conv_fwd_or_bwd_data(Dir d, dt t, bool blocked, KernelCtx& c) {
   const int64_t chunks = chunk_count(g.N, c.pool->threads());
   // The filter's layout is the same for every chunk size in practice; a chunk whose
   // primitive wants another reorders it itself.
-  Prim& p0 = prim(d, t, g, (g.N + chunks - 1) / chunks, blocked);
+  Prim& p0 = prim(d, t, g, (g.N + chunks - 1) / chunks, blocked, post);
+  const void* bias = post != kNone ? c.in(2).raw() : nullptr;
   std::vector<char> wbuf;
   void* wready = nullptr;
   if (p0.reorder[kW]) {
@@ -230,9 +259,9 @@ void conv_fwd_or_bwd_data(Dir d, dt t, bool blocked, KernelCtx& c) {
     for (int64_t ch = c0; ch < c1; ++ch) {
       const int64_t n0 = ch * g.N / chunks, n1 = (ch + 1) * g.N / chunks;
       if (n1 == n0) continue;
-      Prim& p = prim(d, t, g, n1 - n0, blocked);
+      Prim& p = prim(d, t, g, n1 - n0, blocked, post);
       void* ready = wready && p.want[kW] == p0.want[kW] ? wready : nullptr;
-      if (d == kFwd) execute(p, {const_cast<char*>(x) + size_t(n0) * xs, w, out + size_t(n0) * ys}, ready);
+      if (d == kFwd) execute(p, {const_cast<char*>(x) + size_t(n0) * xs, w, out + size_t(n0) * ys}, ready, bias);
       else execute(p, {out + size_t(n0) * xs, w, const_cast<char*>(gy) + size_t(n0) * ys}, ready);
     }
   });
@@ -274,10 +303,10 @@ void conv_bwd_weights(dt t, bool blocked, KernelCtx& c) {
   BufferPool<float>::get().give(std::move(partial));
 }
 
-void dnnl_kernel(Dir d, dt t, bool blocked, KernelCtx& c) {
+void dnnl_kernel(Dir d, dt t, bool blocked, KernelCtx& c, Post post = kNone) {
   try {
     if (d == kBwdWeights) conv_bwd_weights(t, blocked, c);
-    else conv_fwd_or_bwd_data(d, t, blocked, c);
+    else conv_fwd_or_bwd_data(d, t, blocked, c, post);
   } catch (const dnnl::error& e) {
     throw Error(std::string("oneDNN: ") + e.what());
   }
@@ -297,6 +326,23 @@ void choose(const char* op, Dir d, DType dtype, const Kernel& fallback, KernelCt
              {{"onednn", [=](KernelCtx& k) { dnnl_kernel(d, t, false, k); }},
               {"onednn-blocked", [=](KernelCtx& k) { dnnl_kernel(d, t, true, k); }},
               {dtype == DType::F32 ? "im2col" : "emulated", fallback.fn}});
+}
+
+// conv2d_bias_act f32: oneDNN with the bias and ReLU fused (plain or blocked), or
+// "unfused": `fallback` (conv2d's own choice, then the bias and activation in one pass).
+void choose_fused(const Kernel& fallback, KernelCtx& c) {
+  const Geom g = geom_of(kFwd, c);
+  bool ok = g.N > 0 && g.C > 0 && g.O > 0 && g.OH > 0 && g.OW > 0 && g.H > 0 && g.W > 0 && c.pool;
+  for (const Tensor* t : c.inputs) ok = ok && t->dtype() == DType::F32;
+  if (!ok) return fallback.fn(c);
+  const Post post = c.attrs().s("act") == "relu" ? kBiasRelu : kBias;
+  const std::string key = fmt::format("conv2d_bias_act{} f32 x({},{},{},{}) w({},{},{},{}) s{} p{}",
+                                      post == kBiasRelu ? "(relu)" : "", g.N, g.C, g.H, g.W, g.O, g.C, g.KH, g.KW,
+                                      g.s, g.p);
+  run_chosen(key, c,
+             {{"onednn", [=](KernelCtx& k) { dnnl_kernel(kFwd, dt::f32, false, k, post); }},
+              {"onednn-blocked", [=](KernelCtx& k) { dnnl_kernel(kFwd, dt::f32, true, k, post); }},
+              {"unfused", fallback.fn}});
 }
 
 // ---- pooling (no padding; a window that does not fit at the end is dropped)
@@ -424,6 +470,12 @@ bool register_dnnl_conv() {
       const Dir dir = d;
       r.add_kernel(op, "cpu", dtype, Kernel{[=](KernelCtx& c) { choose(name, dir, dtype, fallback, c); }, {}});
     }
+  {
+    const Kernel* k = r.find_kernel("conv2d_bias_act", "cpu", DType::F32);
+    FT_CHECK(k && k->fn, "register_dnnl_conv: no CPU kernel for conv2d_bias_act");
+    const Kernel fallback = *k;
+    r.add_kernel("conv2d_bias_act", "cpu", DType::F32, Kernel{[=](KernelCtx& c) { choose_fused(fallback, c); }, {}});
+  }
   // Pooling, f32 (autocast keeps pooling in f32). The max-pool gradient stays the
   // direct scatter: it reads flowtrain's argmax, not oneDNN's workspace.
   const std::array<std::pair<const char*, PoolDir>, 3> pools = {

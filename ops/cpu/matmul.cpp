@@ -25,11 +25,41 @@ void matmul_kernel(KernelCtx& ctx) {
                           int64_t ldb, T* c) { gemm(ta, tb, m, n, k, a, lda, b, ldb, c, n); });
 }
 
+// c (m, n) = act(c + bias), bias one value per column.
+template <class T>
+void bias_act_rows(T* c, int64_t m, int64_t n, const T* bias, bool relu) {
+  for (int64_t i = 0; i < m; ++i) {
+    T* r = c + i * n;
+    if (relu)
+      for (int64_t j = 0; j < n; ++j) r[j] = std::max(r[j] + bias[j], T(0));
+    else
+      for (int64_t j = 0; j < n; ++j) r[j] += bias[j];
+  }
+}
+
+// matmul_bias_act: each block's GEMM, then the bias and activation on that block
+// while it is still in cache; the same arithmetic as matmul, add, relu.
+template <class T>
+void matmul_bias_act_kernel(KernelCtx& ctx) {
+  const T* bias = ctx.in(2).data<T>();
+  const bool relu = ctx.attrs().s("act") == "relu";
+  split_matmul<T>(ctx, [&](bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b,
+                           int64_t ldb, T* c) {
+    gemm(ta, tb, m, n, k, a, lda, b, ldb, c, n);
+    bias_act_rows(c, m, n, bias, relu);
+  });
+  if (matmul_dims(ctx).k == 0) {  // split_matmul only zeroed C
+    Tensor& C = ctx.out(0);
+    bias_act_rows(C.data<T>(), C.numel() / C.dim(-1), C.dim(-1), bias, relu);
+  }
+}
+
 }  // namespace
 
 void register_matmul_cpu() {
   openblas_set_num_threads(1);
   cpu_float_kernel("matmul", [](KernelCtx& c, auto t) { matmul_kernel<decltype(t)>(c); });
+  cpu_float_kernel("matmul_bias_act", [](KernelCtx& c, auto t) { matmul_bias_act_kernel<decltype(t)>(c); });
 }
 
 }  // namespace ops

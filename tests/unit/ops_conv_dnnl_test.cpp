@@ -167,3 +167,39 @@ TEST(DnnlPool, MatchesDirect) {
         }
       }
 }
+
+// conv2d_bias_act through oneDNN with the bias and ReLU fused as post-ops (plain and
+// blocked layouts), against the unfused kernel (im2col, then the bias and ReLU), on
+// the forward and the gradients that read its output (relu_grad reads y).
+TEST(DnnlConv, FusedBiasReluMatchesUnfused) {
+  if (!ops::dnnl_conv_available()) GTEST_SKIP() << "this build has no oneDNN (libdnnl-dev)";
+  auto run = [](const Case& c, const std::string& act, const std::string& impl, int threads) {
+    ops::force_kernel_choice(impl);
+    Graph g;
+    Value x = g.constant(rand32(c.x, 1)), w = g.constant(rand32(c.w, 2)), b = g.constant(rand32({c.w[0], 1, 1}, 4));
+    Value y = conv2d_bias_act(x, w, b, act, c.stride, c.padding);
+    Value loss = sum(y * g.constant(rand32(y.shape(), 3)));
+    std::vector<Value> gr = gradients(loss, {x, w, b});
+    ThreadPool pool(threads);
+    Executor ex(g, &pool);
+    std::vector<Tensor> out;
+    for (const Tensor& t : ex.run({}, {y, gr[0], gr[1], gr[2]})) out.push_back(t.clone());
+    ops::force_kernel_choice("");
+    return out;
+  };
+  for (const Case& c : kCases)
+    for (const char* act : {"relu", ""})
+      for (int threads : {1, 3}) {
+        SCOPED_TRACE(shape_str(c.x) + " w " + shape_str(c.w) + " s" + std::to_string(c.stride) + " p" +
+                     std::to_string(c.padding) + " act '" + act + "' threads " + std::to_string(threads));
+        const std::vector<Tensor> want = run(c, act, "im2col,unfused", threads);
+        for (const char* impl : {"onednn", "onednn-blocked"}) {
+          SCOPED_TRACE(impl);
+          const std::vector<Tensor> got = run(c, act, impl, threads);
+          for (size_t i = 0; i < want.size(); ++i) {
+            ASSERT_EQ(got[i].shape(), want[i].shape()) << "output " << i;
+            EXPECT_LT(max_rel_diff(got[i], want[i]), 1e-5) << "output " << i << " (y, dx, dw, db)";
+          }
+        }
+      }
+}

@@ -2,6 +2,7 @@
 // loops and hand values, gradient checks, shape errors.
 #include <gtest/gtest.h>
 
+#include "ops/cpu/kernel_choice.h"
 #include "util/gradcheck.h"
 
 using namespace ft;
@@ -198,4 +199,99 @@ TEST(Conv2d, SmallCnnTrainsDownhill) {
     }
   }
   EXPECT_LT(last, first * 0.8);
+}
+
+// ---- conv2d_bias_act and the executor's fusion of conv2d -> add(bias) -> relu
+
+TEST(Conv2dBiasAct, Gradients) {
+  for (const char* act : {"relu", ""}) {
+    SCOPED_TRACE(std::string("act '") + act + "'");
+    check_gradients([&](Graph&, const std::vector<Value>& v) { return conv2d_bias_act(v[0], v[1], v[2], act, 2, 1); },
+                    {rand64({2, 3, 5, 5}, 21), rand64({4, 3, 3, 3}, 22), rand64({4, 1, 1}, 23)});
+    check_gradients([&](Graph&, const std::vector<Value>& v) { return conv2d_bias_act(v[0], v[1], v[2], act); },
+                    {rand64({2, 2, 4, 5}, 24), rand64({3, 2, 2, 3}, 25), rand64({1, 3, 1, 1}, 26)});
+  }
+}
+
+TEST(Conv2dBiasAct, ForwardIsConvPlusBiasThenRelu) {
+  Tensor x = rand64({2, 3, 6, 5}, 31), w = rand64({4, 3, 3, 3}, 32), b = rand64({4, 1, 1}, 33);
+  Graph g;
+  Tensor y = eval1(g, conv2d_bias_act(g.constant(x), g.constant(w), g.constant(b), "relu", 1, 1));
+  const std::vector<double> want = naive_conv(x, w, 1, 1);
+  ASSERT_EQ(y.shape(), (Shape{2, 4, 6, 5}));
+  for (int64_t i = 0; i < y.numel(); ++i)
+    EXPECT_NEAR(y.at(i), std::max(0.0, want[size_t(i)] + b.at((i / 30) % 4)), 1e-12) << i;
+}
+
+TEST(Conv2dBiasAct, BadBiasOrActIsBuildError) {
+  Graph g;
+  auto x = g.placeholder("x", {-1, 3, 8, 8});
+  auto w = g.variable("w", {4, 3, 3, 3}, init::zeros());
+  try {
+    conv2d_bias_act(x, w, g.variable("b", {4}, init::zeros()), "relu");
+    FAIL() << "expected a shape error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("bias must be (O, 1, 1) or (1, O, 1, 1) with O = 4, got [4]"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(conv2d_bias_act(x, w, g.variable("b5", {5, 1, 1}, init::zeros()), "relu"), Error);
+  EXPECT_THROW(conv2d_bias_act(x, w, g.variable("b4", {4, 1, 1}, init::zeros()), "gelu"), Error);
+}
+
+namespace {
+
+// relu(conv2d(x, w) + b) (or without the relu) and the gradients of sum(y * r)
+// for x, w, b, run once with the executor's fusion on or off; also the plan's step
+// count. `fetch_conv` fetches the convolution's output too (it may not be fused then).
+struct FusionRun {
+  std::vector<Tensor> out;
+  int steps = 0;
+};
+FusionRun run_fusion(bool fuse, bool relu, bool fetch_conv, DType dt) {
+  Graph g;
+  auto cst = [&](const Shape& s, uint64_t seed) {
+    Value v = g.constant(rand64(s, seed));
+    return dt == DType::F64 ? v : cast(v, dt);
+  };
+  Value x = cst({3, 2, 7, 6}, 41), w = cst({5, 2, 3, 3}, 42), b = cst({5, 1, 1}, 43);
+  Value c = conv2d(x, w, 1, 1);
+  Value y = c + b;
+  if (relu) y = ft::relu(y);
+  Value loss = sum(y * cst({3, 5, 7, 6}, 44));
+  std::vector<Value> gr = gradients(loss, {x, w, b});
+  std::vector<Value> fetches = {y, gr[0], gr[1], gr[2]};
+  if (fetch_conv) fetches.push_back(c);
+  Executor ex(g);
+  ex.set_fusion(fuse);
+  FusionRun r;
+  for (const Tensor& t : ex.run({}, fetches)) r.out.push_back(t.clone());
+  r.steps = ex.stats({}, fetches).nodes;
+  return r;
+}
+
+}  // namespace
+
+// The fused plan computes exactly what the unfused one does (the same convolution,
+// then the bias and the ReLU in the same order), in two fewer steps.
+TEST(Conv2dBiasAct, ExecutorFusesConvBiasReluBitIdentically) {
+  for (DType dt : {DType::F64, DType::F32})
+    for (bool relu : {true, false}) {
+      SCOPED_TRACE(std::string(dtype_name(dt)) + (relu ? " relu" : " bias only"));
+      ops::force_kernel_choice("im2col,unfused");  // the same convolution kernel both ways
+      const FusionRun fused = run_fusion(true, relu, false, dt), plain = run_fusion(false, relu, false, dt);
+      ops::force_kernel_choice("");
+      EXPECT_EQ(fused.steps, plain.steps - (relu ? 2 : 1));
+      ASSERT_EQ(fused.out.size(), plain.out.size());
+      for (size_t i = 0; i < fused.out.size(); ++i)
+        for (int64_t j = 0; j < fused.out[i].numel(); ++j)
+          ASSERT_EQ(fused.out[i].at(j), plain.out[i].at(j)) << "output " << i << " element " << j;
+    }
+}
+
+TEST(Conv2dBiasAct, ExecutorDoesNotFuseAConvOutputReadElsewhere) {
+  const FusionRun a = run_fusion(true, true, true, DType::F64), b = run_fusion(false, true, true, DType::F64);
+  EXPECT_EQ(a.steps, b.steps);
+  for (size_t i = 0; i < a.out.size(); ++i)
+    for (int64_t j = 0; j < a.out[i].numel(); ++j) ASSERT_EQ(a.out[i].at(j), b.out[i].at(j));
 }

@@ -352,3 +352,81 @@ TEST(Gradients, UnknownBatchDimFedAtRunTime) {
     EXPECT_EQ(out[0].to_vector<double>(), (std::vector<double>{2 * N, 4 * N, 2 * N, 4 * N, 2 * N, 4 * N}));
   }
 }
+
+// ---- matmul_bias_act and the executor's fusion of matmul -> add(bias) -> relu
+
+TEST(MatmulBiasAct, Gradients) {
+  for (const char* act : {"relu", ""}) {
+    SCOPED_TRACE(std::string("act '") + act + "'");
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        const Shape a = ta ? Shape{4, 3} : Shape{3, 4}, b = tb ? Shape{5, 4} : Shape{4, 5};
+        check_gradients([&](Graph&, const Vals& v) { return matmul_bias_act(v[0], v[1], v[2], act, ta, tb); },
+                        {rand64(a, 51), rand64(b, 52), rand64({5}, 53)});
+      }
+    // (.., M, K) x (K, N): the bias over the last dim of every row
+    check_gradients([&](Graph&, const Vals& v) { return matmul_bias_act(v[0], v[1], v[2], act); },
+                    {rand64({2, 3, 4}, 54), rand64({4, 5}, 55), rand64({5}, 56)});
+  }
+  Graph g;
+  EXPECT_THROW(matmul_bias_act(g.constant(rand64({3, 4}, 1)), g.constant(rand64({4, 5}, 2)),
+                               g.constant(rand64({1, 5}, 3)), "relu"),
+               Error);  // the bias must be (N)
+}
+
+namespace {
+
+// An MLP block y = relu(x w + b) (or without the relu) and the gradients of
+// sum(y * r) for x, w, b, with the executor's fusion on or off; also the plan's
+// step count. `fetch_product` fetches x w too (then it may not be fused).
+struct FusedRun {
+  std::vector<Tensor> out;
+  int steps = 0;
+};
+FusedRun run_dense(bool fuse, bool relu, bool fetch_product, DType dt) {
+  Graph g;
+  auto cst = [&](const Shape& s, uint64_t seed) {
+    Value v = g.constant(rand64(s, seed));
+    return dt == DType::F64 ? v : cast(v, dt);
+  };
+  Value x = g.placeholder("x", {-1, 6}, dt), w = cst({6, 7}, 62), b = cst({7}, 63);
+  Value p = matmul(x, w);
+  Value y = p + b;
+  if (relu) y = ft::relu(y);
+  Value loss = sum(y * cst({5, 7}, 64));
+  std::vector<Value> gr = gradients(loss, {x, w, b});
+  std::vector<Value> fetches = {y, gr[0], gr[1], gr[2]};
+  if (fetch_product) fetches.push_back(p);
+  Tensor xv = rand64({5, 6}, 61);
+  if (dt == DType::F32) {
+    Tensor x32 = Tensor::empty({5, 6}, DType::F32);
+    for (int64_t i = 0; i < 30; ++i) x32.data<float>()[i] = float(xv.at(i));
+    xv = x32;
+  }
+  Executor ex(g);
+  ex.set_fusion(fuse);
+  const Executor::Feeds feeds = {{x, xv}};
+  FusedRun r;
+  for (const Tensor& t : ex.run(feeds, fetches)) r.out.push_back(t.clone());
+  r.steps = ex.stats(feeds, fetches).nodes;
+  return r;
+}
+
+}  // namespace
+
+// The fused step runs the same GEMM, then the bias and the ReLU in the same order:
+// the results are bit-identical, in fewer steps. A product read elsewhere stays.
+TEST(MatmulBiasAct, ExecutorFusesMatmulBiasReluBitIdentically) {
+  for (DType dt : {DType::F64, DType::F32})
+    for (bool relu : {true, false})
+      for (bool fetch_product : {false, true}) {
+        SCOPED_TRACE(std::string(dtype_name(dt)) + (relu ? " relu" : " bias only") +
+                     (fetch_product ? ", product fetched" : ""));
+        const FusedRun fused = run_dense(true, relu, fetch_product, dt), plain = run_dense(false, relu, fetch_product, dt);
+        EXPECT_EQ(fused.steps, plain.steps - (fetch_product ? 0 : relu ? 2 : 1));
+        ASSERT_EQ(fused.out.size(), plain.out.size());
+        for (size_t i = 0; i < fused.out.size(); ++i)
+          for (int64_t j = 0; j < fused.out[i].numel(); ++j)
+            ASSERT_EQ(fused.out[i].at(j), plain.out[i].at(j)) << "output " << i << " element " << j;
+      }
+}

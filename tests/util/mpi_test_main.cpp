@@ -3,7 +3,12 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <string>
+#include <thread>
 
 namespace ft {
 namespace testutil {
@@ -22,6 +27,46 @@ class RankPrinter : public ::testing::EmptyTestEventListener {
   int rank_;
 };
 
+// A test that runs past FT_TEST_HANG_S seconds (default 240) is named on stderr
+// and the rank aborts: a hang ends the job early, saying
+// where, instead of at CTest's timeout with nothing said.
+class HangWatch : public ::testing::EmptyTestEventListener {
+ public:
+  explicit HangWatch(int rank) : rank_(rank) {
+    const char* s = std::getenv("FT_TEST_HANG_S");
+    limit_s_ = s ? std::atof(s) : 240.0;
+    std::thread([this] {
+      for (;;) {
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+        std::lock_guard<std::mutex> l(mu_);
+        if (name_.empty()) continue;
+        const double ran = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+        if (ran < limit_s_) continue;
+        std::fprintf(stderr, "[rank %d] %s has run %.0f s, past FT_TEST_HANG_S = %.0f: hung; aborting\n", rank_,
+                     name_.c_str(), ran, limit_s_);
+        std::fflush(stderr);
+        std::abort();
+      }
+    }).detach();
+  }
+  void OnTestStart(const ::testing::TestInfo& t) override {
+    std::lock_guard<std::mutex> l(mu_);
+    name_ = std::string(t.test_suite_name()) + "." + t.name();
+    start_ = std::chrono::steady_clock::now();
+  }
+  void OnTestEnd(const ::testing::TestInfo&) override {
+    std::lock_guard<std::mutex> l(mu_);
+    name_.clear();
+  }
+
+ private:
+  int rank_;
+  double limit_s_ = 240;
+  std::mutex mu_;
+  std::string name_;
+  std::chrono::steady_clock::time_point start_;
+};
+
 }  // namespace
 
 int mpi_test_main(int argc, char** argv, const char* program, comm::CommPtr& world) {
@@ -36,6 +81,7 @@ int mpi_test_main(int argc, char** argv, const char* program, comm::CommPtr& wor
     delete listeners.Release(listeners.default_result_printer());
     listeners.Append(new RankPrinter(world->rank()));
   }
+  listeners.Append(new HangWatch(world->rank()));
   int rc = RUN_ALL_TESTS();
   int64_t bad = rc != 0;
   world->allreduce(&bad, 1, DType::I64, comm::ReduceOp::Max);
