@@ -107,18 +107,21 @@ std::vector<int> Executor::order(const Feeds& feeds, const std::vector<Value>& f
   return o;
 }
 
-// Fusion. A conv2d (matmul) whose only reader is an add of a per-channel bias
-// ((O, 1, 1) or (1, O, 1, 1); for matmul (N)), itself read only by a relu (or by
-// anything, without the relu), all on one device that has a conv2d_bias_act
-// (matmul_bias_act) kernel for the dtype, becomes one such step at the last node
-// of the chain: the intermediates are never stored, and the kernel applies the
-// bias and ReLU as the product is written (oneDNN post-ops for convolutions; for
-// matmul on each block of rows right after its GEMM, while it is in cache). "Only reader" counts every reader in the
-// plan: data inputs, control inputs, fetches and device copies; a fed or constant
-// node is never fused away. The add's gradient passes g through unchanged (it
-// reads neither input), and relu_grad reads the relu's output, so a training
-// plan keeps the pattern. Returns head node -> the nodes it absorbs (in order);
-// the fused Nodes go to P.fused_nodes.
+// Fusion, where nothing else reads the intermediates and the steps share a device
+// that has the fused op's kernel for the dtype:
+//   conv2d | matmul -> add(bias) [-> relu]   conv2d_bias_act | matmul_bias_act
+//     (bias (O, 1, 1) or (1, O, 1, 1) for conv2d, (N) for matmul): the bias and
+//     ReLU applied as the product is written (oneDNN post-ops for convolutions;
+//     for matmul on each block of rows right after its GEMM, while in cache);
+//   relu_grad(max_pool2d_grad(g, argmax, y), y)   max_pool2d_grad_relu: the
+//     ReLU's mask applied as the pooled gradient is scattered.
+// The fused step sits at the last node of the chain, so fetching that node
+// still works. "Nothing else reads" counts every reader in the plan: data
+// inputs, control inputs, fetches and device copies; a fed or constant node is
+// never fused away. The add's gradient passes g through unchanged (it reads
+// neither input), and relu_grad reads the relu's output, so a training plan
+// keeps the forward pattern. Returns head node -> the nodes it absorbs (in
+// order); the fused Nodes go to P.fused_nodes.
 std::map<int, std::vector<int>> Executor::find_fusions(Plan& P, const DevicePlacement& placed,
                                                         const std::map<int, size_t>& fed_index,
                                                         const std::vector<Value>& fetches) const {
@@ -141,6 +144,32 @@ std::map<int, std::vector<int>> Executor::find_fusions(Plan& P, const DevicePlac
     const int id = *it;
     if (taken.count(id)) continue;
     const Node& h = g_.node(id);
+    // relu_grad(max_pool2d_grad(g, argmax, y), y): the mask applied as the
+    // gradient is scattered (max_pool2d_grad_relu), dx never stored unmasked.
+    if (h.op == "relu_grad") {
+      const Output po = h.inputs[0];
+      const Node& p = g_.node(po.node);
+      if (p.op != "max_pool2d_grad" || po.index != 0 || !sole(po.node) || taken.count(po.node) ||
+          !(p.inputs[2] == h.inputs[1]) || placed.device[size_t(po.node)] != placed.device[size_t(id)] ||
+          !reg.find_kernel("max_pool2d_grad_relu", placed.device[size_t(id)], h.out_dtypes[0]))
+        continue;
+      Node f;
+      f.id = id;
+      f.op = "max_pool2d_grad_relu";
+      f.name = h.name;
+      f.device = h.device;
+      f.inputs = p.inputs;
+      f.control_inputs = p.control_inputs;
+      f.control_inputs.insert(f.control_inputs.end(), h.control_inputs.begin(), h.control_inputs.end());
+      f.attrs = p.attrs;
+      f.out_shapes = h.out_shapes;
+      f.out_dtypes = h.out_dtypes;
+      P.fused_nodes.push_back(std::move(f));
+      out[id] = {po.node};
+      taken.insert(po.node);
+      taken.insert(id);
+      continue;
+    }
     int add_id = id;
     std::string act;
     if (h.op == "relu") {
@@ -225,7 +254,7 @@ std::unique_ptr<Executor::Plan> Executor::compile(const Feeds& feeds, const std:
   for (const DeviceCopy& c : placed.copies) copies_of[c.src].push_back(&c);
   std::map<std::pair<Output, std::string>, size_t> copy_step;  // (value, to) -> step
 
-  // 1b. fusion: conv2d or matmul -> add(bias) [-> relu] as one step
+  // 1b. fusion: conv2d or matmul -> add(bias) [-> relu], max_pool2d_grad -> relu_grad
   std::map<int, std::vector<int>> fused = fuse_ ? find_fusions(P, placed, fed_index, fetches)
                                                 : std::map<int, std::vector<int>>{};
   std::set<int> absorbed;

@@ -94,6 +94,10 @@ void register_conv() {
     return {c.g.add1("max_pool2d_grad", {c.grads[0], c.outputs[1], c.inputs[0]}, pool_attrs(c.attrs()))};
   });
   def("max_pool2d_grad", 3, like_last_input);  // (g, argmax, x) -> dx
+  // relu_grad(max_pool2d_grad(g, argmax, y), y) for a max pool of a ReLU's output y:
+  // each output's gradient goes to the input it took where that input is > 0. A
+  // backward-only op the executor forms (core/executor.cpp, "fusion").
+  def("max_pool2d_grad_relu", 3, like_last_input);  // (g, argmax, y) -> dy
   def("avg_pool2d", 1, [](ShapeCtx& c) { pool_shape(c, false); }, [](GradCtx& c) -> std::vector<Value> {
     return {c.g.add1("avg_pool2d_grad", {c.grads[0], c.inputs[0]}, pool_attrs(c.attrs()))};
   });

@@ -278,8 +278,10 @@ void max_pool_fwd(KernelCtx& ctx, const PoolGeom& g) {
   });
 }
 
-// (g, argmax, x) -> dx: each output's gradient goes to the input it took.
-template <class T>
+// (g, argmax, x) -> dx: each output's gradient goes to the input it took; with
+// `relu` (max_pool2d_grad_relu) only where that input is > 0, as relu_grad of the
+// result would leave it, bit for bit.
+template <class T, bool relu = false>
 void max_pool_bwd(KernelCtx& ctx) {
   const PoolGeom g = pool_geom(ctx.in(2).shape(), ctx.in(0).shape(), ctx.attrs());
   const T* gy = ctx.in(0).data<T>();
@@ -290,7 +292,13 @@ void max_pool_bwd(KernelCtx& ctx) {
       T* dp = dx + pl * g.H * g.W;
       std::fill(dp, dp + g.H * g.W, T(0));
       const int64_t o = pl * g.OH * g.OW;
-      for (int64_t i = 0; i < g.OH * g.OW; ++i) dp[am[o + i]] += gy[o + i];
+      if constexpr (relu) {
+        const T* yp = ctx.in(2).data<T>() + pl * g.H * g.W;
+        for (int64_t i = 0; i < g.OH * g.OW; ++i)
+          if (yp[am[o + i]] > T(0)) dp[am[o + i]] += gy[o + i];
+      } else {
+        for (int64_t i = 0; i < g.OH * g.OW; ++i) dp[am[o + i]] += gy[o + i];
+      }
     }
   });
 }
@@ -445,6 +453,7 @@ void register_conv_cpu() {
   });
   cpu_float_kernel("max_pool2d", [](KernelCtx& c, auto t) { max_pool_fwd<decltype(t)>(c); });
   cpu_float_kernel("max_pool2d_grad", [](KernelCtx& c, auto t) { max_pool_bwd<decltype(t)>(c); });
+  cpu_float_kernel("max_pool2d_grad_relu", [](KernelCtx& c, auto t) { max_pool_bwd<decltype(t), true>(c); });
   cpu_float_kernel("avg_pool2d", [](KernelCtx& c, auto t) { avg_pool_fwd<decltype(t)>(c); });
   cpu_float_kernel("avg_pool2d_grad", [](KernelCtx& c, auto t) { avg_pool_bwd<decltype(t)>(c); });
 }

@@ -295,3 +295,33 @@ TEST(Conv2dBiasAct, ExecutorDoesNotFuseAConvOutputReadElsewhere) {
   for (size_t i = 0; i < a.out.size(); ++i)
     for (int64_t j = 0; j < a.out[i].numel(); ++j) ASSERT_EQ(a.out[i].at(j), b.out[i].at(j));
 }
+
+// relu -> max_pool2d in training: the backward's relu_grad(max_pool2d_grad(..), y)
+// runs as one max_pool2d_grad_relu step, with the same gradient bit for bit.
+TEST(MaxPool2dGradRelu, ExecutorFusesThePoolGradientAndTheReluMask) {
+  for (int64_t stride : {2, 1}) {  // stride 1: overlapping windows add up
+    SCOPED_TRACE("stride " + std::to_string(stride));
+    auto run = [&](bool fuse, int* steps) {
+      Graph g;
+      Value x = g.constant(rand64({2, 3, 6, 6}, 71));
+      Value y = ft::relu(x);
+      Value p = max_pool2d(y, 2, stride);
+      Value loss = sum(p * g.constant(rand64(p.shape(), 72)));
+      Value dx = gradients(loss, {x})[0];
+      Executor ex(g);
+      ex.set_fusion(fuse);
+      Tensor out = ex.run({}, {dx})[0].clone();
+      *steps = ex.stats({}, {dx}).nodes;
+      return out;
+    };
+    int fs = 0, ps = 0;
+    const Tensor a = run(true, &fs), b = run(false, &ps);
+    EXPECT_EQ(fs, ps - 1);
+    int zeros = 0;
+    for (int64_t i = 0; i < a.numel(); ++i) {
+      ASSERT_EQ(a.at(i), b.at(i)) << i;
+      zeros += a.at(i) == 0;
+    }
+    EXPECT_GT(zeros, 0);
+  }
+}
