@@ -7,9 +7,12 @@
 // gradients, same shapes) timed alone through oneDNN, the faster layout per node,
 // and the share of it reached. Model "cnn-im2col" is the CNN without oneDNN: every
 // convolution im2col + GEMM and pooling the direct loops (the kernels of a build
-// without oneDNN), for a before/after in one run.
+// without oneDNN), for a before/after in one run. A model name ending in
+// "-unfused" ("mlp-unfused", "cnn-unfused") runs with the executor's fusion off
+// (Executor::set_fusion(false)): each conv2d/matmul, bias add, relu and pooling
+// gradient its own step, as before fusion.
 //
-//   build/bin/step_bench [--steps 50] [--threads 1,2] [--models mlp,cnn,cnn-im2col]
+//   build/bin/step_bench [--steps 50] [--threads 1,2] [--models mlp,cnn,cnn-im2col,mlp-unfused,cnn-unfused]
 #include <cblas.h>
 #include <sys/resource.h>
 
@@ -131,15 +134,19 @@ int main(int argc, char** argv) {
     }
   }
   const int64_t batch = 128;
-  std::printf("%-10s %7s %9s %11s %12s %9s %12s %9s %12s %10s\n", "model", "threads", "step_ms", "samples/s",
+  std::printf("%-12s %7s %9s %11s %12s %9s %12s %9s %12s %10s\n", "model", "threads", "step_ms", "samples/s",
               "gemm_bound_ms", "%limit", "conv_bound_ms", "%conv", "faults/step", "rss_MB");
   for (const auto& model : models) {
-    const bool im2col = model == "cnn-im2col";
+    std::string base = model;
+    const std::string suffix = "-unfused";
+    const bool unfused = base.size() > suffix.size() && base.compare(base.size() - suffix.size(), suffix.size(), suffix) == 0;
+    if (unfused) base.resize(base.size() - suffix.size());
+    const bool im2col = base == "cnn-im2col";
     for (int t : threads) {
       ThreadPool pool(t);
       ops::force_kernel_choice(im2col ? "im2col,direct,unfused" : "");
       train::Config cfg =
-          train::Config::load("", {"model.type=" + (im2col ? std::string("cnn") : model), "model.dropout=0"});
+          train::Config::load("", {"model.type=" + (im2col ? std::string("cnn") : base), "model.dropout=0"});
       Graph g(1);
       train::ModelGraph m = train::build_model(g, cfg);
       auto params = g.trainable();
@@ -152,6 +159,7 @@ int main(int argc, char** argv) {
       for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = float((i * 37) % 255) / 255.f;
       for (int64_t i = 0; i < batch; ++i) y.data<int32_t>()[i] = int32_t(i % 10);
       Executor ex(g, &pool);
+      ex.set_fusion(!unfused);
       Executor::Feeds feeds = {{m.inputs[0], x}, {m.inputs[1], y}};
       std::vector<Value> fetch = {m.loss};
       fetch.insert(fetch.end(), grads.begin(), grads.end());
@@ -193,7 +201,7 @@ int main(int argc, char** argv) {
         std::snprintf(conv_ms, sizeof conv_ms, "%.2f", conv_s * 1e3);
         std::snprintf(conv_pct, sizeof conv_pct, "%.1f%%", 100 * conv_s / dt);
       }
-      std::printf("%-10s %7d %9.2f %11.0f %12.2f %8.1f%% %12s %9s %12.1f %10.0f\n", model.c_str(), t, dt * 1e3,
+      std::printf("%-12s %7d %9.2f %11.0f %12.2f %8.1f%% %12s %9s %12.1f %10.0f\n", model.c_str(), t, dt * 1e3,
                   batch / dt, gemm_s * 1e3, 100 * gemm_s / dt, conv_ms, conv_pct, faults, usage().ru_maxrss / 1024.0);
       std::fflush(stdout);
     }

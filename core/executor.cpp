@@ -565,7 +565,19 @@ struct ParallelRun : std::enable_shared_from_this<ParallelRun> {
   void finish(size_t si) {
     for (int s : P.steps[si].succ)
       if (pending[size_t(s)].fetch_sub(1) == 1) submit(size_t(s));
-    if (finished.fetch_add(1) + 1 == total) pool->notify();
+    // The last count is made under the pool's lock (notify_after): run() reads
+    // the count under that lock, so it returns, and its caller may destroy the
+    // pool, only once this thread has let go of it. The thread may be no worker
+    // of the pool (the comm engine finishing a send), which the pool's
+    // destructor would not wait for.
+    size_t f = finished.load();
+    for (;;) {
+      if (f + 1 == total) {
+        pool->notify_after([this] { finished.fetch_add(1); });
+        return;
+      }
+      if (finished.compare_exchange_weak(f, f + 1)) return;
+    }
   }
   void execute(size_t si) {
     Executor::Plan::Step& st = P.steps[si];

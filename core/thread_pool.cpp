@@ -34,6 +34,12 @@ void ThreadPool::notify() {
   cv_.notify_all();
 }
 
+void ThreadPool::notify_after(const std::function<void()>& change) {
+  std::lock_guard<std::mutex> l(mu_);
+  change();
+  cv_.notify_all();
+}
+
 bool ThreadPool::run_one(std::unique_lock<std::mutex>& l) {
   if (q_.empty()) return false;
   auto task = std::move(q_.front());

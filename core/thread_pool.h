@@ -32,6 +32,12 @@ class ThreadPool {
   // pool's lock held, so it must only read state (atomics), never call the pool.
   void wait_until(const std::function<bool()>& pred);
   void notify();
+  // Runs change() under the pool's lock, then wakes the waiters. A waiter whose
+  // pred change() makes true returns only after this call has let go of the pool,
+  // so its owner may destroy the pool at once. A thread that is not one of the
+  // pool's workers (which the destructor does not wait for) must signal a
+  // waiter's last condition this way, not by changing it and then notify().
+  void notify_after(const std::function<void()>& change);
   // Splits [0, n) into chunks of at least `grain` and runs fn(begin, end) on the pool.
   void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 

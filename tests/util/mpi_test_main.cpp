@@ -49,14 +49,13 @@ class HangWatch : public ::testing::EmptyTestEventListener {
       }
     }).detach();
   }
-  void OnTestStart(const ::testing::TestInfo& t) override {
+  void OnTestStart(const ::testing::TestInfo& t) override { begin(std::string(t.test_suite_name()) + "." + t.name()); }
+  void OnTestEnd(const ::testing::TestInfo&) override { begin(""); }
+  // Watches `what` from now on ("" = nothing).
+  void begin(const std::string& what) {
     std::lock_guard<std::mutex> l(mu_);
-    name_ = std::string(t.test_suite_name()) + "." + t.name();
+    name_ = what;
     start_ = std::chrono::steady_clock::now();
-  }
-  void OnTestEnd(const ::testing::TestInfo&) override {
-    std::lock_guard<std::mutex> l(mu_);
-    name_.clear();
   }
 
  private:
@@ -81,10 +80,13 @@ int mpi_test_main(int argc, char** argv, const char* program, comm::CommPtr& wor
     delete listeners.Release(listeners.default_result_printer());
     listeners.Append(new RankPrinter(world->rank()));
   }
-  listeners.Append(new HangWatch(world->rank()));
+  auto* watch = new HangWatch(world->rank());
+  listeners.Append(watch);
   int rc = RUN_ALL_TESTS();
   int64_t bad = rc != 0;
+  watch->begin("the ranks' closing allreduce of their results");
   world->allreduce(&bad, 1, DType::I64, comm::ReduceOp::Max);
+  watch->begin("");
   world.reset();
   comm::finalize();
   return bad ? 1 : 0;
