@@ -290,8 +290,21 @@ void max_pool_bwd(KernelCtx& ctx) {
   ctx.pool->parallel_for(g.planes, plane_grain(g), [&](int64_t p0, int64_t p1) {
     for (int64_t pl = p0; pl < p1; ++pl) {
       T* dp = dx + pl * g.H * g.W;
-      std::fill(dp, dp + g.H * g.W, T(0));
       const int64_t o = pl * g.OH * g.OW;
+      if (g.k == g.s) {
+        // Windows that do not overlap: each output row's k input rows are zeroed
+        // and written while in cache (one pass over dx, not a fill and a scatter),
+        // the same additions in the same order.
+        const T* yp = relu ? ctx.in(2).data<T>() + pl * g.H * g.W : nullptr;
+        for (int64_t oh = 0; oh < g.OH; ++oh) {
+          std::fill(dp + oh * g.s * g.W, dp + (oh * g.s + g.k) * g.W, T(0));
+          for (int64_t i = oh * g.OW; i < (oh + 1) * g.OW; ++i)
+            if (!relu || yp[am[o + i]] > T(0)) dp[am[o + i]] += gy[o + i];
+        }
+        std::fill(dp + g.OH * g.s * g.W, dp + g.H * g.W, T(0));  // rows no window covers
+        continue;
+      }
+      std::fill(dp, dp + g.H * g.W, T(0));
       if constexpr (relu) {
         const T* yp = ctx.in(2).data<T>() + pl * g.H * g.W;
         for (int64_t i = 0; i < g.OH * g.OW; ++i)
@@ -429,12 +442,10 @@ void bias_act_planes(KernelCtx& c) {
   const bool relu = c.attrs().s("act") == "relu";
   auto body = [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
-      T* q = py + r * P;
+      Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> q(py + r * P, P);
       const T bias = b[r % O];
-      if (relu)
-        for (int64_t i = 0; i < P; ++i) q[i] = std::max(q[i] + bias, T(0));
-      else
-        for (int64_t i = 0; i < P; ++i) q[i] += bias;
+      if (relu) q = (q + bias).max(T(0));  // the relu kernel's max, so the same bits
+      else q += bias;
     }
   };
   if (c.pool) c.pool->parallel_for(N * O, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, P)), body);

@@ -25,15 +25,16 @@ void matmul_kernel(KernelCtx& ctx) {
                           int64_t ldb, T* c) { gemm(ta, tb, m, n, k, a, lda, b, ldb, c, n); });
 }
 
-// c (m, n) = act(c + bias), bias one value per column.
+// c (m, n) = act(c + bias), bias one value per column; Eigen arrays, as the add
+// and relu kernels compute it (the same SIMD max, so the same bits).
 template <class T>
 void bias_act_rows(T* c, int64_t m, int64_t n, const T* bias, bool relu) {
+  using Row = Eigen::Array<T, Eigen::Dynamic, 1>;
+  const Eigen::Map<const Row> b(bias, n);
   for (int64_t i = 0; i < m; ++i) {
-    T* r = c + i * n;
-    if (relu)
-      for (int64_t j = 0; j < n; ++j) r[j] = std::max(r[j] + bias[j], T(0));
-    else
-      for (int64_t j = 0; j < n; ++j) r[j] += bias[j];
+    Eigen::Map<Row> r(c + i * n, n);
+    if (relu) r = (r + b).max(T(0));
+    else r += b;
   }
 }
 
