@@ -30,7 +30,10 @@ void split_matmul(KernelCtx& ctx, Gemm&& gemm) {
   }
   if (B.rank() == 2) {
     const int64_t rows = d.rows;
-    const int64_t min_rows = std::max<int64_t>(16, (1 << 18) / std::max<int64_t>(1, n * k / 64));
+    // A block of at least 2^21 multiply-adds (about 20-40 us on one core): a
+    // 256 x 256 x 256 GEMM splits in two, where the wake-up of a pool thread
+    // (a few us) is small beside the work it takes over.
+    const int64_t min_rows = std::max<int64_t>(16, (int64_t(1) << 21) / std::max<int64_t>(1, n * k));
     ctx.pool->parallel_for(rows, min_rows, [&](int64_t r0, int64_t r1) {
       gemm(ta, tb, r1 - r0, n, k, ta ? a + r0 : a + r0 * lda, lda, b, ldb, c + r0 * n);
     });
