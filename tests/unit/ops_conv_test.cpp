@@ -9,6 +9,9 @@ using namespace ft;
 using ft::testing::check_gradients;
 using ft::testing::eval1;
 using ft::testing::rand64;
+using ft::testing::FusionPair;
+using ft::testing::expect_bit_identical;
+using ft::testing::run_fused_and_plain;
 
 namespace {
 
@@ -242,32 +245,23 @@ TEST(Conv2dBiasAct, BadBiasOrActIsBuildError) {
 namespace {
 
 // relu(conv2d(x, w) + b) (or without the relu) and the gradients of sum(y * r)
-// for x, w, b, run once with the executor's fusion on or off; also the plan's step
-// count. `fetch_conv` fetches the convolution's output too (it may not be fused then).
-struct FusionRun {
-  std::vector<Tensor> out;
-  int steps = 0;
-};
-FusionRun run_fusion(bool fuse, bool relu, bool fetch_conv, DType dt) {
-  Graph g;
-  auto cst = [&](const Shape& s, uint64_t seed) {
-    Value v = g.constant(rand64(s, seed));
-    return dt == DType::F64 ? v : cast(v, dt);
-  };
-  Value x = cst({3, 2, 7, 6}, 41), w = cst({5, 2, 3, 3}, 42), b = cst({5, 1, 1}, 43);
-  Value c = conv2d(x, w, 1, 1);
-  Value y = c + b;
-  if (relu) y = ft::relu(y);
-  Value loss = sum(y * cst({3, 5, 7, 6}, 44));
-  std::vector<Value> gr = gradients(loss, {x, w, b});
-  std::vector<Value> fetches = {y, gr[0], gr[1], gr[2]};
-  if (fetch_conv) fetches.push_back(c);
-  Executor ex(g);
-  ex.set_fusion(fuse);
-  FusionRun r;
-  for (const Tensor& t : ex.run({}, fetches)) r.out.push_back(t.clone());
-  r.steps = ex.stats({}, fetches).nodes;
-  return r;
+// for x, w, b, with the executor's fusion on and off. `fetch_conv` fetches the
+// convolution's output too (it may not be fused then).
+FusionPair conv_block(bool relu, bool fetch_conv, DType dt) {
+  return run_fused_and_plain([&](Graph& g, Executor::Feeds&) {
+    auto cst = [&](const Shape& s, uint64_t seed) {
+      Value v = g.constant(rand64(s, seed));
+      return dt == DType::F64 ? v : cast(v, dt);
+    };
+    Value x = cst({3, 2, 7, 6}, 41), w = cst({5, 2, 3, 3}, 42), b = cst({5, 1, 1}, 43);
+    Value c = conv2d(x, w, 1, 1);
+    Value y = c + b;
+    if (relu) y = ft::relu(y);
+    std::vector<Value> gr = gradients(sum(y * cst({3, 5, 7, 6}, 44)), {x, w, b});
+    std::vector<Value> fetches = {y, gr[0], gr[1], gr[2]};
+    if (fetch_conv) fetches.push_back(c);
+    return fetches;
+  });
 }
 
 }  // namespace
@@ -279,21 +273,17 @@ TEST(Conv2dBiasAct, ExecutorFusesConvBiasReluBitIdentically) {
     for (bool relu : {true, false}) {
       SCOPED_TRACE(std::string(dtype_name(dt)) + (relu ? " relu" : " bias only"));
       ops::force_kernel_choice("im2col,unfused");  // the same convolution kernel both ways
-      const FusionRun fused = run_fusion(true, relu, false, dt), plain = run_fusion(false, relu, false, dt);
+      const FusionPair r = conv_block(relu, false, dt);
       ops::force_kernel_choice("");
-      EXPECT_EQ(fused.steps, plain.steps - (relu ? 2 : 1));
-      ASSERT_EQ(fused.out.size(), plain.out.size());
-      for (size_t i = 0; i < fused.out.size(); ++i)
-        for (int64_t j = 0; j < fused.out[i].numel(); ++j)
-          ASSERT_EQ(fused.out[i].at(j), plain.out[i].at(j)) << "output " << i << " element " << j;
+      EXPECT_EQ(r.fused_steps, r.plain_steps - (relu ? 2 : 1));
+      ASSERT_NO_FATAL_FAILURE(expect_bit_identical(r));
     }
 }
 
 TEST(Conv2dBiasAct, ExecutorDoesNotFuseAConvOutputReadElsewhere) {
-  const FusionRun a = run_fusion(true, true, true, DType::F64), b = run_fusion(false, true, true, DType::F64);
-  EXPECT_EQ(a.steps, b.steps);
-  for (size_t i = 0; i < a.out.size(); ++i)
-    for (int64_t j = 0; j < a.out[i].numel(); ++j) ASSERT_EQ(a.out[i].at(j), b.out[i].at(j));
+  const FusionPair r = conv_block(true, true, DType::F64);
+  EXPECT_EQ(r.fused_steps, r.plain_steps);
+  expect_bit_identical(r);
 }
 
 // relu -> max_pool2d in training: the backward's relu_grad(max_pool2d_grad(..), y)
@@ -301,27 +291,15 @@ TEST(Conv2dBiasAct, ExecutorDoesNotFuseAConvOutputReadElsewhere) {
 TEST(MaxPool2dGradRelu, ExecutorFusesThePoolGradientAndTheReluMask) {
   for (int64_t stride : {2, 1}) {  // stride 1: overlapping windows add up
     SCOPED_TRACE("stride " + std::to_string(stride));
-    auto run = [&](bool fuse, int* steps) {
-      Graph g;
+    const FusionPair r = run_fused_and_plain([&](Graph& g, Executor::Feeds&) {
       Value x = g.constant(rand64({2, 3, 7, 7}, 71));  // 7: a row and a column no window covers at stride 2
-      Value y = ft::relu(x);
-      Value p = max_pool2d(y, 2, stride);
-      Value loss = sum(p * g.constant(rand64(p.shape(), 72)));
-      Value dx = gradients(loss, {x})[0];
-      Executor ex(g);
-      ex.set_fusion(fuse);
-      Tensor out = ex.run({}, {dx})[0].clone();
-      *steps = ex.stats({}, {dx}).nodes;
-      return out;
-    };
-    int fs = 0, ps = 0;
-    const Tensor a = run(true, &fs), b = run(false, &ps);
-    EXPECT_EQ(fs, ps - 1);
+      Value p = max_pool2d(ft::relu(x), 2, stride);
+      return std::vector<Value>{gradients(sum(p * g.constant(rand64(p.shape(), 72))), {x})[0]};
+    });
+    EXPECT_EQ(r.fused_steps, r.plain_steps - 1);
+    ASSERT_NO_FATAL_FAILURE(expect_bit_identical(r));
     int zeros = 0;
-    for (int64_t i = 0; i < a.numel(); ++i) {
-      ASSERT_EQ(a.at(i), b.at(i)) << i;
-      zeros += a.at(i) == 0;
-    }
+    for (int64_t i = 0; i < r.fused[0].numel(); ++i) zeros += r.fused[0].at(i) == 0;
     EXPECT_GT(zeros, 0);
   }
 }

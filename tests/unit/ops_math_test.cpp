@@ -377,39 +377,24 @@ TEST(MatmulBiasAct, Gradients) {
 namespace {
 
 // An MLP block y = relu(x w + b) (or without the relu) and the gradients of
-// sum(y * r) for x, w, b, with the executor's fusion on or off; also the plan's
-// step count. `fetch_product` fetches x w too (then it may not be fused).
-struct FusedRun {
-  std::vector<Tensor> out;
-  int steps = 0;
-};
-FusedRun run_dense(bool fuse, bool relu, bool fetch_product, DType dt) {
-  Graph g;
-  auto cst = [&](const Shape& s, uint64_t seed) {
-    Value v = g.constant(rand64(s, seed));
-    return dt == DType::F64 ? v : cast(v, dt);
-  };
-  Value x = g.placeholder("x", {-1, 6}, dt), w = cst({6, 7}, 62), b = cst({7}, 63);
-  Value p = matmul(x, w);
-  Value y = p + b;
-  if (relu) y = ft::relu(y);
-  Value loss = sum(y * cst({5, 7}, 64));
-  std::vector<Value> gr = gradients(loss, {x, w, b});
-  std::vector<Value> fetches = {y, gr[0], gr[1], gr[2]};
-  if (fetch_product) fetches.push_back(p);
-  Tensor xv = rand64({5, 6}, 61);
-  if (dt == DType::F32) {
-    Tensor x32 = Tensor::empty({5, 6}, DType::F32);
-    for (int64_t i = 0; i < 30; ++i) x32.data<float>()[i] = float(xv.at(i));
-    xv = x32;
-  }
-  Executor ex(g);
-  ex.set_fusion(fuse);
-  const Executor::Feeds feeds = {{x, xv}};
-  FusedRun r;
-  for (const Tensor& t : ex.run(feeds, fetches)) r.out.push_back(t.clone());
-  r.steps = ex.stats(feeds, fetches).nodes;
-  return r;
+// sum(y * r) for x, w, b, with the executor's fusion on and off; x is fed.
+// `fetch_product` fetches x w too (then it may not be fused).
+ft::testing::FusionPair dense_block(bool relu, bool fetch_product, DType dt) {
+  return ft::testing::run_fused_and_plain([&](Graph& g, Executor::Feeds& feeds) {
+    auto cst = [&](const Shape& s, uint64_t seed) {
+      Value v = g.constant(rand64(s, seed));
+      return dt == DType::F64 ? v : cast(v, dt);
+    };
+    Value x = g.placeholder("x", {-1, 6}, dt), w = cst({6, 7}, 62), b = cst({7}, 63);
+    Value p = matmul(x, w);
+    Value y = p + b;
+    if (relu) y = ft::relu(y);
+    std::vector<Value> gr = gradients(sum(y * cst({5, 7}, 64)), {x, w, b});
+    std::vector<Value> fetches = {y, gr[0], gr[1], gr[2]};
+    if (fetch_product) fetches.push_back(p);
+    feeds = {{x, dt == DType::F64 ? rand64({5, 6}, 61) : rand32({5, 6}, 61)}};
+    return fetches;
+  });
 }
 
 }  // namespace
@@ -422,11 +407,8 @@ TEST(MatmulBiasAct, ExecutorFusesMatmulBiasReluBitIdentically) {
       for (bool fetch_product : {false, true}) {
         SCOPED_TRACE(std::string(dtype_name(dt)) + (relu ? " relu" : " bias only") +
                      (fetch_product ? ", product fetched" : ""));
-        const FusedRun fused = run_dense(true, relu, fetch_product, dt), plain = run_dense(false, relu, fetch_product, dt);
-        EXPECT_EQ(fused.steps, plain.steps - (fetch_product ? 0 : relu ? 2 : 1));
-        ASSERT_EQ(fused.out.size(), plain.out.size());
-        for (size_t i = 0; i < fused.out.size(); ++i)
-          for (int64_t j = 0; j < fused.out[i].numel(); ++j)
-            ASSERT_EQ(fused.out[i].at(j), plain.out[i].at(j)) << "output " << i << " element " << j;
+        const ft::testing::FusionPair r = dense_block(relu, fetch_product, dt);
+        EXPECT_EQ(r.fused_steps, r.plain_steps - (fetch_product ? 0 : relu ? 2 : 1));
+        ASSERT_NO_FATAL_FAILURE(ft::testing::expect_bit_identical(r));
       }
 }

@@ -34,6 +34,30 @@ std::vector<Tensor> eval(Graph& g, const std::vector<Value>& fetches, const Exec
 
 Tensor eval1(Graph& g, Value v, const Executor::Feeds& feeds) { return eval(g, {v}, feeds)[0]; }
 
+FusionPair run_fused_and_plain(const std::function<std::vector<Value>(Graph&, Executor::Feeds&)>& build) {
+  FusionPair r;
+  for (bool fuse : {true, false}) {
+    Graph g;
+    Executor::Feeds feeds;
+    const std::vector<Value> fetches = build(g, feeds);
+    Executor ex(g);
+    ex.set_fusion(fuse);
+    std::vector<Tensor>& out = fuse ? r.fused : r.plain;
+    for (const Tensor& t : ex.run(feeds, fetches)) out.push_back(t.clone());
+    (fuse ? r.fused_steps : r.plain_steps) = ex.stats(feeds, fetches).nodes;
+  }
+  return r;
+}
+
+void expect_bit_identical(const FusionPair& r) {
+  ASSERT_EQ(r.fused.size(), r.plain.size());
+  for (size_t i = 0; i < r.fused.size(); ++i) {
+    ASSERT_EQ(r.fused[i].shape(), r.plain[i].shape()) << "output " << i;
+    for (int64_t j = 0; j < r.fused[i].numel(); ++j)
+      ASSERT_EQ(r.fused[i].at(j), r.plain[i].at(j)) << "output " << i << " element " << j;
+  }
+}
+
 void check_gradients(const std::function<Value(Graph&, const std::vector<Value>&)>& f,
                      const std::vector<Tensor>& inputs, double tol, double eps) {
   Graph g(1);
