@@ -368,6 +368,7 @@ Trainer::Run::Run(const RunConfig& c, comm::CommPtr world, const FitOptions& fo)
   // The per-shape kernel choice is timed per process, so two processes may pick
   // differently; deterministic mode pins the kernels every build has.
   ops::force_kernel_choice(c.distributed.deterministic ? "im2col,direct,emulated,unfused" : "");
+  ops::set_thread_count_invariant(c.distributed.deterministic);
   if (c.distributed.deterministic) {
     if (roles_.chief)
       logging::info("distributed.deterministic: convolutions and pooling on the im2col and direct kernels in every "

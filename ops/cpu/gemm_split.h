@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "ops/cpu/kernel_choice.h"
 #include "ops/matmul_dims.h"
 #include "ops/op_util.h"
 
@@ -33,7 +34,9 @@ void split_matmul(KernelCtx& ctx, Gemm&& gemm) {
     // A block of at least 2^21 multiply-adds (about 20-40 us on one core): a
     // 256 x 256 x 256 GEMM splits in two, where the wake-up of a pool thread
     // (a few us) is small beside the work it takes over.
-    const int64_t min_rows = std::max<int64_t>(16, (int64_t(1) << 21) / std::max<int64_t>(1, n * k));
+    const int64_t min_rows = thread_count_invariant()
+                                 ? rows
+                                 : std::max<int64_t>(16, (int64_t(1) << 21) / std::max<int64_t>(1, n * k));
     ctx.pool->parallel_for(rows, min_rows, [&](int64_t r0, int64_t r1) {
       gemm(ta, tb, r1 - r0, n, k, ta ? a + r0 : a + r0 * lda, lda, b, ldb, c + r0 * n);
     });

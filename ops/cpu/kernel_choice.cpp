@@ -1,6 +1,7 @@
 // cpu/kernel_choice.cpp — per-shape choice between kernel implementations by timing.
 #include "ops/cpu/kernel_choice.h"
 
+#include <atomic>
 #include <chrono>
 #include <limits>
 #include <mutex>
@@ -27,6 +28,13 @@ struct Choices {
 double seconds() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 }  // namespace
+
+namespace {
+std::atomic<bool> g_invariant{false};
+}  // namespace
+
+void set_thread_count_invariant(bool on) { g_invariant.store(on); }
+bool thread_count_invariant() { return g_invariant.load(std::memory_order_relaxed); }
 
 void run_chosen(const std::string& key, KernelCtx& ctx, const std::vector<KernelCandidate>& cands) {
   FT_CHECK(!cands.empty(), "run_chosen: no candidate for " + key);

@@ -29,6 +29,14 @@ void run_chosen(const std::string& key, KernelCtx& ctx, const std::vector<Kernel
 // choice. Forced runs are neither measured nor recorded.
 void force_kernel_choice(const std::string& names);
 
+// Kernels whose results do not depend on the thread count (distributed.deterministic
+// sets it, beside force_kernel_choice). A matmul then runs each GEMM whole on one
+// thread: OpenBLAS's result for a block of rows can differ in the last bit from the
+// same rows of the whole product, so a row split that depends on the thread count
+// would break the bit-identical runs at 1, 2 and 4 ranks.
+void set_thread_count_invariant(bool on);
+bool thread_count_invariant();
+
 // One line per choice made so far: "key: name ms, name ms -> winner".
 std::vector<std::string> kernel_choices();
 
