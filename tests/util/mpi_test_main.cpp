@@ -29,21 +29,31 @@ class RankPrinter : public ::testing::EmptyTestEventListener {
 
 // A test that runs past FT_TEST_HANG_S seconds (default 240) is named on stderr
 // and the rank aborts: a hang ends the job early, saying
-// where, instead of at CTest's timeout with nothing said.
+// where, instead of at CTest's timeout with nothing said. The watched state lives
+// to the process's end (g_watched, never freed): the detached thread that reads
+// it runs on through exit, after gtest has deleted its listeners.
+struct Watched {
+  std::mutex mu;
+  std::string name;
+  std::chrono::steady_clock::time_point start;
+};
+Watched* g_watched = nullptr;
+
 class HangWatch : public ::testing::EmptyTestEventListener {
  public:
-  explicit HangWatch(int rank) : rank_(rank) {
+  explicit HangWatch(int rank) {
     const char* s = std::getenv("FT_TEST_HANG_S");
-    limit_s_ = s ? std::atof(s) : 240.0;
-    std::thread([this] {
+    const double limit_s = s ? std::atof(s) : 240.0;
+    g_watched = new Watched();
+    std::thread([w = g_watched, rank, limit_s] {
       for (;;) {
         std::this_thread::sleep_for(std::chrono::seconds(1));
-        std::lock_guard<std::mutex> l(mu_);
-        if (name_.empty()) continue;
-        const double ran = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-        if (ran < limit_s_) continue;
-        std::fprintf(stderr, "[rank %d] %s has run %.0f s, past FT_TEST_HANG_S = %.0f: hung; aborting\n", rank_,
-                     name_.c_str(), ran, limit_s_);
+        std::lock_guard<std::mutex> l(w->mu);
+        if (w->name.empty()) continue;
+        const double ran = std::chrono::duration<double>(std::chrono::steady_clock::now() - w->start).count();
+        if (ran < limit_s) continue;
+        std::fprintf(stderr, "[rank %d] %s has run %.0f s, past FT_TEST_HANG_S = %.0f: hung; aborting\n", rank,
+                     w->name.c_str(), ran, limit_s);
         std::fflush(stderr);
         std::abort();
       }
@@ -52,18 +62,11 @@ class HangWatch : public ::testing::EmptyTestEventListener {
   void OnTestStart(const ::testing::TestInfo& t) override { begin(std::string(t.test_suite_name()) + "." + t.name()); }
   void OnTestEnd(const ::testing::TestInfo&) override { begin(""); }
   // Watches `what` from now on ("" = nothing).
-  void begin(const std::string& what) {
-    std::lock_guard<std::mutex> l(mu_);
-    name_ = what;
-    start_ = std::chrono::steady_clock::now();
+  static void begin(const std::string& what) {
+    std::lock_guard<std::mutex> l(g_watched->mu);
+    g_watched->name = what;
+    g_watched->start = std::chrono::steady_clock::now();
   }
-
- private:
-  int rank_;
-  double limit_s_ = 240;
-  std::mutex mu_;
-  std::string name_;
-  std::chrono::steady_clock::time_point start_;
 };
 
 }  // namespace
@@ -80,13 +83,12 @@ int mpi_test_main(int argc, char** argv, const char* program, comm::CommPtr& wor
     delete listeners.Release(listeners.default_result_printer());
     listeners.Append(new RankPrinter(world->rank()));
   }
-  auto* watch = new HangWatch(world->rank());
-  listeners.Append(watch);
+  listeners.Append(new HangWatch(world->rank()));
   int rc = RUN_ALL_TESTS();
   int64_t bad = rc != 0;
-  watch->begin("the ranks' closing allreduce of their results");
+  HangWatch::begin("the ranks' closing allreduce of their results");
   world->allreduce(&bad, 1, DType::I64, comm::ReduceOp::Max);
-  watch->begin("");
+  HangWatch::begin("");
   world.reset();
   comm::finalize();
   return bad ? 1 : 0;
