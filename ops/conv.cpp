@@ -76,12 +76,10 @@ void register_conv() {
         const bool chan = (b.size() == 3 && b[1] == 1 && b[2] == 1) || (b.size() == 4 && b[0] == 1 && b[2] == 1 && b[3] == 1);
         if (!chan || (o >= 0 && b[b.size() - 3] != o))
           c.fail("bias must be (O, 1, 1) or (1, O, 1, 1) with O = " + std::to_string(o) + ", got " + shape_str(b));
-        const std::string act = c.attrs().s("act");
-        if (act != "" && act != "relu") c.fail("act must be \"relu\" or \"\", got \"" + act + "\"");
+        check_fused_act(c);
       },
       [](GradCtx& c) -> std::vector<Value> {
-        Value g = c.grads[0], x = c.inputs[0], w = c.inputs[1], b = c.inputs[2];
-        if (c.attrs().s("act") == "relu") g = c.g.add1("relu_grad", {g, c.outputs[0]});
+        Value g = fused_act_grad(c), x = c.inputs[0], w = c.inputs[1], b = c.inputs[2];
         AttrMap a = conv_attrs(c.attrs());
         return {c.g.add1("conv2d_grad_input", {g, w, x}, a), c.g.add1("conv2d_grad_filter", {g, x, w}, a),
                 sum_to_like(g, b)};

@@ -37,6 +37,15 @@ Value grad_to(Value g, Value x, Value other) {
 
 }  // namespace
 
+void check_fused_act(ShapeCtx& c) {
+  const std::string act = c.attrs().s("act");
+  if (act != "" && act != "relu") c.fail("act must be \"relu\" or \"\", got \"" + act + "\"");
+}
+
+Value fused_act_grad(GradCtx& c) {
+  return c.attrs().s("act") == "relu" ? c.g.add1("relu_grad", {G(c), Y(c)}) : G(c);
+}
+
 void register_math() {
   def("add", 2, binary_shape, [](GradCtx& c) -> std::vector<Value> {
     return {grad_to(G(c), X(c, 0), X(c, 1)), grad_to(G(c), X(c, 1), X(c, 0))};

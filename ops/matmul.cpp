@@ -62,12 +62,10 @@ void register_matmul() {
         if (c.in_dtypes[2] != c.in_dtypes[0]) c.fail("bias and operands differ in dtype");
         if (bias.size() != 1 || (n >= 0 && bias[0] != n))
           c.fail("bias must be (N) with N = " + std::to_string(n) + ", got " + shape_str(bias));
-        const std::string act = c.attrs().s("act");
-        if (act != "" && act != "relu") c.fail("act must be \"relu\" or \"\", got \"" + act + "\"");
+        check_fused_act(c);
       },
       [](GradCtx& c) -> std::vector<Value> {
-        Value g = c.grads[0];
-        if (c.attrs().s("act") == "relu") g = c.g.add1("relu_grad", {g, c.outputs[0]});
+        const Value g = fused_act_grad(c);
         GradCtx mm{c.g, c.node, {c.inputs[0], c.inputs[1]}, {}, {g}};
         std::vector<Value> d = matmul_grad(mm);
         d.push_back(sum_to_like(g, c.inputs[2]));

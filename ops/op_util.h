@@ -28,6 +28,12 @@ void cpu_int_kernel(const std::string& op, F f) {
 // Shape function: output 0 = input 0's shape and dtype.
 void same_as_input0(ShapeCtx& c);
 
+// The fused ops' (conv2d_bias_act, matmul_bias_act) attribute "act": checks that it
+// is "relu" or "" (none); and the output's gradient g taken back through it
+// (relu_grad(g, y) for "relu", else g).
+void check_fused_act(ShapeCtx& c);
+Value fused_act_grad(GradCtx& c);
+
 // ---- shapes
 // NumPy broadcast of two shapes; -1 (unknown) matches anything. Throws via c.fail.
 Shape broadcast_shapes(const ShapeCtx& c, const Shape& a, const Shape& b);
@@ -95,9 +101,6 @@ void register_reduce_cpu();
 void register_shape_cpu();
 void register_nn_cpu();
 void register_conv_cpu();
-// act(y + b) in place over conv2d_bias_act's output (N, O, OH, OW): ops/cpu/conv.cpp.
-template <class T>
-void bias_act_planes(KernelCtx& c);
 void register_precision_cpu();  // after the others: half GEMM kernels wrap the f32 ones
 
 }  // namespace ops

@@ -291,26 +291,23 @@ void max_pool_bwd(KernelCtx& ctx) {
     for (int64_t pl = p0; pl < p1; ++pl) {
       T* dp = dx + pl * g.H * g.W;
       const int64_t o = pl * g.OH * g.OW;
+      const T* yp = relu ? ctx.in(2).data<T>() + pl * g.H * g.W : nullptr;
+      auto scatter = [&](int64_t i0, int64_t i1) {  // outputs [i0, i1) of the plane
+        for (int64_t i = i0; i < i1; ++i)
+          if (!relu || yp[am[o + i]] > T(0)) dp[am[o + i]] += gy[o + i];
+      };
       if (g.k == g.s) {
         // Windows that do not overlap: each output row's k input rows are zeroed
         // and written while in cache (one pass over dx, not a fill and a scatter),
         // the same additions in the same order.
-        const T* yp = relu ? ctx.in(2).data<T>() + pl * g.H * g.W : nullptr;
         for (int64_t oh = 0; oh < g.OH; ++oh) {
           std::fill(dp + oh * g.s * g.W, dp + (oh * g.s + g.k) * g.W, T(0));
-          for (int64_t i = oh * g.OW; i < (oh + 1) * g.OW; ++i)
-            if (!relu || yp[am[o + i]] > T(0)) dp[am[o + i]] += gy[o + i];
+          scatter(oh * g.OW, (oh + 1) * g.OW);
         }
         std::fill(dp + g.OH * g.s * g.W, dp + g.H * g.W, T(0));  // rows no window covers
-        continue;
-      }
-      std::fill(dp, dp + g.H * g.W, T(0));
-      if constexpr (relu) {
-        const T* yp = ctx.in(2).data<T>() + pl * g.H * g.W;
-        for (int64_t i = 0; i < g.OH * g.OW; ++i)
-          if (yp[am[o + i]] > T(0)) dp[am[o + i]] += gy[o + i];
       } else {
-        for (int64_t i = 0; i < g.OH * g.OW; ++i) dp[am[o + i]] += gy[o + i];
+        std::fill(dp, dp + g.H * g.W, T(0));
+        scatter(0, g.OH * g.OW);
       }
     }
   });
@@ -420,19 +417,8 @@ void avg_pool_bwd(KernelCtx& ctx) {
 // replaces im2col after this is registered) and then bias and activation in one
 // pass over y, planes split over the pool. The oneDNN kernel does it in one
 // primitive (ops/cpu/dnnl_conv.cpp); this is its reference and the f64 path.
-template <class T>
-void conv_bias_act_then(KernelCtx& c, DType dtype) {
-  const Kernel* conv = OpRegistry::get().find_kernel("conv2d", "cpu", dtype);
-  FT_CHECK(conv && conv->fn, "conv2d_bias_act: no cpu conv2d kernel");
-  KernelCtx k{c.node, {c.inputs[0], c.inputs[1]}, {c.outputs[0]}, c.pool, c.resources, c.step, c.training, c.device};
-  conv->fn(k);
-  bias_act_planes<T>(c);
-}
-
-}  // namespace
-
 // act(y + b) in place over y (N, O, OH, OW), b one value per channel: the epilogue
-// of conv2d_bias_act on every path that does not fuse it into the convolution.
+// of conv2d_bias_act where the convolution does not fuse it.
 template <class T>
 void bias_act_planes(KernelCtx& c) {
   Tensor& y = c.out(0);
@@ -451,17 +437,25 @@ void bias_act_planes(KernelCtx& c) {
   if (c.pool) c.pool->parallel_for(N * O, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, P)), body);
   else body(0, N * O);
 }
-template void bias_act_planes<float>(KernelCtx&);
-template void bias_act_planes<double>(KernelCtx&);
+
+template <class T>
+void conv_bias_act_then(KernelCtx& c) {
+  const DType dtype = std::is_same_v<T, float> ? DType::F32 : DType::F64;
+  const Kernel* conv = OpRegistry::get().find_kernel("conv2d", "cpu", dtype);
+  FT_CHECK(conv && conv->fn, "conv2d_bias_act: no cpu conv2d kernel");
+  KernelCtx k{c.node, {c.inputs[0], c.inputs[1]}, {c.outputs[0]}, c.pool, c.resources, c.step, c.training, c.device};
+  conv->fn(k);
+  bias_act_planes<T>(c);
+}
+
+}  // namespace
 
 void register_conv_cpu() {
   openblas_set_num_threads(1);
   cpu_float_kernel("conv2d", [](KernelCtx& c, auto t) { conv_fwd<decltype(t)>(c); });
   cpu_float_kernel("conv2d_grad_input", [](KernelCtx& c, auto t) { conv_grad_input<decltype(t)>(c); });
   cpu_float_kernel("conv2d_grad_filter", [](KernelCtx& c, auto t) { conv_grad_filter<decltype(t)>(c); });
-  cpu_float_kernel("conv2d_bias_act", [](KernelCtx& c, auto t) {
-    conv_bias_act_then<decltype(t)>(c, std::is_same_v<decltype(t), float> ? DType::F32 : DType::F64);
-  });
+  cpu_float_kernel("conv2d_bias_act", [](KernelCtx& c, auto t) { conv_bias_act_then<decltype(t)>(c); });
   cpu_float_kernel("max_pool2d", [](KernelCtx& c, auto t) { max_pool_fwd<decltype(t)>(c); });
   cpu_float_kernel("max_pool2d_grad", [](KernelCtx& c, auto t) { max_pool_bwd<decltype(t)>(c); });
   cpu_float_kernel("max_pool2d_grad_relu", [](KernelCtx& c, auto t) { max_pool_bwd<decltype(t), true>(c); });

@@ -27,10 +27,8 @@ struct Choices {
 
 double seconds() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
-}  // namespace
+std::atomic<bool> g_invariant{false};  // set_thread_count_invariant
 
-namespace {
-std::atomic<bool> g_invariant{false};
 }  // namespace
 
 void set_thread_count_invariant(bool on) { g_invariant.store(on); }
