@@ -12,7 +12,7 @@ const std::vector<std::string>& autocast_ops() {
   return ops;
 }
 
-Autocast::Autocast(Graph& src, Graph& dst, DType half) : src_(&src) {
+Autocast::Autocast(Graph& src, Graph& dst, DType half, bool in_kernel) : src_(&src) {
   ops::register_all();
   if (half != DType::F16 && half != DType::BF16)
     throw Error(std::string("autocast: the half dtype must be f16 or bf16, got ") + dtype_name(half));
@@ -40,6 +40,11 @@ Autocast::Autocast(Graph& src, Graph& dst, DType half) : src_(&src) {
       made = {v};
     } else if (src.has_value(id)) {
       made = {dst.constant(src.value(id), n.name)};
+    } else if (to_half && in_kernel && n.op == "matmul") {
+      AttrMap at = n.attrs;
+      at.set("half", int64_t(half));
+      made = dst.add(n.op, ins, at, n.name);
+      ++rewritten_;
     } else if (to_half) {
       std::vector<Value> hin;
       for (size_t i = 0; i < ins.size(); ++i)

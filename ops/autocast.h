@@ -15,6 +15,12 @@
 // gradient casts the incoming f32 gradient to `half`, the GEMM's gradient GEMMs
 // run in `half`, and the cast of a weight brings its gradient back to f32.
 // Every half value has exactly one consumer, so backward never sums half tensors.
+//
+// With in_kernel (the form for CPU kernels), a matmul keeps its f32 inputs and
+// output and carries attr "half" instead: its kernel rounds the operands and the
+// result to `half` itself, the same numbers bit for bit, without the three casts'
+// passes over memory. Its gradient products carry the attr too, and the executor
+// can still fuse it with a following bias and ReLU. conv2d keeps the casts.
 #pragma once
 
 #include <string>
@@ -30,8 +36,9 @@ const std::vector<std::string>& autocast_ops();
 class Autocast {
  public:
   // `half` is DType::F16 or DType::BF16; dst must be empty. Throws ft::Error when
-  // a name of src would clash with an inserted cast.
-  Autocast(Graph& src, Graph& dst, DType half);
+  // a name of src would clash with an inserted cast. in_kernel: see above; only for
+  // graphs whose matmuls run on the cpu (the cuda kernels take no attr "half").
+  Autocast(Graph& src, Graph& dst, DType half, bool in_kernel = false);
   // The value of dst that stands for `v` of src (for a rewritten GEMM: the f32 cast of its output).
   Value operator()(const Value& v) const;
   int rewritten() const { return rewritten_; }  // GEMM-class nodes now in half

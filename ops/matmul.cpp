@@ -11,6 +11,14 @@ void matmul_shape(ShapeCtx& c) {
   const bool ta = c.attrs().b("transpose_a", false), tb = c.attrs().b("transpose_b", false);
   if (a.size() < 2 || b.size() < 2) c.fail("matmul needs rank >= 2 operands");
   if (c.in_dtypes[0] != c.in_dtypes[1]) c.fail("matmul operands differ in dtype");
+  if (c.attrs().has("half")) {
+    const int64_t h = c.attrs().i("half");
+    if (h != int64_t(DType::F16) && h != int64_t(DType::BF16))
+      c.fail("attr half must be f16 or bf16 (" + std::to_string(int64_t(DType::F16)) + " or " +
+             std::to_string(int64_t(DType::BF16)) + "), got " + std::to_string(h));
+    if (c.in_dtypes[0] != DType::F32)
+      c.fail(std::string("attr half needs f32 operands, got ") + dtype_name(c.in_dtypes[0]));
+  }
   if (b.size() > 2 && b.size() != a.size()) c.fail("batched matmul needs equal ranks");
   if (b.size() == 2 && a.size() > 2 && ta) c.fail("transpose_a is not supported for rank>2 x rank-2 matmul");
   int64_t m = ta ? a[a.size() - 1] : a[a.size() - 2];
@@ -28,9 +36,16 @@ void matmul_shape(ShapeCtx& c) {
   c.set(0, out, c.in_dtypes[0]);
 }
 
+// The gradient's products compute in the forward's precision (attr "half").
 std::vector<Value> matmul_grad(GradCtx& c) {
   Value a = c.inputs[0], b = c.inputs[1], g = c.grads[0];
   const bool ta = c.attrs().b("transpose_a", false), tb = c.attrs().b("transpose_b", false);
+  const int64_t half = c.attrs().i("half", -1);
+  auto matmul = [half](Value x, Value y, bool tx = false, bool ty = false) {
+    AttrMap at{{"transpose_a", tx}, {"transpose_b", ty}};
+    if (half >= 0) at.set("half", half);
+    return x.graph().add1("matmul", {x, y}, at);
+  };
   if (b.rank() == 2 && a.rank() > 2) {
     // (.., M, K) x (K, N): dA keeps the batch shape; dB sums over it (as 2-D products).
     Value da = tb ? matmul(g, b) : matmul(g, b, false, true);

@@ -8,6 +8,7 @@
 #if defined(__F16C__) && defined(__AVX__)
 #include <immintrin.h>
 #endif
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -107,7 +108,24 @@ int64_t f32_to_f16_simd(const float* src, uint16_t* dst, int64_t n) {
 
 }  // namespace
 
+// bf16 <-> f32 as integer operations the compiler vectorizes: a bf16 value is the
+// top half of an f32's bits.
+namespace {
+void bf16_to_f32_loop(const uint16_t* src, float* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const uint32_t u = uint32_t(src[i]) << 16;
+    std::memcpy(dst + i, &u, sizeof u);
+  }
+}
+// The f32 bits rounded to the nearest even bf16 (low half zero); a NaN stays a quiet NaN.
+inline uint32_t bf16_round_bits(uint32_t u) {
+  const uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+  return (u & 0x7fffffffu) > 0x7f800000u ? ((u | 0x00400000u) & 0xffff0000u) : r;
+}
+}  // namespace
+
 void half_to_f32(const uint16_t* src, DType half, float* dst, int64_t n) {
+  if (half == DType::BF16) return bf16_to_f32_loop(src, dst, n);
   if (half == DType::F16) {
     const int64_t done = f16_to_f32_simd(src, dst, n);
     src += done, dst += done, n -= done;
@@ -125,6 +143,14 @@ void half_to_f32(const uint16_t* src, DType half, float* dst, int64_t n) {
 }
 
 void f32_to_half(const float* src, DType half, uint16_t* dst, int64_t n) {
+  if (half == DType::BF16) {
+    for (int64_t i = 0; i < n; ++i) {
+      uint32_t u;
+      std::memcpy(&u, src + i, sizeof u);
+      dst[i] = uint16_t(bf16_round_bits(u) >> 16);
+    }
+    return;
+  }
   if (half == DType::F16) {
     const int64_t done = f32_to_f16_simd(src, dst, n);
     src += done, dst += done, n -= done;
@@ -138,6 +164,25 @@ void f32_to_half(const float* src, DType half, uint16_t* dst, int64_t n) {
         in.cast<Eigen::half>();
   } else {
     throw Error(std::string("precision::f32_to_half: not a half dtype: ") + dtype_name(half));
+  }
+}
+
+void round_to_half(const float* src, DType half, float* dst, int64_t n) {
+  if (half == DType::BF16) {
+    for (int64_t i = 0; i < n; ++i) {
+      uint32_t u;
+      std::memcpy(&u, src + i, sizeof u);
+      u = bf16_round_bits(u);
+      std::memcpy(dst + i, &u, sizeof u);
+    }
+    return;
+  }
+  constexpr int64_t kBlock = 1024;  // on the stack, so the round trip stays in L1
+  uint16_t h[kBlock];
+  for (int64_t i = 0; i < n; i += kBlock) {
+    const int64_t len = std::min(kBlock, n - i);
+    f32_to_half(src + i, half, h, len);
+    half_to_f32(h, half, dst + i, len);
   }
 }
 

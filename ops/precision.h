@@ -23,6 +23,9 @@ float bf16_bits_to_f32(uint16_t h);
 // functions above except for NaN payloads. `half` is DType::F16 or DType::BF16.
 void half_to_f32(const uint16_t* src, DType half, float* dst, int64_t n);
 void f32_to_half(const float* src, DType half, uint16_t* dst, int64_t n);
+// n f32 values rounded to the nearest f16/bf16 value and kept as f32, as
+// half_to_f32(f32_to_half(src)) gives them; dst may be src.
+void round_to_half(const float* src, DType half, float* dst, int64_t n);
 
 // Converts between F32, F64, F16 and BF16 tensors (a new tensor, same shape).
 Tensor convert(const Tensor& x, DType to);

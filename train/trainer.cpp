@@ -467,7 +467,8 @@ void Trainer::Run::build_graph() {
   if (c_.precision != "fp32") {
     half_ = std::make_unique<Graph>(c_.train.seed);
     auto on_device = half_->device_scope(scope_dev);
-    Autocast ac(*built_, *half_, c_.precision == "fp16" ? DType::F16 : DType::BF16);
+    // On the cpu a matmul rounds to half inside its kernel (no cast passes); cuda keeps the casts.
+    Autocast ac(*built_, *half_, c_.precision == "fp16" ? DType::F16 : DType::BF16, c_.device == "cpu");
     for (Value& v : mg_.inputs) v = ac(v);
     if (mg_.logits.defined()) mg_.logits = ac(mg_.logits);
     if (mg_.predictions.defined()) mg_.predictions = ac(mg_.predictions);

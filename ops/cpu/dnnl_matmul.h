@@ -1,6 +1,8 @@
 // cpu/dnnl_matmul.h — the native bf16 matmul kernel (oneDNN, AVX512_BF16).
 #pragma once
 
+#include <cstdint>
+
 namespace ft {
 namespace ops {
 
@@ -9,6 +11,11 @@ bool native_bf16_matmul_available();
 // Registers the oneDNN kernel for matmul on bf16 (replacing the emulated one);
 // false (and nothing registered) when it is not available.
 bool register_dnnl_bf16_matmul();
+// One single-threaded GEMM on bf16 operands with the f32 accumulator as the result,
+// row-major: C (m, n) = op(A) x op(B), A (m, k) with leading dimension lda or (k, m)
+// when ta, B (k, n) with ldb or (n, k) when tb. Only where native_bf16_matmul_available().
+void gemm_bf16_f32(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const uint16_t* a, int64_t lda,
+                   const uint16_t* b, int64_t ldb, float* c);
 
 }  // namespace ops
 }  // namespace ft

@@ -1,8 +1,12 @@
 // cpu/matmul.cpp — GEMM through OpenBLAS's cblas, single-threaded inside BLAS and
-// split across flowtrain's own pool (row blocks of C, or batch entries).
+// split across flowtrain's own pool (row blocks of C, or batch entries); and the
+// f32 matmul that computes in half precision (attr "half", set by autocast).
 #include <cblas.h>
 
+#include "ops/cpu/dnnl_matmul.h"
 #include "ops/cpu/gemm_split.h"
+#include "ops/cpu/scratch.h"
+#include "ops/precision.h"
 
 namespace ft {
 namespace ops {
@@ -19,12 +23,6 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const double* a, in
               1.0, a, int(lda), b, int(ldb), beta, c, int(ldc));
 }
 
-template <class T>
-void matmul_kernel(KernelCtx& ctx) {
-  split_matmul<T>(ctx, [](bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b,
-                          int64_t ldb, T* c) { gemm(ta, tb, m, n, k, a, lda, b, ldb, c, n); });
-}
-
 // c (m, n) = act(c + bias), bias one value per column; Eigen arrays, as the add
 // and relu kernels compute it (the same SIMD max, so the same bits).
 template <class T>
@@ -38,12 +36,81 @@ void bias_act_rows(T* c, int64_t m, int64_t n, const T* bias, bool relu) {
   }
 }
 
+// A matmul on f32 tensors computed in `half` (f16 or bf16): the operands rounded to
+// half, the products summed in f32, the result rounded to half and stored as f32.
+// These are the numbers of autocast's cast -> half matmul -> cast chain, bit for bit,
+// without its three passes over memory and its half copies: each block of A is
+// converted in cache by the thread that multiplies it, B once per call, and the
+// result (with the bias and activation of matmul_bias_act) while the block is in
+// cache. bf16 runs natively through oneDNN where the CPU has AVX512_BF16; otherwise
+// (and for f16) the rounded operands go through the f32 GEMM.
+void matmul_half(KernelCtx& ctx, DType half, const float* bias, bool relu) {
+  const Tensor& B = ctx.in(1);
+  const bool native = half == DType::BF16 && native_bf16_matmul_available();
+  const float* b0 = B.data<float>();
+  const int64_t nb = B.numel();
+  // B, converted whole: every block reads all of it. The buffers outlive the
+  // parallel_for below, so they come from a pool, not thread_local scratch.
+  struct Lease {
+    std::vector<uint16_t> b16;
+    std::vector<float> b32;
+    ~Lease() {
+      if (!b16.empty()) BufferPool<uint16_t>::get().give(std::move(b16));
+      if (!b32.empty()) BufferPool<float>::get().give(std::move(b32));
+    }
+  } lease;
+  if (native) lease.b16 = BufferPool<uint16_t>::get().take(size_t(std::max<int64_t>(nb, 1)));
+  else lease.b32 = BufferPool<float>::get().take(size_t(std::max<int64_t>(nb, 1)));
+  ctx.pool->parallel_for(nb, int64_t(1) << 15, [&](int64_t i0, int64_t i1) {
+    if (native) precision::f32_to_half(b0 + i0, half, lease.b16.data() + i0, i1 - i0);
+    else precision::round_to_half(b0 + i0, half, lease.b32.data() + i0, i1 - i0);
+  });
+  split_matmul<float>(ctx, [&](bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+                               const float* b, int64_t ldb, float* c) {
+    // The block of A as stored: m rows of k, or (ta) k rows of m.
+    const int64_t rows = ta ? k : m, cols = ta ? m : k;
+    const int64_t boff = b - b0;
+    if (native) {
+      uint16_t* as = thread_scratch<uint16_t>(size_t(rows * cols));
+      for (int64_t r = 0; r < rows; ++r) precision::f32_to_half(a + r * lda, half, as + r * cols, cols);
+      gemm_bf16_f32(ta, tb, m, n, k, as, cols, lease.b16.data() + boff, ldb, c);
+    } else {
+      float* as = thread_scratch<float>(size_t(rows * cols));
+      for (int64_t r = 0; r < rows; ++r) precision::round_to_half(a + r * lda, half, as + r * cols, cols);
+      gemm(ta, tb, m, n, k, as, cols, lease.b32.data() + boff, ldb, c, n);
+    }
+    precision::round_to_half(c, half, c, m * n);
+    if (bias) bias_act_rows(c, m, n, bias, relu);
+  });
+  if (bias && matmul_dims(ctx).k == 0) {  // split_matmul only zeroed C
+    Tensor& C = ctx.out(0);
+    bias_act_rows(C.data<float>(), C.numel() / C.dim(-1), C.dim(-1), bias, relu);
+  }
+}
+
+// The attr "half" of a matmul on f32 tensors, or F32 when it computes in f32.
+DType half_of(const KernelCtx& ctx) {
+  return ctx.attrs().has("half") ? DType(ctx.attrs().i("half")) : DType::F32;
+}
+
+template <class T>
+void matmul_kernel(KernelCtx& ctx) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (const DType h = half_of(ctx); h != DType::F32) return matmul_half(ctx, h, nullptr, false);
+  }
+  split_matmul<T>(ctx, [](bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b,
+                          int64_t ldb, T* c) { gemm(ta, tb, m, n, k, a, lda, b, ldb, c, n); });
+}
+
 // matmul_bias_act: each block's GEMM, then the bias and activation on that block
 // while it is still in cache; the same arithmetic as matmul, add, relu.
 template <class T>
 void matmul_bias_act_kernel(KernelCtx& ctx) {
   const T* bias = ctx.in(2).data<T>();
   const bool relu = ctx.attrs().s("act") == "relu";
+  if constexpr (std::is_same_v<T, float>) {
+    if (const DType h = half_of(ctx); h != DType::F32) return matmul_half(ctx, h, bias, relu);
+  }
   split_matmul<T>(ctx, [&](bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b,
                            int64_t ldb, T* c) {
     gemm(ta, tb, m, n, k, a, lda, b, ldb, c, n);

@@ -69,6 +69,9 @@ namespace {
 void matmul_kernel(KernelCtx& ctx) {
   const Tensor &A = ctx.in(0), &B = ctx.in(1);
   Tensor& C = ctx.out(0);
+  if (ctx.attrs().has("half"))
+    throw Error("matmul '" + ctx.node.name + "': attr half (rounding inside the kernel) has no cuda kernel; "
+                "autocast puts casts around a cuda matmul instead");
   const ops::MatmulDims d = ops::matmul_dims(ctx);
   const bool ta = d.ta, tb = d.tb;
   const int64_t m = d.m, n = d.n, k = d.k, lda = d.lda, ldb = d.ldb;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "ops/autocast.h"
 #include "ops/cpu/dnnl_matmul.h"
@@ -14,6 +15,7 @@ using namespace ft;
 using ft::testing::check_gradients;
 using ft::testing::eval1;
 using ft::testing::rand32;
+using ft::testing::rand64;
 
 namespace {
 
@@ -156,6 +158,69 @@ TEST(HalfKernels, NativeBf16MatmulMatchesF32) {
   }
 }
 
+namespace {
+// A matmul on f32 tensors that computes in `half` (attr "half", autocast's cpu form).
+Value matmul_in(DType half, Value a, Value b, bool ta = false, bool tb = false) {
+  return a.graph().add1("matmul", {a, b}, {{"transpose_a", ta}, {"transpose_b", tb}, {"half", int64_t(half)}});
+}
+bool same_bits(const Tensor& a, const Tensor& b) {
+  return a.dtype() == b.dtype() && a.shape() == b.shape() && std::memcmp(a.raw(), b.raw(), a.bytes()) == 0;
+}
+}  // namespace
+
+// attr "half" gives the numbers of cast -> half matmul -> cast exactly: every
+// transpose, a batch, rank-4 x rank-2, shapes the blocking does not divide, with and
+// without the fused bias and ReLU, on 1 and 3 threads (row blocks split differently).
+TEST(HalfKernels, HalfAttrMatmulIsTheCastChainBitForBit) {
+  struct Case {
+    Shape a, b;
+    bool ta, tb;
+  };
+  for (int threads : {1, 3}) {
+    ThreadPool pool(threads);
+    for (DType h : kHalves) {
+      for (const Case& k : {Case{{300, 257}, {257, 129}, false, false}, Case{{257, 300}, {257, 129}, true, false},
+                            Case{{300, 257}, {129, 257}, false, true}, Case{{257, 300}, {129, 257}, true, true},
+                            Case{{4, 65, 33}, {4, 33, 70}, false, false}, Case{{2, 3, 130, 31}, {31, 17}, false, false},
+                            Case{{5, 0}, {0, 7}, false, false}}) {
+        SCOPED_TRACE(std::string(dtype_name(h)) + " " + shape_str(k.a) + " x " + shape_str(k.b) + ", " +
+                     std::to_string(threads) + " threads");
+        Graph g;
+        Value a = g.constant(rand32(k.a, 7)), b = g.constant(rand32(k.b, 8));
+        Value chain = cast(matmul(cast(a, h), cast(b, h), k.ta, k.tb), DType::F32);
+        Value in_kernel = matmul_in(h, a, b, k.ta, k.tb);
+        std::vector<Value> fetch = {chain, in_kernel};
+        const int64_t n = in_kernel.shape().back();
+        if (k.b.size() == 2) {  // the fused epilogue: bias and ReLU after the rounding
+          Value bias = g.constant(rand32({n}, 9));
+          fetch.push_back(relu(chain + bias));
+          fetch.push_back(g.add1("matmul_bias_act", {a, b, bias},
+                                 {{"transpose_a", k.ta}, {"transpose_b", k.tb}, {"act", std::string("relu")},
+                                  {"half", int64_t(h)}}));
+        }
+        Executor ex(g, &pool);
+        auto out = ex.run({}, fetch);
+        EXPECT_EQ(out[1].dtype(), DType::F32);
+        EXPECT_TRUE(same_bits(out[0], out[1]));
+        if (out.size() == 4) EXPECT_TRUE(same_bits(out[2], out[3]));
+      }
+    }
+  }
+}
+
+TEST(HalfKernels, HalfAttrNeedsF32OperandsAndAHalfDtype) {
+  Graph g;
+  Value a64 = g.constant(rand64({2, 2}, 1));
+  EXPECT_THROW(matmul_in(DType::BF16, a64, a64), Error);
+  Value a = g.constant(rand32({2, 2}, 1));
+  try {
+    matmul_in(DType::F64, a, a);
+    FAIL() << "attr half = f64 was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("attr half must be f16 or bf16"), std::string::npos) << e.what();
+  }
+}
+
 // Finite differences through half-precision GEMMs (forward and backward in half):
 // inputs on a grid that f16/bf16 hold exactly, so only the incoming gradient's
 // rounding separates symbolic from numeric.
@@ -173,6 +238,18 @@ TEST(HalfKernels, GradientsThroughHalfMatmulAndConv) {
     check_gradients([&](Graph&, const std::vector<Value>& v) {
       return cast(conv2d(in_half(v[0]), in_half(v[1]), 1, 1), DType::F64);
     }, {grid64({1, 2, 4, 4}, 9, 4, 4), grid64({2, 2, 3, 3}, 10, 4, 4)}, tol, 0.25);
+    // attr "half" on f32 tensors, its gradient products in half too; each transpose.
+    auto f32 = [](Value x) { return cast(x, DType::F32); };
+    for (int t = 0; t < 4; ++t) {
+      const bool ta = t & 1, tb = t & 2;
+      check_gradients([&](Graph&, const std::vector<Value>& v) {
+        return cast(matmul_in(h, f32(v[0]), f32(v[1]), ta, tb), DType::F64);
+      }, {grid64(ta ? Shape{4, 3} : Shape{3, 4}, 11, 4, 4), grid64(tb ? Shape{2, 4} : Shape{4, 2}, 12, 4, 4)}, tol,
+         0.25);
+    }
+    check_gradients([&](Graph&, const std::vector<Value>& v) {
+      return cast(matmul_in(h, f32(v[0]), f32(v[1])), DType::F64);
+    }, {grid64({2, 3, 4}, 13, 4, 4), grid64({4, 2}, 14, 4, 4)}, tol, 0.25);
   }
 }
 
@@ -247,6 +324,43 @@ TEST(Autocast, RunsGemmsInHalfAndTheRestInF32) {
     const double tol = h == DType::F16 ? 5e-3 : 4e-2;
     for (size_t i = 0; i < ref.size(); ++i) EXPECT_LT(max_rel_diff(got[i], ref[i]), tol) << "fetch " << i;
     EXPECT_NE(got[1].data<float>()[0], ref[1].data<float>()[0]);  // it did compute in half
+  }
+}
+
+// The in-kernel form (the trainer's on the cpu): no casts, matmuls on f32 with attr
+// "half", and the cast form's loss and gradients bit for bit, fused or not.
+TEST(Autocast, InKernelFormIsTheCastFormBitForBit) {
+  for (DType h : kHalves) {
+    SCOPED_TRACE(dtype_name(h));
+    Graph src(7), casts(7), ink(7);
+    Mlp m = build_mlp(src);
+    Autocast ac(src, casts, h), ak(src, ink, h, /*in_kernel=*/true);
+    EXPECT_EQ(ak.rewritten(), 2);
+    Value loss_c = ac(m.loss), loss_k = ak(m.loss);
+    auto grads_c = gradients(loss_c, casts.trainable());
+    auto grads_k = gradients(loss_k, ink.trainable());
+    int half_matmuls = 0;
+    for (int id = 0; id < ink.num_nodes(); ++id) {
+      const Node& n = ink.node(id);
+      EXPECT_NE(n.op, "cast") << n.name;
+      if (n.op == "matmul") {
+        EXPECT_EQ(n.attrs.i("half"), int64_t(h)) << n.name;
+        EXPECT_EQ(n.out_dtypes[0], DType::F32) << n.name;
+        ++half_matmuls;
+      }
+    }
+    EXPECT_EQ(half_matmuls, 6);  // 2 forward, 4 in the gradient
+    Executor::Feeds fs = mlp_feeds(m);
+    std::vector<Value> fc = {loss_c}, fk = {loss_k};
+    fc.insert(fc.end(), grads_c.begin(), grads_c.end());
+    fk.insert(fk.end(), grads_k.begin(), grads_k.end());
+    auto want = ft::testing::eval(casts, fc, {{ac(m.x), fs[0].second}, {ac(m.y), fs[1].second}});
+    for (bool fuse : {true, false}) {
+      Executor ex(ink);
+      ex.set_fusion(fuse);
+      auto got = ex.run({{ak(m.x), fs[0].second}, {ak(m.y), fs[1].second}}, fk);
+      for (size_t i = 0; i < want.size(); ++i) EXPECT_TRUE(same_bits(got[i], want[i])) << "fetch " << i << " fuse " << fuse;
+    }
   }
 }
 
