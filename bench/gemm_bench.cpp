@@ -2,7 +2,12 @@
 // thread pool) next to OpenBLAS cblas_sgemm (measured in the same run, same thread
 // count) and the machine's measured FMA peak.
 //
-//   build/bin/gemm_bench [--sizes 256,512,1024,2048] [--threads 1,2]
+//   build/bin/gemm_bench [--sizes 256,512,1024,2048] [--threads 1,2] [--bert-tiny]
+//
+// --bert-tiny: instead, the GEMMs of a BERT-tiny like-for-like step (batch 32, seq 128,
+// hidden 128, FFN 512, vocab 30522, 20 masked positions) with their transposes, in
+// f32, in f32 with attr half = bf16 (autocast's cpu form: conversions in the kernel),
+// and on bf16 tensors (no conversions), next to OpenBLAS f32.
 #include <cblas.h>
 #include <immintrin.h>
 
@@ -127,11 +132,79 @@ std::vector<int> parse_list(const std::string& s) {
   return v;
 }
 
+struct Shape2 {
+  const char* name;
+  int64_t m, n, k;
+  bool ta, tb;
+};
+
+// Fills an f32 tensor with small exact values.
+Tensor filled(const Shape& s, int mul, int mod) {
+  Tensor t = Tensor::empty(s, DType::F32);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = float((i * mul % mod) - mod / 2) / float(mod);
+  return t;
+}
+
+int bert_tiny_table(const std::vector<int>& threads) {
+  const int64_t tok = 32 * 128, h = 128, ffn = 512, vocab = 30522, masked = 32 * 20;
+  const Shape2 shapes[] = {
+      {"qkv", tok, 3 * h, h, false, false},       {"ffn_in", tok, ffn, h, false, false},
+      {"ffn_out", tok, h, ffn, false, false},     {"ffn_in dW", h, ffn, tok, true, false},
+      {"ffn_in dX", tok, h, ffn, false, true},    {"vocab", masked, vocab, h, false, true},
+      {"vocab dX", masked, h, vocab, false, false}, {"vocab dW", vocab, h, masked, true, false},
+  };
+  std::printf("# GF/s; f32+half: f32 tensors, attr half = bf16; bf16: bf16 tensors (%s)\n",
+              ops::native_bf16_matmul_available() ? "native, oneDNN" : "emulated in f32");
+  std::printf("%-10s %6s %6s %6s %2s %2s %7s %9s %9s %9s %9s %10s\n", "gemm", "m", "n", "k", "ta", "tb", "threads",
+              "openblas", "f32", "f32+half", "bf16", "half/f32");
+  for (int t : threads) {
+    ThreadPool pool(t);
+    for (const Shape2& q : shapes) {
+      const Shape sa = q.ta ? Shape{q.k, q.m} : Shape{q.m, q.k}, sb = q.tb ? Shape{q.n, q.k} : Shape{q.k, q.n};
+      Tensor ta = filled(sa, 7, 13), tb = filled(sb, 5, 11);
+      Graph g;
+      auto a = g.placeholder("a", sa), b = g.placeholder("b", sb);
+      auto c = matmul(a, b, q.ta, q.tb);
+      auto ch = g.add1("matmul", {a, b}, {{"transpose_a", q.ta}, {"transpose_b", q.tb}, {"half", int64_t(DType::BF16)}});
+      auto a16 = g.placeholder("a16", sa, DType::BF16), b16 = g.placeholder("b16", sb, DType::BF16);
+      auto c16 = matmul(a16, b16, q.ta, q.tb);
+      Executor ex(g, &pool);
+      Executor::Feeds feeds = {{a, ta}, {b, tb}};
+      Executor::Feeds f16 = {{a16, precision::convert(ta, DType::BF16)}, {b16, precision::convert(tb, DType::BF16)}};
+      const double tf = time_it([&] { ex.run(feeds, {c}); });
+      const double th = time_it([&] { ex.run(feeds, {ch}); });
+      const double t16 = time_it([&] { ex.run(f16, {c16}); });
+      Tensor ref = Tensor::empty({q.m, q.n}, DType::F32);
+      openblas_set_num_threads(t);
+      const double to = time_it([&] {
+        cblas_sgemm(CblasRowMajor, q.ta ? CblasTrans : CblasNoTrans, q.tb ? CblasTrans : CblasNoTrans, int(q.m),
+                    int(q.n), int(q.k), 1.f, ta.data<float>(), int(sa[1]), tb.data<float>(), int(sb[1]), 0.f,
+                    ref.data<float>(), int(q.n));
+      });
+      openblas_set_num_threads(1);
+      const double fl = 2.0 * double(q.m) * double(q.n) * double(q.k) / 1e9;
+      std::printf("%-10s %6lld %6lld %6lld %2d %2d %7d %9.1f %9.1f %9.1f %9.1f %9.2fx\n", q.name, (long long)q.m,
+                  (long long)q.n, (long long)q.k, int(q.ta), int(q.tb), t, fl / to, fl / tf, fl / th, fl / t16, tf / th);
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::vector<int> sizes = {256, 512, 1024, 2048}, threads = {1, 2};
-  for (int i = 1; i + 1 < argc; i += 2) {
+  bool bert = false;
+  for (int i = 1; i < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--bert-tiny")) {
+      bert = true;
+      --i;
+      continue;
+    }
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "gemm_bench: %s needs a value\n", argv[i]);
+      return 2;
+    }
     if (!std::strcmp(argv[i], "--sizes")) sizes = parse_list(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--threads")) threads = parse_list(argv[i + 1]);
     else {
@@ -140,6 +213,7 @@ int main(int argc, char** argv) {
     }
   }
   ops::register_all();
+  if (bert) return bert_tiny_table(threads);
   const auto [unit, peak1] = fma_peak_one_thread();
   const char* core = std::getenv("OPENBLAS_CORETYPE");
   std::printf("# OpenBLAS %s, config: %s, OPENBLAS_CORETYPE=%s\n", OPENBLAS_VERSION, openblas_get_config(),

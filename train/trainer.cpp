@@ -162,7 +162,8 @@ void print_profile(Profile& p, const std::string& json_path, int64_t steps, int 
   std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
   double total = 0;
   for (const auto& r : rows) total += double(r.second.first);
-  logging::info("profile: kernel time per op type (training steps, summed over threads)");
+  logging::info("profile: kernel time per op type ({} training steps, the first one left out when there are more; "
+                "summed over threads)", steps);
   logging::info("  {:<40} {:>10} {:>7} {:>10}", "op", "ms", "share", "calls");
   for (const auto& r : rows)
     logging::info("  {:<40} {:>10.1f} {:>6.1f}% {:>10}", r.first, double(r.second.first) / 1e6,
@@ -273,6 +274,7 @@ class Trainer::Run {
   std::unique_ptr<StepContext> ctx_;
   Resources eval_res_;
   Profile profile_;
+  int64_t profile_steps_from_ = 0;  // the profile counts the steps after this one
   std::unique_ptr<data::BatchLoader> loader_;
   // Staged inputs (resident state): the loader runs a batch ahead of the step, so
   // checkpoints take data_pos_, where the data stands after the step trained.
@@ -530,6 +532,7 @@ TrainResult Trainer::Run::fit() {
     if (rank_ == 0) logging::info("device {}: each batch staged there one step ahead", c_.device);
   }
   int64_t step = start_;
+  profile_steps_from_ = start_;
   for (; step < steps; ++step) {
     int64_t in_bytes = 0;  // a staged batch's upload, made before the step's traffic is read
     if (stager_) {
@@ -561,6 +564,11 @@ TrainResult Trainer::Run::fit() {
     d2h_since_log_ += after.d2h_bytes - before.d2h_bytes;
     check_loss(r.loss, step);
     const int64_t done = step + 1;
+    if (ctx_->profile && done == start_ + 1 && done < steps) {  // the profile is of the steady state
+      std::lock_guard<std::mutex> lock(profile_.mu);
+      profile_.by_op.clear();  // the first step: plans compiled, kernels chosen, pages first touched
+      profile_steps_from_ = done;
+    }
     if (done % c_.train.log_every == 0 || done == steps) log(done, lr);
     if (c_.train.eval_every > 0 && done % c_.train.eval_every == 0 && done != steps) evaluate(done);
     if (checkpoints && c_.train.checkpoint.every > 0 && done % c_.train.checkpoint.every == 0 && done != steps)
@@ -592,8 +600,8 @@ TrainResult Trainer::Run::fit() {
   res_.eval_loss = final_acc.loss_sum / std::max<int64_t>(1, final_acc.count);
   res_.eval_accuracy = double(final_acc.correct) / std::max<int64_t>(1, final_acc.count);
   if (roles_.chief && ctx_->profile)
-    print_profile(profile_, (std::filesystem::path(c_.train.run_dir) / "profile.json").string(), steps - start_,
-                  ThreadPool::global().threads());
+    print_profile(profile_, (std::filesystem::path(c_.train.run_dir) / "profile.json").string(),
+                  steps - profile_steps_from_, ThreadPool::global().threads());
   if (roles_.chief)
     logging::info("done: {} steps in {:.1f}s, peak RSS {:.0f} MB; run folder {}", steps - start_, now_s() - t_start_,
               peak_rss_kb() / 1024.0, c_.train.run_dir);

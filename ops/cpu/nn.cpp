@@ -22,18 +22,13 @@ void softmax_fwd(KernelCtx& c, bool log) {
   T* y = c.out(0).data<T>();
   c.pool->parallel_for(rows, row_grain(C), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
-      const T* xr = x + r * C;
-      T* yr = y + r * C;
-      T m = *std::max_element(xr, xr + C);
-      T s = 0;
-      for (int64_t j = 0; j < C; ++j) s += (yr[j] = std::exp(xr[j] - m));
-      if (log) {
-        T ls = m + std::log(s);
-        for (int64_t j = 0; j < C; ++j) yr[j] = xr[j] - ls;
-      } else {
-        T inv = T(1) / s;
-        for (int64_t j = 0; j < C; ++j) yr[j] *= inv;
-      }
+      const CVec<T> xr(x + r * C, C);
+      Vec<T> yr(y + r * C, C);
+      const T m = xr.maxCoeff();
+      yr = (xr - m).exp();  // Eigen's vectorized exp and sums, row by row
+      const T s = yr.sum();
+      if (log) yr = xr - (m + std::log(s));
+      else yr *= T(1) / s;
     }
   });
 }
@@ -48,16 +43,14 @@ void softmax_bwd(KernelCtx& c, bool log) {
   T* dx = c.out(0).data<T>();
   c.pool->parallel_for(rows, row_grain(C), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
-      const T* gr = g + r * C;
-      const T* yr = y + r * C;
-      T* dr = dx + r * C;
-      T s = 0;
+      const CVec<T> gr(g + r * C, C), yr(y + r * C, C);
+      Vec<T> dr(dx + r * C, C);
       if (log) {
-        for (int64_t j = 0; j < C; ++j) s += gr[j];
-        for (int64_t j = 0; j < C; ++j) dr[j] = gr[j] - std::exp(yr[j]) * s;
+        const T s = gr.sum();
+        dr = gr - yr.exp() * s;
       } else {
-        for (int64_t j = 0; j < C; ++j) s += gr[j] * yr[j];
-        for (int64_t j = 0; j < C; ++j) dr[j] = yr[j] * (gr[j] - s);
+        const T s = (gr * yr).sum();
+        dr = yr * (gr - s);
       }
     }
   });
@@ -95,6 +88,25 @@ void masked_softmax_fwd(KernelCtx& c) {
       const T* xr = x + row * C;
       const T* mr = m + off;
       T* yr = y + row * C;
+      if (mstep == 1) {
+        // A mask row per row (or broadcast over heads): masked entries become -inf
+        // (a loop the compiler vectorizes), then Eigen's vectorized max, exp and sum.
+        // (Eigen's select() evaluates one element at a time, with a scalar exp.)
+        const T ninf = -std::numeric_limits<T>::infinity();
+        T* __restrict yw = yr;
+        const T* __restrict xw = xr;
+        const T* __restrict mw = mr;
+        for (int64_t j = 0; j < C; ++j) yw[j] = mw[j] != T(0) ? xw[j] : ninf;
+        Vec<T> yv(yr, C);
+        const T mx = yv.maxCoeff();
+        if (mx == ninf) {
+          yv.setZero();
+          continue;
+        }
+        yv = (yv - mx).exp();
+        yv *= T(1) / yv.sum();
+        continue;
+      }
       T mx = -std::numeric_limits<T>::infinity();
       for (int64_t j = 0; j < C; ++j)
         if (mr[j * mstep] != T(0)) mx = std::max(mx, xr[j]);
@@ -139,7 +151,7 @@ void sce_fwd(KernelCtx& c) {
     for (int64_t r = r0; r < r1; ++r) {
       const T* xr = x + r * C;
       T* pr = p + r * C;
-      T m = C ? *std::max_element(xr, xr + C) : T(0);
+      T m = C ? CVec<T>(xr, C).maxCoeff() : T(0);
       Vec<T> prow(pr, C);
       prow = (CVec<T>(xr, C) - m).exp();  // vectorized exp over the vocabulary row
       T s = prow.sum();
@@ -214,18 +226,14 @@ void layer_norm_fwd(KernelCtx& c) {
   T* rstd = c.out(2).data<T>();
   c.pool->parallel_for(rows, row_grain(C), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
-      const T* xr = x + r * C;
-      T* yr = y + r * C;
-      T m = 0;
-      for (int64_t j = 0; j < C; ++j) m += xr[j];
-      m /= T(C);
-      T v = 0;
-      for (int64_t j = 0; j < C; ++j) v += (xr[j] - m) * (xr[j] - m);
-      v /= T(C);
-      T rs = T(1) / std::sqrt(v + eps);
+      const CVec<T> xr(x + r * C, C);
+      Vec<T> yr(y + r * C, C);
+      const T m = xr.sum() / T(C);
+      const T v = (xr - m).square().sum() / T(C);
+      const T rs = T(1) / std::sqrt(v + eps);
       mean[r] = m;
       rstd[r] = rs;
-      for (int64_t j = 0; j < C; ++j) yr[j] = (xr[j] - m) * rs * gamma[j] + beta[j];
+      yr = (xr - m) * rs * CVec<T>(gamma, C) + CVec<T>(beta, C);
     }
   });
 }
@@ -246,19 +254,12 @@ void layer_norm_bwd(KernelCtx& c) {
   T* dbeta = c.out(2).data<T>();
   c.pool->parallel_for(rows, row_grain(C), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
-      const T* xr = x + r * C;
-      const T* gr = g + r * C;
-      T* dr = dx + r * C;
+      const CVec<T> xr(x + r * C, C), gr(g + r * C, C), gm(gamma, C);
+      Vec<T> dr(dx + r * C, C);
       const T m = mean[r], rs = rstd[r];
-      T sd = 0, sdx = 0;
-      for (int64_t j = 0; j < C; ++j) {
-        T d = gr[j] * gamma[j];
-        sd += d;
-        sdx += d * (xr[j] - m) * rs;
-      }
-      sd /= T(C);
-      sdx /= T(C);
-      for (int64_t j = 0; j < C; ++j) dr[j] = rs * (gr[j] * gamma[j] - sd - (xr[j] - m) * rs * sdx);
+      const T sd = (gr * gm).sum() / T(C);
+      const T sdx = (gr * gm * (xr - m) * rs).sum() / T(C);
+      dr = rs * (gr * gm - sd - (xr - m) * rs * sdx);
     }
   });
   // Column ranges per chunk; each chunk walks all rows in order (deterministic).
