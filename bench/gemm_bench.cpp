@@ -136,6 +136,7 @@ struct Shape2 {
   const char* name;
   int64_t m, n, k;
   bool ta, tb;
+  int64_t batch = 0;  // > 0: a batch of (m, k) x (k, n) products (attention)
 };
 
 // Fills an f32 tensor with small exact values.
@@ -152,6 +153,7 @@ int bert_tiny_table(const std::vector<int>& threads) {
       {"ffn_out", tok, h, ffn, false, false},     {"ffn_in dW", h, ffn, tok, true, false},
       {"ffn_in dX", tok, h, ffn, false, true},    {"vocab", masked, vocab, h, false, true},
       {"vocab dX", masked, h, vocab, false, false}, {"vocab dW", vocab, h, masked, true, false},
+      {"scores", 128, 128, 64, false, true, 64},    {"context", 128, 64, 128, false, false, 64},
   };
   std::printf("# GF/s; f32+half: f32 tensors, attr half = bf16; bf16: bf16 tensors (%s)\n",
               ops::native_bf16_matmul_available() ? "native, oneDNN" : "emulated in f32");
@@ -160,7 +162,12 @@ int bert_tiny_table(const std::vector<int>& threads) {
   for (int t : threads) {
     ThreadPool pool(t);
     for (const Shape2& q : shapes) {
-      const Shape sa = q.ta ? Shape{q.k, q.m} : Shape{q.m, q.k}, sb = q.tb ? Shape{q.n, q.k} : Shape{q.k, q.n};
+      Shape sa = q.ta ? Shape{q.k, q.m} : Shape{q.m, q.k}, sb = q.tb ? Shape{q.n, q.k} : Shape{q.k, q.n};
+      const int64_t nb = std::max<int64_t>(1, q.batch);
+      if (q.batch) {
+        sa.insert(sa.begin(), q.batch);
+        sb.insert(sb.begin(), q.batch);
+      }
       Tensor ta = filled(sa, 7, 13), tb = filled(sb, 5, 11);
       Graph g;
       auto a = g.placeholder("a", sa), b = g.placeholder("b", sb);
@@ -174,15 +181,17 @@ int bert_tiny_table(const std::vector<int>& threads) {
       const double tf = time_it([&] { ex.run(feeds, {c}); });
       const double th = time_it([&] { ex.run(feeds, {ch}); });
       const double t16 = time_it([&] { ex.run(f16, {c16}); });
-      Tensor ref = Tensor::empty({q.m, q.n}, DType::F32);
+      Tensor ref = Tensor::empty({nb, q.m, q.n}, DType::F32);
       openblas_set_num_threads(t);
       const double to = time_it([&] {
-        cblas_sgemm(CblasRowMajor, q.ta ? CblasTrans : CblasNoTrans, q.tb ? CblasTrans : CblasNoTrans, int(q.m),
-                    int(q.n), int(q.k), 1.f, ta.data<float>(), int(sa[1]), tb.data<float>(), int(sb[1]), 0.f,
-                    ref.data<float>(), int(q.n));
+        for (int64_t i = 0; i < nb; ++i)
+          cblas_sgemm(CblasRowMajor, q.ta ? CblasTrans : CblasNoTrans, q.tb ? CblasTrans : CblasNoTrans, int(q.m),
+                      int(q.n), int(q.k), 1.f, ta.data<float>() + i * q.m * q.k, int(sa.back()),
+                      tb.data<float>() + i * q.k * q.n, int(sb.back()), 0.f, ref.data<float>() + i * q.m * q.n,
+                      int(q.n));
       });
       openblas_set_num_threads(1);
-      const double fl = 2.0 * double(q.m) * double(q.n) * double(q.k) / 1e9;
+      const double fl = 2.0 * double(nb) * double(q.m) * double(q.n) * double(q.k) / 1e9;
       std::printf("%-10s %6lld %6lld %6lld %2d %2d %7d %9.1f %9.1f %9.1f %9.1f %9.2fx\n", q.name, (long long)q.m,
                   (long long)q.n, (long long)q.k, int(q.ta), int(q.tb), t, fl / to, fl / tf, fl / th, fl / t16, tf / th);
     }

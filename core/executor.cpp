@@ -113,8 +113,9 @@ std::vector<int> Executor::order(const Feeds& feeds, const std::vector<Value>& f
 //     (bias (O, 1, 1) or (1, O, 1, 1) for conv2d, (N) for matmul): the bias and
 //     ReLU applied as the product is written (oneDNN post-ops for convolutions;
 //     for matmul on each block of rows right after its GEMM, while in cache);
-//   relu_grad(max_pool2d_grad(g, argmax, y), y)   max_pool2d_grad_relu: the
-//     ReLU's mask applied as the pooled gradient is scattered.
+//   relu_grad(max_pool2d_grad(g, argmax, y), y), argmax from max_pool2d(y)
+//     max_pool2d_grad_relu: the ReLU's mask applied as the pooled gradient is
+//     scattered, read from the pool's output (the value each window took).
 // The fused step sits at the last node of the chain, so fetching that node
 // still works. "Nothing else reads" counts every reader in the plan: data
 // inputs, control inputs, fetches and device copies; a fed or constant node is
@@ -153,12 +154,18 @@ std::map<int, std::vector<int>> Executor::find_fusions(Plan& P, const DevicePlac
           !(p.inputs[2] == h.inputs[1]) || placed.device[size_t(po.node)] != placed.device[size_t(id)] ||
           !reg.find_kernel("max_pool2d_grad_relu", placed.device[size_t(id)], h.out_dtypes[0]))
         continue;
+      const Output argmax = p.inputs[1];
+      const Node& pool = g_.node(argmax.node);  // the forward pool, whose output is the mask
+      if (pool.op != "max_pool2d" || argmax.index != 1 || !(pool.inputs[0] == h.inputs[1]) ||
+          !in_plan.count(argmax.node) || placed.device[size_t(argmax.node)] != placed.device[size_t(id)])
+        continue;
       Node f;
       f.id = id;
       f.op = "max_pool2d_grad_relu";
       f.name = h.name;
       f.device = h.device;
       f.inputs = p.inputs;
+      f.inputs.push_back(Output{argmax.node, 0});
       f.control_inputs = p.control_inputs;
       f.control_inputs.insert(f.control_inputs.end(), h.control_inputs.begin(), h.control_inputs.end());
       f.attrs = p.attrs;

@@ -97,6 +97,9 @@ std::vector<std::string> OpRegistry::ops() const {
 }
 
 DType dispatch_dtype(const Node& n, const std::vector<DType>& in_dtypes) {
+  // An op that computes in a precision of its own (matmul's attr half) runs the
+  // kernel of its result's dtype, whatever its operands come in.
+  if (n.attrs.has("half") && !n.out_dtypes.empty()) return n.out_dtypes[0];
   if (!in_dtypes.empty()) return in_dtypes[0];
   return n.out_dtypes.empty() ? DType::F32 : n.out_dtypes[0];
 }

@@ -18,9 +18,10 @@
 //
 // With in_kernel (the form for CPU kernels), a matmul keeps its f32 inputs and
 // output and carries attr "half" instead: its kernel rounds the operands and the
-// result to `half` itself, the same numbers bit for bit, without the three casts'
-// passes over memory. Its gradient products carry the attr too, and the executor
-// can still fuse it with a following bias and ReLU. conv2d keeps the casts.
+// result to `half` itself, the same numbers bit for bit, without the casts' passes
+// over memory. Its gradient products carry the attr too and read the incoming
+// gradient cast to half once (both products read it), and the executor can still
+// fuse the matmul with a following bias and ReLU. conv2d keeps the casts.
 #pragma once
 
 #include <string>

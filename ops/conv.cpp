@@ -92,10 +92,15 @@ void register_conv() {
     return {c.g.add1("max_pool2d_grad", {c.grads[0], c.outputs[1], c.inputs[0]}, pool_attrs(c.attrs()))};
   });
   def("max_pool2d_grad", 3, like_last_input);  // (g, argmax, x) -> dx
-  // relu_grad(max_pool2d_grad(g, argmax, y), y) for a max pool of a ReLU's output y:
-  // each output's gradient goes to the input it took where that input is > 0. A
-  // backward-only op the executor forms (core/executor.cpp, "fusion").
-  def("max_pool2d_grad_relu", 3, like_last_input);  // (g, argmax, y) -> dy
+  // relu_grad(max_pool2d_grad(g, argmax, y), y) for a max pool of a ReLU's output y,
+  // pooled = max_pool2d(y)'s output: each output's gradient goes to the input it
+  // took where that input is > 0. The input it took is the pooled value, so the mask
+  // reads `pooled`, not y (a quarter of the bytes for 2x2 windows); y gives the
+  // shape. A backward-only op the executor forms (core/executor.cpp, "fusion").
+  def("max_pool2d_grad_relu", 4, [](ShapeCtx& c) {  // (g, argmax, y, pooled) -> dy
+    if (c.in_shapes[3] != c.in_shapes[0]) c.fail("pooled must have the gradient's shape");
+    c.set(0, c.in_shapes[2], c.in_dtypes[2]);
+  });
   def("avg_pool2d", 1, [](ShapeCtx& c) { pool_shape(c, false); }, [](GradCtx& c) -> std::vector<Value> {
     return {c.g.add1("avg_pool2d_grad", {c.grads[0], c.inputs[0]}, pool_attrs(c.attrs()))};
   });

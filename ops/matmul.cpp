@@ -10,14 +10,19 @@ void matmul_shape(ShapeCtx& c) {
   const Shape &a = c.in_shapes[0], &b = c.in_shapes[1];
   const bool ta = c.attrs().b("transpose_a", false), tb = c.attrs().b("transpose_b", false);
   if (a.size() < 2 || b.size() < 2) c.fail("matmul needs rank >= 2 operands");
-  if (c.in_dtypes[0] != c.in_dtypes[1]) c.fail("matmul operands differ in dtype");
-  if (c.attrs().has("half")) {
+  // attr half: computed in that precision with an f32 result; each operand is f32
+  // or already in half.
+  const bool half = c.attrs().has("half");
+  if (half) {
     const int64_t h = c.attrs().i("half");
     if (h != int64_t(DType::F16) && h != int64_t(DType::BF16))
       c.fail("attr half must be f16 or bf16 (" + std::to_string(int64_t(DType::F16)) + " or " +
              std::to_string(int64_t(DType::BF16)) + "), got " + std::to_string(h));
-    if (c.in_dtypes[0] != DType::F32)
-      c.fail(std::string("attr half needs f32 operands, got ") + dtype_name(c.in_dtypes[0]));
+    for (DType t : {c.in_dtypes[0], c.in_dtypes[1]})
+      if (t != DType::F32 && t != DType(h))
+        c.fail(std::string("attr half needs f32 or ") + dtype_name(DType(h)) + " operands, got " + dtype_name(t));
+  } else if (c.in_dtypes[0] != c.in_dtypes[1]) {
+    c.fail("matmul operands differ in dtype");
   }
   if (b.size() > 2 && b.size() != a.size()) c.fail("batched matmul needs equal ranks");
   if (b.size() == 2 && a.size() > 2 && ta) c.fail("transpose_a is not supported for rank>2 x rank-2 matmul");
@@ -33,14 +38,16 @@ void matmul_shape(ShapeCtx& c) {
       if (a[i] >= 0 && b[i] >= 0 && a[i] != b[i]) c.fail("batch dimensions differ");
   out.push_back(m);
   out.push_back(n);
-  c.set(0, out, c.in_dtypes[0]);
+  c.set(0, out, half ? DType::F32 : c.in_dtypes[0]);
 }
 
-// The gradient's products compute in the forward's precision (attr "half").
+// The gradient's products compute in the forward's precision (attr "half"); the
+// incoming gradient, which both read, is rounded to half once (a cast), not by each.
 std::vector<Value> matmul_grad(GradCtx& c) {
   Value a = c.inputs[0], b = c.inputs[1], g = c.grads[0];
   const bool ta = c.attrs().b("transpose_a", false), tb = c.attrs().b("transpose_b", false);
   const int64_t half = c.attrs().i("half", -1);
+  if (half >= 0) g = cast(g, DType(half));
   auto matmul = [half](Value x, Value y, bool tx = false, bool ty = false) {
     AttrMap at{{"transpose_a", tx}, {"transpose_b", ty}};
     if (half >= 0) at.set("half", half);
@@ -74,7 +81,7 @@ void register_matmul() {
         matmul_shape(c);
         const Shape& bias = c.in_shapes[2];
         const int64_t n = c.out_shapes[0].back();
-        if (c.in_dtypes[2] != c.in_dtypes[0]) c.fail("bias and operands differ in dtype");
+        if (c.in_dtypes[2] != c.out_dtypes[0]) c.fail("bias and result differ in dtype");
         if (bias.size() != 1 || (n >= 0 && bias[0] != n))
           c.fail("bias must be (N) with N = " + std::to_string(n) + ", got " + shape_str(bias));
         check_fused_act(c);

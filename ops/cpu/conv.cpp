@@ -279,8 +279,9 @@ void max_pool_fwd(KernelCtx& ctx, const PoolGeom& g) {
 }
 
 // (g, argmax, x) -> dx: each output's gradient goes to the input it took; with
-// `relu` (max_pool2d_grad_relu) only where that input is > 0, as relu_grad of the
-// result would leave it, bit for bit.
+// `relu` (max_pool2d_grad_relu, a 4th input: the pooled output) only where that
+// input, which is the pooled value, is > 0, as relu_grad of the result would leave
+// it, bit for bit.
 template <class T, bool relu = false>
 void max_pool_bwd(KernelCtx& ctx) {
   const PoolGeom g = pool_geom(ctx.in(2).shape(), ctx.in(0).shape(), ctx.attrs());
@@ -291,10 +292,10 @@ void max_pool_bwd(KernelCtx& ctx) {
     for (int64_t pl = p0; pl < p1; ++pl) {
       T* dp = dx + pl * g.H * g.W;
       const int64_t o = pl * g.OH * g.OW;
-      const T* yp = relu ? ctx.in(2).data<T>() + pl * g.H * g.W : nullptr;
+      const T* pooled = relu ? ctx.in(3).data<T>() : nullptr;
       auto scatter = [&](int64_t i0, int64_t i1) {  // outputs [i0, i1) of the plane
         for (int64_t i = i0; i < i1; ++i)
-          if (!relu || yp[am[o + i]] > T(0)) dp[am[o + i]] += gy[o + i];
+          if (!relu || pooled[o + i] > T(0)) dp[am[o + i]] += gy[o + i];
       };
       if (g.k == g.s) {
         // Windows that do not overlap: each output row's k input rows are zeroed

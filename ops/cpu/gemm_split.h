@@ -13,9 +13,10 @@
 namespace ft {
 namespace ops {
 
-// T: the element storage type. gemm(ta, tb, m, n, k, a, lda, b, ldb, c) computes
-// one block, row-major, C with leading dimension n.
-template <class T, class Gemm>
+// T: the element storage type (TA, TB, TC for operands and result when they
+// differ). gemm(ta, tb, m, n, k, a, lda, b, ldb, c) computes one block, row-major,
+// C with leading dimension n.
+template <class T, class TB = T, class TC = T, class Gemm>
 void split_matmul(KernelCtx& ctx, Gemm&& gemm) {
   const Tensor &A = ctx.in(0), &B = ctx.in(1);
   Tensor& C = ctx.out(0);
@@ -23,10 +24,10 @@ void split_matmul(KernelCtx& ctx, Gemm&& gemm) {
   const bool ta = d.ta, tb = d.tb;
   const int64_t m = d.m, n = d.n, k = d.k, lda = d.lda, ldb = d.ldb;
   const T* a = static_cast<const T*>(A.raw());
-  const T* b = static_cast<const T*>(B.raw());
-  T* c = static_cast<T*>(C.raw());
+  const TB* b = static_cast<const TB*>(B.raw());
+  TC* c = static_cast<TC*>(C.raw());
   if (k == 0) {
-    std::fill(c, c + C.numel(), T(0));  // all-zero bits: +0.0 in every float format
+    std::fill(c, c + C.numel(), TC(0));  // all-zero bits: +0.0 in every float format
     return;
   }
   if (B.rank() == 2) {

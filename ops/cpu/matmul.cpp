@@ -36,21 +36,26 @@ void bias_act_rows(T* c, int64_t m, int64_t n, const T* bias, bool relu) {
   }
 }
 
-// A matmul on f32 tensors computed in `half` (f16 or bf16): the operands rounded to
-// half, the products summed in f32, the result rounded to half and stored as f32.
+// A matmul computed in `half` (f16 or bf16) with an f32 result: the operands rounded
+// to half, the products summed in f32, the result rounded to half and stored as f32.
 // These are the numbers of autocast's cast -> half matmul -> cast chain, bit for bit,
-// without its three passes over memory and its half copies: each block of A is
-// converted in cache by the thread that multiplies it, B once per call, and the
-// result (with the bias and activation of matmul_bias_act) while the block is in
-// cache. bf16 runs natively through oneDNN where the CPU has AVX512_BF16; otherwise
-// (and for f16) the rounded operands go through the f32 GEMM.
+// without its three passes over memory and its half copies: each block of an f32 A
+// is converted in cache by the thread that multiplies it, an f32 B once per call, and
+// the result (with the bias and activation of matmul_bias_act) while the block is in
+// cache. An operand may also come in `half` already (a gradient that two products
+// read is cast once: ops/matmul.cpp); it is then read as it is. bf16 runs natively
+// through oneDNN where the CPU has AVX512_BF16; otherwise (and for f16) the rounded
+// operands go through the f32 GEMM.
+template <class TA, class TB>
 void matmul_half(KernelCtx& ctx, DType half, const float* bias, bool relu) {
+  constexpr bool a_half = std::is_same_v<TA, uint16_t>, b_half = std::is_same_v<TB, uint16_t>;
   const Tensor& B = ctx.in(1);
   const bool native = half == DType::BF16 && native_bf16_matmul_available();
-  const float* b0 = B.data<float>();
+  const TB* b0 = static_cast<const TB*>(B.raw());
   const int64_t nb = B.numel();
-  // B, converted whole: every block reads all of it. The buffers outlive the
-  // parallel_for below, so they come from a pool, not thread_local scratch.
+  // B as the GEMM reads it: bf16 bits (native) or rounded f32, converted whole, as
+  // every block reads all of it. The buffers outlive the parallel_for below, so they
+  // come from a pool, not thread_local scratch.
   struct Lease {
     std::vector<uint16_t> b16;
     std::vector<float> b32;
@@ -59,25 +64,41 @@ void matmul_half(KernelCtx& ctx, DType half, const float* bias, bool relu) {
       if (!b32.empty()) BufferPool<float>::get().give(std::move(b32));
     }
   } lease;
-  if (native) lease.b16 = BufferPool<uint16_t>::get().take(size_t(std::max<int64_t>(nb, 1)));
-  else lease.b32 = BufferPool<float>::get().take(size_t(std::max<int64_t>(nb, 1)));
-  ctx.pool->parallel_for(nb, int64_t(1) << 15, [&](int64_t i0, int64_t i1) {
-    if (native) precision::f32_to_half(b0 + i0, half, lease.b16.data() + i0, i1 - i0);
-    else precision::round_to_half(b0 + i0, half, lease.b32.data() + i0, i1 - i0);
-  });
-  split_matmul<float>(ctx, [&](bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
-                               const float* b, int64_t ldb, float* c) {
+  const uint16_t* bn = nullptr;  // native B
+  const float* be = nullptr;     // emulated B
+  if (native && b_half) {
+    bn = reinterpret_cast<const uint16_t*>(b0);
+  } else {
+    if (native) lease.b16 = BufferPool<uint16_t>::get().take(size_t(std::max<int64_t>(nb, 1)));
+    else lease.b32 = BufferPool<float>::get().take(size_t(std::max<int64_t>(nb, 1)));
+    ctx.pool->parallel_for(nb, int64_t(1) << 15, [&](int64_t i0, int64_t i1) {
+      if constexpr (b_half) precision::half_to_f32(b0 + i0, half, lease.b32.data() + i0, i1 - i0);
+      else if (native) precision::f32_to_half(b0 + i0, half, lease.b16.data() + i0, i1 - i0);
+      else precision::round_to_half(b0 + i0, half, lease.b32.data() + i0, i1 - i0);
+    });
+    bn = lease.b16.data();
+    be = lease.b32.data();
+  }
+  split_matmul<TA, TB, float>(ctx, [&](bool ta, bool tb, int64_t m, int64_t n, int64_t k, const TA* a, int64_t lda,
+                                       const TB* b, int64_t ldb, float* c) {
     // The block of A as stored: m rows of k, or (ta) k rows of m.
     const int64_t rows = ta ? k : m, cols = ta ? m : k;
     const int64_t boff = b - b0;
     if (native) {
-      uint16_t* as = thread_scratch<uint16_t>(size_t(rows * cols));
-      for (int64_t r = 0; r < rows; ++r) precision::f32_to_half(a + r * lda, half, as + r * cols, cols);
-      gemm_bf16_f32(ta, tb, m, n, k, as, cols, lease.b16.data() + boff, ldb, c);
+      if constexpr (a_half) {
+        gemm_bf16_f32(ta, tb, m, n, k, a, lda, bn + boff, ldb, c);
+      } else {
+        uint16_t* as = thread_scratch<uint16_t>(size_t(rows * cols));
+        for (int64_t r = 0; r < rows; ++r) precision::f32_to_half(a + r * lda, half, as + r * cols, cols);
+        gemm_bf16_f32(ta, tb, m, n, k, as, cols, bn + boff, ldb, c);
+      }
     } else {
       float* as = thread_scratch<float>(size_t(rows * cols));
-      for (int64_t r = 0; r < rows; ++r) precision::round_to_half(a + r * lda, half, as + r * cols, cols);
-      gemm(ta, tb, m, n, k, as, cols, lease.b32.data() + boff, ldb, c, n);
+      for (int64_t r = 0; r < rows; ++r) {
+        if constexpr (a_half) precision::half_to_f32(a + r * lda, half, as + r * cols, cols);
+        else precision::round_to_half(a + r * lda, half, as + r * cols, cols);
+      }
+      gemm(ta, tb, m, n, k, as, cols, be + boff, ldb, c, n);
     }
     precision::round_to_half(c, half, c, m * n);
     if (bias) bias_act_rows(c, m, n, bias, relu);
@@ -86,6 +107,15 @@ void matmul_half(KernelCtx& ctx, DType half, const float* bias, bool relu) {
     Tensor& C = ctx.out(0);
     bias_act_rows(C.data<float>(), C.numel() / C.dim(-1), C.dim(-1), bias, relu);
   }
+}
+
+// The four operand combinations: f32 or already in half.
+void matmul_half(KernelCtx& ctx, DType half, const float* bias, bool relu) {
+  const bool ah = ctx.in(0).dtype() != DType::F32, bh = ctx.in(1).dtype() != DType::F32;
+  if (ah && bh) matmul_half<uint16_t, uint16_t>(ctx, half, bias, relu);
+  else if (ah) matmul_half<uint16_t, float>(ctx, half, bias, relu);
+  else if (bh) matmul_half<float, uint16_t>(ctx, half, bias, relu);
+  else matmul_half<float, float>(ctx, half, bias, relu);
 }
 
 // The attr "half" of a matmul on f32 tensors, or F32 when it computes in f32.

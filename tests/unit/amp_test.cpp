@@ -198,11 +198,17 @@ TEST(HalfKernels, HalfAttrMatmulIsTheCastChainBitForBit) {
                                  {{"transpose_a", k.ta}, {"transpose_b", k.tb}, {"act", std::string("relu")},
                                   {"half", int64_t(h)}}));
         }
+        // Operands that come in half already: read as they are.
+        const size_t mixed = fetch.size();
+        fetch.push_back(matmul_in(h, cast(a, h), b, k.ta, k.tb));
+        fetch.push_back(matmul_in(h, a, cast(b, h), k.ta, k.tb));
+        fetch.push_back(matmul_in(h, cast(a, h), cast(b, h), k.ta, k.tb));
         Executor ex(g, &pool);
         auto out = ex.run({}, fetch);
         EXPECT_EQ(out[1].dtype(), DType::F32);
         EXPECT_TRUE(same_bits(out[0], out[1]));
-        if (out.size() == 4) EXPECT_TRUE(same_bits(out[2], out[3]));
+        if (mixed == 4) EXPECT_TRUE(same_bits(out[2], out[3]));
+        for (size_t i = mixed; i < out.size(); ++i) EXPECT_TRUE(same_bits(out[0], out[i])) << "mixed " << i - mixed;
       }
     }
   }
@@ -213,6 +219,7 @@ TEST(HalfKernels, HalfAttrNeedsF32OperandsAndAHalfDtype) {
   Value a64 = g.constant(rand64({2, 2}, 1));
   EXPECT_THROW(matmul_in(DType::BF16, a64, a64), Error);
   Value a = g.constant(rand32({2, 2}, 1));
+  EXPECT_THROW(matmul_in(DType::BF16, a, cast(a, DType::F16)), Error);  // the other half dtype
   try {
     matmul_in(DType::F64, a, a);
     FAIL() << "attr half = f64 was accepted";
@@ -339,10 +346,14 @@ TEST(Autocast, InKernelFormIsTheCastFormBitForBit) {
     Value loss_c = ac(m.loss), loss_k = ak(m.loss);
     auto grads_c = gradients(loss_c, casts.trainable());
     auto grads_k = gradients(loss_k, ink.trainable());
-    int half_matmuls = 0;
+    int half_matmuls = 0, grad_casts = 0;
     for (int id = 0; id < ink.num_nodes(); ++id) {
       const Node& n = ink.node(id);
-      EXPECT_NE(n.op, "cast") << n.name;
+      if (n.op == "cast") {  // only the incoming gradient of each matmul, cast once for its two products
+        EXPECT_EQ(n.out_dtypes[0], h) << n.name;
+        EXPECT_EQ(n.name.rfind("grad/", 0), 0u) << n.name;
+        ++grad_casts;
+      }
       if (n.op == "matmul") {
         EXPECT_EQ(n.attrs.i("half"), int64_t(h)) << n.name;
         EXPECT_EQ(n.out_dtypes[0], DType::F32) << n.name;
@@ -350,6 +361,7 @@ TEST(Autocast, InKernelFormIsTheCastFormBitForBit) {
       }
     }
     EXPECT_EQ(half_matmuls, 6);  // 2 forward, 4 in the gradient
+    EXPECT_EQ(grad_casts, 2);
     Executor::Feeds fs = mlp_feeds(m);
     std::vector<Value> fc = {loss_c}, fk = {loss_k};
     fc.insert(fc.end(), grads_c.begin(), grads_c.end());
