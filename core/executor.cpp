@@ -115,7 +115,9 @@ std::vector<int> Executor::order(const Feeds& feeds, const std::vector<Value>& f
 //     for matmul on each block of rows right after its GEMM, while in cache);
 //   relu_grad(max_pool2d_grad(g, argmax, y), y), argmax from max_pool2d(y)
 //     max_pool2d_grad_relu: the ReLU's mask applied as the pooled gradient is
-//     scattered, read from the pool's output (the value each window took).
+//     scattered, read from the pool's output (the value each window took);
+//   cast(sparse_softmax_cross_entropy_grad(..)) to f16/bf16
+//     sparse_softmax_cross_entropy_grad_cast: the gradient written in half.
 // The fused step sits at the last node of the chain, so fetching that node
 // still works. "Nothing else reads" counts every reader in the plan: data
 // inputs, control inputs, fetches and device copies; a fed or constant node is
@@ -145,6 +147,36 @@ std::map<int, std::vector<int>> Executor::find_fusions(Plan& P, const DevicePlac
     const int id = *it;
     if (taken.count(id)) continue;
     const Node& h = g_.node(id);
+    // cast(sparse_softmax_cross_entropy_grad(..)) to f16/bf16: the logits' gradient
+    // written in half as it is computed, the f32 one never stored.
+    if (h.op == "cast") {
+      const Output so = h.inputs[0];
+      const Node& sg = g_.node(so.node);
+      const DType to = h.out_dtypes[0];
+      const std::string& dev = placed.device[size_t(id)];
+      if (sg.op != "sparse_softmax_cross_entropy_grad" || so.index != 0 || !sole(so.node) || taken.count(so.node) ||
+          sg.out_dtypes[0] != DType::F32 || (to != DType::F16 && to != DType::BF16) ||
+          placed.device[size_t(so.node)] != dev ||
+          !reg.find_kernel("sparse_softmax_cross_entropy_grad_cast", dev, DType::F32))
+        continue;
+      Node f;
+      f.id = id;
+      f.op = "sparse_softmax_cross_entropy_grad_cast";
+      f.name = h.name;
+      f.device = h.device;
+      f.inputs = sg.inputs;
+      f.control_inputs = sg.control_inputs;
+      f.control_inputs.insert(f.control_inputs.end(), h.control_inputs.begin(), h.control_inputs.end());
+      f.attrs = sg.attrs;
+      f.attrs.set("to", int64_t(to));
+      f.out_shapes = h.out_shapes;
+      f.out_dtypes = h.out_dtypes;
+      P.fused_nodes.push_back(std::move(f));
+      out[id] = {so.node};
+      taken.insert(so.node);
+      taken.insert(id);
+      continue;
+    }
     // relu_grad(max_pool2d_grad(g, argmax, y), y): the mask applied as the
     // gradient is scattered (max_pool2d_grad_relu), dx never stored unmasked.
     if (h.op == "relu_grad") {

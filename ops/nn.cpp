@@ -116,6 +116,16 @@ void register_nn() {
   });
   // (g (N), probs (N, C), labels (N)) -> (probs - onehot(labels)) * g
   def("sparse_softmax_cross_entropy_grad", 3, [](ShapeCtx& c) { c.set(0, c.in_shapes[1], c.in_dtypes[0]); });
+  // cast(sparse_softmax_cross_entropy_grad(..), to) as one step, the gradient written
+  // in f16/bf16 as it is computed (the f32 gradient never stored). Backward-only; the
+  // executor forms it (core/executor.cpp, "fusion") where mixed precision casts the
+  // logits' gradient for the output projection's products.
+  def("sparse_softmax_cross_entropy_grad_cast", 3, [](ShapeCtx& c) {
+    const DType to = DType(c.attrs().i("to"));
+    if (c.in_dtypes[0] != DType::F32 || (to != DType::F16 && to != DType::BF16))
+      c.fail("needs an f32 gradient and to = f16 or bf16");
+    c.set(0, c.in_shapes[1], to);
+  });
 
   def("mse", 2, mse_shape, [](GradCtx& c) -> std::vector<Value> {
     auto d = c.g.add("mse_grad", {c.grads[0], c.inputs[0], c.inputs[1]});

@@ -5,7 +5,9 @@
 #include <cmath>
 #include <limits>
 
+#include "ops/cpu/scratch.h"
 #include "ops/op_util.h"
+#include "ops/precision.h"
 
 namespace ft {
 namespace ops {
@@ -163,26 +165,33 @@ void sce_fwd(KernelCtx& c) {
 }
 
 // (g (N), probs (N, C), labels (N)) -> (probs - onehot) * g; ignored rows get 0.
+// With `to` (sparse_softmax_cross_entropy_grad_cast, T = float), each row is
+// computed in a per-thread f32 row and written rounded to f16/bf16.
 template <class T>
-void sce_bwd(KernelCtx& c) {
+void sce_bwd(KernelCtx& c, DType to = DType::F32) {
   const T* g = c.in(0).data<T>();
   const Tensor& P = c.in(1);
   const Tensor& Y = c.in(2);
   const int64_t N = P.dim(0), C = P.dim(1);
   const T* p = P.data<T>();
-  T* dx = c.out(0).data<T>();
+  const bool half = to != DType::F32;
+  T* dx = half ? nullptr : c.out(0).data<T>();
+  uint16_t* dh = half ? static_cast<uint16_t*>(c.out(0).raw()) : nullptr;
   c.pool->parallel_for(N, row_grain(C), [&](int64_t r0, int64_t r1) {
+    T* row = half ? thread_scratch<T>(size_t(C)) : nullptr;
     for (int64_t r = r0; r < r1; ++r) {
       int64_t k = label(Y, r);
-      T* dr = dx + r * C;
+      T* dr = half ? row : dx + r * C;
       if (k < 0) {
         std::fill(dr, dr + C, T(0));
-        continue;
+      } else {
+        const T* pr = p + r * C;
+        const T gr = g[r];
+        for (int64_t j = 0; j < C; ++j) dr[j] = pr[j] * gr;
+        dr[k] -= gr;
       }
-      const T* pr = p + r * C;
-      const T gr = g[r];
-      for (int64_t j = 0; j < C; ++j) dr[j] = pr[j] * gr;
-      dr[k] -= gr;
+      if constexpr (std::is_same_v<T, float>)
+        if (half) precision::f32_to_half(row, to, dh + r * C, C);
     }
   });
 }
@@ -330,6 +339,8 @@ void register_nn_cpu() {
   cpu_float_kernel("masked_softmax", [](KernelCtx& c, auto t) { masked_softmax_fwd<decltype(t)>(c); });
   cpu_float_kernel("sparse_softmax_cross_entropy", [](KernelCtx& c, auto t) { sce_fwd<decltype(t)>(c); });
   cpu_float_kernel("sparse_softmax_cross_entropy_grad", [](KernelCtx& c, auto t) { sce_bwd<decltype(t)>(c); });
+  OpRegistry::get().add_kernel("sparse_softmax_cross_entropy_grad_cast", "cpu", DType::F32,
+                               Kernel{[](KernelCtx& c) { sce_bwd<float>(c, c.out(0).dtype()); }, {}});
   cpu_float_kernel("mse", [](KernelCtx& c, auto t) { mse_fwd<decltype(t)>(c); });
   cpu_float_kernel("mse_grad", [](KernelCtx& c, auto t) { mse_bwd<decltype(t)>(c); });
   cpu_float_kernel("layer_norm", [](KernelCtx& c, auto t) { layer_norm_fwd<decltype(t)>(c); });

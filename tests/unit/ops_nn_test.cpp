@@ -238,3 +238,24 @@ TEST(Dropout, BadRateIsBuildError) {
   Graph g;
   EXPECT_THROW(dropout(g.placeholder("x", {3}), 1.0, 0), Error);
 }
+
+// Mixed precision casts the logits' gradient to half for the output projection's
+// products: the executor writes it in half as it computes it, one step fewer, the
+// same bits as the cast of the f32 gradient (ignored labels included). On
+// cuda there is no fused kernel, and the plan keeps both steps.
+TEST(CrossEntropy, GradientCastToHalfIsOneStepBitIdentically) {
+  for (DType h : {DType::BF16, DType::F16}) {
+    SCOPED_TRACE(dtype_name(h));
+    const ft::testing::FusionPair r = ft::testing::run_fused_and_plain([&](Graph& g, Executor::Feeds& feeds) {
+      Value logits = g.placeholder("logits", {-1, 37});
+      Value labels = g.constant(Tensor::from<int32_t>({5}, {3, -1, 36, 0, 17}));
+      Value loss = mean(sparse_softmax_cross_entropy(logits, labels));
+      Value dl = gradients(loss, {logits})[0];
+      feeds = {{logits, ft::testing::rand32({5, 37}, 71, -4, 4)}};
+      return std::vector<Value>{loss, cast(dl, h)};
+    });
+    EXPECT_EQ(r.fused_steps, r.plain_steps - 1);
+    ASSERT_NO_FATAL_FAILURE(ft::testing::expect_bit_identical(r));
+    EXPECT_EQ(r.fused[1].dtype(), h);
+  }
+}

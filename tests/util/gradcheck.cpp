@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 
 namespace ft {
@@ -53,8 +54,12 @@ void expect_bit_identical(const FusionPair& r) {
   ASSERT_EQ(r.fused.size(), r.plain.size());
   for (size_t i = 0; i < r.fused.size(); ++i) {
     ASSERT_EQ(r.fused[i].shape(), r.plain[i].shape()) << "output " << i;
+    ASSERT_EQ(r.fused[i].dtype(), r.plain[i].dtype()) << "output " << i;
+    const size_t es = dtype_size(r.fused[i].dtype());
+    const auto* f = static_cast<const unsigned char*>(r.fused[i].raw());
+    const auto* p = static_cast<const unsigned char*>(r.plain[i].raw());
     for (int64_t j = 0; j < r.fused[i].numel(); ++j)
-      ASSERT_EQ(r.fused[i].at(j), r.plain[i].at(j)) << "output " << i << " element " << j;
+      ASSERT_EQ(std::memcmp(f + size_t(j) * es, p + size_t(j) * es, es), 0) << "output " << i << " element " << j;
   }
 }
 
