@@ -143,6 +143,25 @@ std::map<int, std::vector<int>> Executor::find_fusions(Plan& P, const DevicePlac
   };
   std::map<int, std::vector<int>> out;
   std::set<int> taken;
+  // A producer absorbed into the node h that reads it, as one fused node at h.
+  auto fuse_two = [&](int id, const Node& h, int pid, const Node& p, const std::string& op, std::vector<Output> inputs,
+                      AttrMap attrs) {
+    Node f;
+    f.id = id;
+    f.op = op;
+    f.name = h.name;
+    f.device = h.device;
+    f.inputs = std::move(inputs);
+    f.control_inputs = p.control_inputs;
+    f.control_inputs.insert(f.control_inputs.end(), h.control_inputs.begin(), h.control_inputs.end());
+    f.attrs = std::move(attrs);
+    f.out_shapes = h.out_shapes;
+    f.out_dtypes = h.out_dtypes;
+    P.fused_nodes.push_back(std::move(f));
+    out[id] = {pid};
+    taken.insert(pid);
+    taken.insert(id);
+  };
   for (auto it = placed.nodes.rbegin(); it != placed.nodes.rend(); ++it) {  // the longest chain first
     const int id = *it;
     if (taken.count(id)) continue;
@@ -159,22 +178,9 @@ std::map<int, std::vector<int>> Executor::find_fusions(Plan& P, const DevicePlac
           placed.device[size_t(so.node)] != dev ||
           !reg.find_kernel("sparse_softmax_cross_entropy_grad_cast", dev, DType::F32))
         continue;
-      Node f;
-      f.id = id;
-      f.op = "sparse_softmax_cross_entropy_grad_cast";
-      f.name = h.name;
-      f.device = h.device;
-      f.inputs = sg.inputs;
-      f.control_inputs = sg.control_inputs;
-      f.control_inputs.insert(f.control_inputs.end(), h.control_inputs.begin(), h.control_inputs.end());
-      f.attrs = sg.attrs;
-      f.attrs.set("to", int64_t(to));
-      f.out_shapes = h.out_shapes;
-      f.out_dtypes = h.out_dtypes;
-      P.fused_nodes.push_back(std::move(f));
-      out[id] = {so.node};
-      taken.insert(so.node);
-      taken.insert(id);
+      AttrMap attrs = sg.attrs;
+      attrs.set("to", int64_t(to));
+      fuse_two(id, h, so.node, sg, "sparse_softmax_cross_entropy_grad_cast", sg.inputs, attrs);
       continue;
     }
     // relu_grad(max_pool2d_grad(g, argmax, y), y): the mask applied as the
@@ -191,22 +197,9 @@ std::map<int, std::vector<int>> Executor::find_fusions(Plan& P, const DevicePlac
       if (pool.op != "max_pool2d" || argmax.index != 1 || !(pool.inputs[0] == h.inputs[1]) ||
           !in_plan.count(argmax.node) || placed.device[size_t(argmax.node)] != placed.device[size_t(id)])
         continue;
-      Node f;
-      f.id = id;
-      f.op = "max_pool2d_grad_relu";
-      f.name = h.name;
-      f.device = h.device;
-      f.inputs = p.inputs;
-      f.inputs.push_back(Output{argmax.node, 0});
-      f.control_inputs = p.control_inputs;
-      f.control_inputs.insert(f.control_inputs.end(), h.control_inputs.begin(), h.control_inputs.end());
-      f.attrs = p.attrs;
-      f.out_shapes = h.out_shapes;
-      f.out_dtypes = h.out_dtypes;
-      P.fused_nodes.push_back(std::move(f));
-      out[id] = {po.node};
-      taken.insert(po.node);
-      taken.insert(id);
+      std::vector<Output> inputs = p.inputs;
+      inputs.push_back(Output{argmax.node, 0});
+      fuse_two(id, h, po.node, p, "max_pool2d_grad_relu", inputs, p.attrs);
       continue;
     }
     int add_id = id;

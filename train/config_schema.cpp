@@ -39,7 +39,7 @@ const std::vector<KeySpec>& base_schema() {
        "record a timeline of every rank (Chrome/Perfetto trace) in RUN_DIR/trace.json"},
       {"train.trace_file", K::String, "", "", -1e300, 1e300, "timeline file instead of RUN_DIR/trace.json (implies train.trace)"},
       {"train.trace_steps", K::Int, "20", "", 1, 1e9, "steps recorded in the timeline"},
-      {"train.profile", K::Bool, "false", "", -1e300, 1e300, "print time per op type at the end"},
+      {"train.profile", K::Bool, "false", "", -1e300, 1e300, "print time per op type at the end (the first step left out)"},
       {"optimizer.type", K::String, "momentum", "sgd|momentum|adam|adamw|lamb", -1e300, 1e300, "update rule"},
       {"optimizer.lr", K::Float, "0.05", "", 0, 1e6, "peak learning rate"},
       {"optimizer.momentum", K::Float, "0.9", "", 0, 1, "momentum coefficient"},

@@ -29,11 +29,11 @@ struct Gemm {
   dnnl::memory a, b, c;
 };
 
-// One engine and stream per thread; primitives by (m, n, k, ta, tb, lda, ldb, f32 result).
+// One engine and stream per thread; primitives by (m, n, k, ta, tb, lda, ldb, ldc, f32 result).
 struct ThreadState {
   dnnl::engine eng{dnnl::engine::kind::cpu, 0};
   dnnl::stream stream{eng};
-  std::map<std::tuple<int64_t, int64_t, int64_t, bool, bool, int64_t, int64_t, bool>, Gemm> cache;
+  std::map<std::tuple<int64_t, int64_t, int64_t, bool, bool, int64_t, int64_t, int64_t, bool>, Gemm> cache;
   ThreadState() { omp_set_num_threads(1); }  // oneDNN's OpenMP threads: this thread only
 };
 
@@ -43,18 +43,18 @@ ThreadState& state() {
 }
 
 // C (m, n) = op(A) (m, k) x op(B) (k, n), row-major; A is (m, k) with leading dimension
-// lda, or (k, m) when ta; B is (k, n) with ldb, or (n, k) when tb. C is bf16 or, when
-// c_f32, the f32 accumulator itself.
+// lda, or (k, m) when ta; B is (k, n) with ldb, or (n, k) when tb. C has leading
+// dimension ldc and is bf16 or, when c_f32, the f32 accumulator itself.
 void gemm_bf16_to(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const uint16_t* a, int64_t lda,
-                  const uint16_t* b, int64_t ldb, void* c, bool c_f32) {
+                  const uint16_t* b, int64_t ldb, void* c, int64_t ldc, bool c_f32) {
   ThreadState& s = state();
-  const auto key = std::make_tuple(m, n, k, ta, tb, lda, ldb, c_f32);
+  const auto key = std::make_tuple(m, n, k, ta, tb, lda, ldb, ldc, c_f32);
   auto it = s.cache.find(key);
   if (it == s.cache.end()) {
     using dims = dnnl::memory::dims;
     dnnl::memory::desc amd({m, k}, dt::bf16, ta ? dims{1, lda} : dims{lda, 1});
     dnnl::memory::desc bmd({k, n}, dt::bf16, tb ? dims{1, ldb} : dims{ldb, 1});
-    dnnl::memory::desc cmd({m, n}, c_f32 ? dt::f32 : dt::bf16, dims{n, 1});
+    dnnl::memory::desc cmd({m, n}, c_f32 ? dt::f32 : dt::bf16, dims{ldc, 1});
     dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(amd, bmd, cmd), s.eng);
     Gemm g{dnnl::matmul(pd), dnnl::memory(amd, s.eng, nullptr), dnnl::memory(bmd, s.eng, nullptr),
            dnnl::memory(cmd, s.eng, nullptr)};
@@ -70,7 +70,7 @@ void gemm_bf16_to(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const uint1
 
 void gemm_bf16(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const uint16_t* a, int64_t lda, const uint16_t* b,
                int64_t ldb, uint16_t* c) {
-  gemm_bf16_to(ta, tb, m, n, k, a, lda, b, ldb, c, false);
+  gemm_bf16_to(ta, tb, m, n, k, a, lda, b, ldb, c, n, false);
 }
 
 void matmul_bf16_kernel(KernelCtx& ctx) { split_matmul<uint16_t>(ctx, gemm_bf16); }
@@ -78,8 +78,8 @@ void matmul_bf16_kernel(KernelCtx& ctx) { split_matmul<uint16_t>(ctx, gemm_bf16)
 }  // namespace
 
 void gemm_bf16_f32(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const uint16_t* a, int64_t lda,
-                   const uint16_t* b, int64_t ldb, float* c) {
-  gemm_bf16_to(ta, tb, m, n, k, a, lda, b, ldb, c, true);
+                   const uint16_t* b, int64_t ldb, float* c, int64_t ldc) {
+  gemm_bf16_to(ta, tb, m, n, k, a, lda, b, ldb, c, ldc, true);
 }
 
 bool native_bf16_matmul_available() {
@@ -104,7 +104,8 @@ namespace ft {
 namespace ops {
 bool native_bf16_matmul_available() { return false; }
 bool register_dnnl_bf16_matmul() { return false; }
-void gemm_bf16_f32(bool, bool, int64_t, int64_t, int64_t, const uint16_t*, int64_t, const uint16_t*, int64_t, float*) {
+void gemm_bf16_f32(bool, bool, int64_t, int64_t, int64_t, const uint16_t*, int64_t, const uint16_t*, int64_t, float*,
+                   int64_t) {
   throw Error("gemm_bf16_f32: this build has no oneDNN");
 }
 }  // namespace ops

@@ -13,9 +13,10 @@ bool native_bf16_matmul_available();
 bool register_dnnl_bf16_matmul();
 // One single-threaded GEMM on bf16 operands with the f32 accumulator as the result,
 // row-major: C (m, n) = op(A) x op(B), A (m, k) with leading dimension lda or (k, m)
-// when ta, B (k, n) with ldb or (n, k) when tb. Only where native_bf16_matmul_available().
+// when ta, B (k, n) with ldb or (n, k) when tb, C with ldc. Only where
+// native_bf16_matmul_available().
 void gemm_bf16_f32(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const uint16_t* a, int64_t lda,
-                   const uint16_t* b, int64_t ldb, float* c);
+                   const uint16_t* b, int64_t ldb, float* c, int64_t ldc);
 
 }  // namespace ops
 }  // namespace ft

@@ -3,6 +3,8 @@
 // f32 matmul that computes in half precision (attr "half", set by autocast).
 #include <cblas.h>
 
+#include <algorithm>
+
 #include "ops/cpu/dnnl_matmul.h"
 #include "ops/cpu/gemm_split.h"
 #include "ops/cpu/scratch.h"
@@ -26,11 +28,12 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const double* a, in
 // c (m, n) = act(c + bias), bias one value per column; Eigen arrays, as the add
 // and relu kernels compute it (the same SIMD max, so the same bits).
 template <class T>
-void bias_act_rows(T* c, int64_t m, int64_t n, const T* bias, bool relu) {
+void bias_act_rows(T* c, int64_t m, int64_t n, const T* bias, bool relu, int64_t ldc = -1) {
   using Row = Eigen::Array<T, Eigen::Dynamic, 1>;
   const Eigen::Map<const Row> b(bias, n);
+  if (ldc < 0) ldc = n;
   for (int64_t i = 0; i < m; ++i) {
-    Eigen::Map<Row> r(c + i * n, n);
+    Eigen::Map<Row> r(c + i * ldc, n);
     if (relu) r = (r + b).max(T(0));
     else r += b;
   }
@@ -81,27 +84,51 @@ void matmul_half(KernelCtx& ctx, DType half, const float* bias, bool relu) {
   }
   split_matmul<TA, TB, float>(ctx, [&](bool ta, bool tb, int64_t m, int64_t n, int64_t k, const TA* a, int64_t lda,
                                        const TB* b, int64_t ldb, float* c) {
-    // The block of A as stored: m rows of k, or (ta) k rows of m.
-    const int64_t rows = ta ? k : m, cols = ta ? m : k;
     const int64_t boff = b - b0;
-    if (native) {
-      if constexpr (a_half) {
-        gemm_bf16_f32(ta, tb, m, n, k, a, lda, bn + boff, ldb, c);
+    // Natively, sub-blocks: rows of the result, and for a wide result panels of
+    // columns, so that the converted rows of A and the f32 result stay in cache
+    // (about 512 KiB) while they are converted, multiplied, rounded and given their
+    // bias. oneDNN's sums do not depend on the sub-block (amp_test); OpenBLAS's can
+    // in the last bit, so the emulated path multiplies the block whole.
+    const int64_t panel = native && n > 2048 ? 1024 : n;
+    const int64_t a_row_bytes = a_half ? 0 : 2 * k;
+    const int64_t step =
+        native ? std::min(std::max<int64_t>((int64_t(1) << 19) / (a_row_bytes + 4 * panel), 16), std::max<int64_t>(m, 1))
+               : std::max<int64_t>(m, 1);
+    for (int64_t i0 = 0; i0 < m; i0 += step) {
+      const int64_t mi = std::min(step, m - i0);
+      const TA* ai = ta ? a + i0 : a + i0 * lda;  // the chunk of A as stored: mi rows of k, or (ta) k rows of mi
+      const int64_t rows = ta ? k : mi, cols = ta ? mi : k;
+      const uint16_t* an = nullptr;  // native A and its leading dimension
+      const float* ae = nullptr;     // emulated A
+      int64_t ld = cols;
+      if (native) {
+        if constexpr (a_half) {
+          an = ai;
+          ld = lda;
+        } else {
+          uint16_t* as = thread_scratch<uint16_t>(size_t(rows * cols));
+          for (int64_t r = 0; r < rows; ++r) precision::f32_to_half(ai + r * lda, half, as + r * cols, cols);
+          an = as;
+        }
       } else {
-        uint16_t* as = thread_scratch<uint16_t>(size_t(rows * cols));
-        for (int64_t r = 0; r < rows; ++r) precision::f32_to_half(a + r * lda, half, as + r * cols, cols);
-        gemm_bf16_f32(ta, tb, m, n, k, as, cols, bn + boff, ldb, c);
+        float* as = thread_scratch<float>(size_t(rows * cols));
+        for (int64_t r = 0; r < rows; ++r) {
+          if constexpr (a_half) precision::half_to_f32(ai + r * lda, half, as + r * cols, cols);
+          else precision::round_to_half(ai + r * lda, half, as + r * cols, cols);
+        }
+        ae = as;
       }
-    } else {
-      float* as = thread_scratch<float>(size_t(rows * cols));
-      for (int64_t r = 0; r < rows; ++r) {
-        if constexpr (a_half) precision::half_to_f32(a + r * lda, half, as + r * cols, cols);
-        else precision::round_to_half(a + r * lda, half, as + r * cols, cols);
+      for (int64_t j0 = 0; j0 < n; j0 += panel) {
+        const int64_t nj = std::min(panel, n - j0);
+        const int64_t bo = boff + (tb ? j0 * ldb : j0);  // the panel's columns of B
+        float* cij = c + i0 * n + j0;
+        if (native) gemm_bf16_f32(ta, tb, mi, nj, k, an, ld, bn + bo, ldb, cij, n);
+        else gemm(ta, tb, mi, nj, k, ae, ld, be + bo, ldb, cij, n);
+        for (int64_t r = 0; r < mi; ++r) precision::round_to_half(cij + r * n, half, cij + r * n, nj);
+        if (bias) bias_act_rows(cij, mi, nj, bias + j0, relu, n);
       }
-      gemm(ta, tb, m, n, k, as, cols, be + boff, ldb, c, n);
     }
-    precision::round_to_half(c, half, c, m * n);
-    if (bias) bias_act_rows(c, m, n, bias, relu);
   });
   if (bias && matmul_dims(ctx).k == 0) {  // split_matmul only zeroed C
     Tensor& C = ctx.out(0);

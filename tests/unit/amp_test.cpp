@@ -169,8 +169,9 @@ bool same_bits(const Tensor& a, const Tensor& b) {
 }  // namespace
 
 // attr "half" gives the numbers of cast -> half matmul -> cast exactly: every
-// transpose, a batch, rank-4 x rank-2, shapes the blocking does not divide, with and
-// without the fused bias and ReLU, on 1 and 3 threads (row blocks split differently).
+// transpose, a batch, rank-4 x rank-2, shapes the blocking does not divide, a result
+// wide enough to go in chunks of rows and panels of columns, with and without the
+// fused bias and ReLU, on 1 and 3 threads (row blocks split differently).
 TEST(HalfKernels, HalfAttrMatmulIsTheCastChainBitForBit) {
   struct Case {
     Shape a, b;
@@ -182,7 +183,9 @@ TEST(HalfKernels, HalfAttrMatmulIsTheCastChainBitForBit) {
       for (const Case& k : {Case{{300, 257}, {257, 129}, false, false}, Case{{257, 300}, {257, 129}, true, false},
                             Case{{300, 257}, {129, 257}, false, true}, Case{{257, 300}, {129, 257}, true, true},
                             Case{{4, 65, 33}, {4, 33, 70}, false, false}, Case{{2, 3, 130, 31}, {31, 17}, false, false},
-                            Case{{5, 0}, {0, 7}, false, false}}) {
+                            Case{{5, 0}, {0, 7}, false, false},
+                            // a wide result: chunks of rows and panels of columns
+                            Case{{600, 64}, {64, 2500}, false, false}, Case{{64, 600}, {2500, 64}, true, true}}) {
         SCOPED_TRACE(std::string(dtype_name(h)) + " " + shape_str(k.a) + " x " + shape_str(k.b) + ", " +
                      std::to_string(threads) + " threads");
         Graph g;
