@@ -88,13 +88,16 @@ void matmul_half(KernelCtx& ctx, DType half, const float* bias, bool relu) {
     // Natively, sub-blocks: rows of the result, and for a wide result panels of
     // columns, so that the converted rows of A and the f32 result stay in cache
     // (about 512 KiB) while they are converted, multiplied, rounded and given their
-    // bias. oneDNN's sums do not depend on the sub-block (amp_test); OpenBLAS's can
-    // in the last bit, so the emulated path multiplies the block whole.
+    // bias. Only where the panel of B is small enough to stay in cache too: each
+    // chunk of rows reads all of it. oneDNN's sums do not depend on the sub-block
+    // (amp_test); OpenBLAS's can in the last bit, so the emulated path multiplies
+    // the block whole.
+    constexpr int64_t kCache = int64_t(1) << 19;
     const int64_t panel = native && n > 2048 ? 1024 : n;
     const int64_t a_row_bytes = a_half ? 0 : 2 * k;
-    const int64_t step =
-        native ? std::min(std::max<int64_t>((int64_t(1) << 19) / (a_row_bytes + 4 * panel), 16), std::max<int64_t>(m, 1))
-               : std::max<int64_t>(m, 1);
+    const bool chunk = native && 2 * k * panel <= kCache;
+    const int64_t step = chunk ? std::min(std::max<int64_t>(kCache / (a_row_bytes + 4 * panel), 64), std::max<int64_t>(m, 1))
+                               : std::max<int64_t>(m, 1);
     for (int64_t i0 = 0; i0 < m; i0 += step) {
       const int64_t mi = std::min(step, m - i0);
       const TA* ai = ta ? a + i0 : a + i0 * lda;  // the chunk of A as stored: mi rows of k, or (ta) k rows of mi
