@@ -1,14 +1,17 @@
 #!/usr/bin/python3
 """pytorch_jobs.py JOB STEPS — one training job in PyTorch (Debian python3-torch), the
-same shapes as flowtrain's, for bench/vs_pytorch.sh. Prints one JSON line:
-samples_per_sec over the steps after the first third (warm-up), peak RSS in MB, and
-minor page faults per step over the same steps.
+same shapes as flowtrain's, for bench/vs_pytorch.sh and bench/scaling_bench.sh. Prints
+one JSON line: samples_per_sec over the steps after the first third (warm-up), peak RSS
+in MB, and minor page faults per step over the same steps.
 
   mlp    MNIST 784-512-512-10, batch 128, SGD momentum 0.9 (configs/mnist_mlp.yaml)
   cnn    the mnist_cnn LeNet: conv 32x3 relu, pool 2, conv 64x3 relu, pool 2, fc 128 relu,
          dropout 0.25, fc 10; batch 64, SGD momentum (configs/mnist_cnn.yaml)
   bert   BERT-tiny like for like: 2 layers, hidden 128, 2 heads, FFN 512, vocab 30522,
          seq 128, batch 32, MLM loss at 20 masked positions per sequence, AdamW, dropout 0.1
+  ddp_mlp:N  the mlp job on N processes under DistributedDataParallel (gloo on 127.0.0.1),
+         batch 128 per process, 1 thread each; samples_per_sec is the global rate, the
+         RSS and faults rank 0's
 
 Threads: torch.set_num_threads(TORCH_THREADS, default 1); OpenBLAS's threads come
 from OPENBLAS_NUM_THREADS, which the caller sets.
@@ -70,8 +73,61 @@ class BertTiny(nn.Module):
         return t @ self.tok.weight.t() + self.bias  # tied decoder
 
 
+def ddp_worker(rank, world, port, steps, out):
+    import torch.distributed as dist
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method="tcp://127.0.0.1:%d" % port, rank=rank, world_size=world)
+    torch.manual_seed(0)
+    x, y = mnist()
+    batch = 128
+    model = nn.parallel.DistributedDataParallel(
+        nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10)))
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    perm = torch.randperm(x.shape[0])
+    shard = x.shape[0] // world
+
+    def step(i):
+        start = rank * shard + (i * batch) % (shard - batch)
+        idx = perm[start:start + batch]
+        opt.zero_grad()
+        F.cross_entropy(model(x[idx]), y[idx]).backward()
+        opt.step()
+
+    warm = max(1, steps // 3)
+    for i in range(warm):
+        step(i)
+    dist.barrier()
+    f0, t0 = minor_faults(), time.perf_counter()
+    for i in range(warm, steps):
+        step(i)
+    dist.barrier()
+    dt, df = time.perf_counter() - t0, minor_faults() - f0
+    n = steps - warm
+    if rank == 0:
+        with open(out, "w") as f:
+            f.write(json.dumps({"samples_per_sec": world * n * batch / dt,
+                                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                                "minor_faults_per_step": df / n}) + "\n")
+    dist.destroy_process_group()
+
+
+def ddp(world, steps):
+    import socket
+    import tempfile
+    import torch.multiprocessing as mp
+    with socket.socket() as s:  # a free port on the loopback
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "rank0.json")
+        mp.spawn(ddp_worker, args=(world, port, steps, out), nprocs=world, join=True)
+        print(open(out).read().strip())
+
+
 def main():
     job, steps = sys.argv[1], int(sys.argv[2])
+    if job.startswith("ddp_mlp:"):
+        return ddp(int(job.split(":")[1]), steps)
     torch.set_num_threads(int(os.environ.get("TORCH_THREADS", "1")))
     torch.manual_seed(0)
     if job in ("mlp", "cnn"):
@@ -104,7 +160,7 @@ def main():
             F.cross_entropy(logits.reshape(-1, vocab), labels.reshape(-1)).backward()
             opt.step()
     else:
-        sys.exit(f"pytorch_jobs: unknown job {job} (mlp, cnn, bert)")
+        sys.exit(f"pytorch_jobs: unknown job {job} (mlp, cnn, bert, ddp_mlp:N)")
     model.train()
     warm = max(1, steps // 3)
     for i in range(warm):
