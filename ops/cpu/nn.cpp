@@ -92,7 +92,7 @@ void masked_softmax_fwd(KernelCtx& c) {
       T* yr = y + row * C;
       if (mstep == 1) {
         // A mask row per row (or broadcast over heads): masked entries become -inf
-        // (a loop the compiler vectorizes), then Eigen's vectorized max, exp and sum.
+        // (loops the compiler vectorizes), then Eigen's vectorized max, exp and sum.
         // (Eigen's select() evaluates one element at a time, with a scalar exp.)
         const T ninf = -std::numeric_limits<T>::infinity();
         T* __restrict yw = yr;
@@ -106,6 +106,9 @@ void masked_softmax_fwd(KernelCtx& c) {
           continue;
         }
         yv = (yv - mx).exp();
+        // Masked entries exactly 0: Eigen's exp clamps its argument, so exp(-inf)
+        // can come out as a denormal instead (the scalar path, unvectorized builds).
+        for (int64_t j = 0; j < C; ++j) yw[j] = mw[j] != T(0) ? yw[j] : T(0);
         yv *= T(1) / yv.sum();
         continue;
       }
