@@ -63,21 +63,26 @@ float f16_bits_to_f32(uint16_t h) {
   return float_of(sign | ((exp + 112u) << 23) | (mant << 13));
 }
 
-uint16_t f32_to_bf16_bits(float f) {
-  const uint32_t u = bits_of(f);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return uint16_t((u >> 16) | 0x40u);  // nan stays nan (quiet)
-  const uint32_t lsb = (u >> 16) & 1u;
-  return uint16_t((u + 0x7fffu + lsb) >> 16);
+namespace {
+// The f32 bits rounded to the nearest even bf16 (low half zero); a NaN stays a quiet
+// NaN. Integer operations only, so the array loops below vectorize.
+inline uint32_t bf16_round_bits(uint32_t u) {
+  const uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+  return (u & 0x7fffffffu) > 0x7f800000u ? ((u | 0x00400000u) & 0xffff0000u) : r;
 }
+}  // namespace
+
+uint16_t f32_to_bf16_bits(float f) { return uint16_t(bf16_round_bits(bits_of(f)) >> 16); }
 
 float bf16_bits_to_f32(uint16_t h) { return float_of(uint32_t(h) << 16); }
 
-// Bulk conversions go through Eigen's vectorized casts, and for f16 through
-// the F16C instructions (8 values per instruction) when the build targets
-// them: Eigen converts f16 one value at a time, about 2.5x slower than its
-// bf16 path. Both round to nearest even like the scalar functions above;
-// precision_test checks that they agree on every input it can enumerate.
-// A NaN stays a NaN (its payload may differ from the scalar path's).
+// Bulk conversions: bf16 through the integer rule above in loops the compiler
+// vectorizes (the scalar function's bits exactly, NaN included); f16 through the
+// F16C instructions (8 values per instruction) when the build targets them, and
+// Eigen's casts for the rest (Eigen converts f16 one value at a time). Both round
+// to nearest even like the scalar functions above; precision_test checks that
+// they agree on every input it can enumerate. An f16 NaN stays a NaN (its payload
+// may differ from the scalar path's).
 namespace {
 
 // f16 <-> f32 for the first multiple of 8 values; returns how many were done.
@@ -108,19 +113,14 @@ int64_t f32_to_f16_simd(const float* src, uint16_t* dst, int64_t n) {
 
 }  // namespace
 
-// bf16 <-> f32 as integer operations the compiler vectorizes: a bf16 value is the
-// top half of an f32's bits.
+// bf16 -> f32 as an integer loop the compiler vectorizes: a bf16 value is the top
+// half of an f32's bits.
 namespace {
 void bf16_to_f32_loop(const uint16_t* src, float* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     const uint32_t u = uint32_t(src[i]) << 16;
     std::memcpy(dst + i, &u, sizeof u);
   }
-}
-// The f32 bits rounded to the nearest even bf16 (low half zero); a NaN stays a quiet NaN.
-inline uint32_t bf16_round_bits(uint32_t u) {
-  const uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
-  return (u & 0x7fffffffu) > 0x7f800000u ? ((u | 0x00400000u) & 0xffff0000u) : r;
 }
 }  // namespace
 
@@ -131,10 +131,7 @@ void half_to_f32(const uint16_t* src, DType half, float* dst, int64_t n) {
     src += done, dst += done, n -= done;
   }
   Eigen::Map<Eigen::ArrayXf> out(dst, n);
-  if (half == DType::BF16) {
-    out = Eigen::Map<const Eigen::Array<Eigen::bfloat16, Eigen::Dynamic, 1>>(
-              reinterpret_cast<const Eigen::bfloat16*>(src), n).cast<float>();
-  } else if (half == DType::F16) {
+  if (half == DType::F16) {
     out = Eigen::Map<const Eigen::Array<Eigen::half, Eigen::Dynamic, 1>>(reinterpret_cast<const Eigen::half*>(src), n)
               .cast<float>();
   } else {
@@ -156,10 +153,7 @@ void f32_to_half(const float* src, DType half, uint16_t* dst, int64_t n) {
     src += done, dst += done, n -= done;
   }
   Eigen::Map<const Eigen::ArrayXf> in(src, n);
-  if (half == DType::BF16) {
-    Eigen::Map<Eigen::Array<Eigen::bfloat16, Eigen::Dynamic, 1>>(reinterpret_cast<Eigen::bfloat16*>(dst), n) =
-        in.cast<Eigen::bfloat16>();
-  } else if (half == DType::F16) {
+  if (half == DType::F16) {
     Eigen::Map<Eigen::Array<Eigen::half, Eigen::Dynamic, 1>>(reinterpret_cast<Eigen::half*>(dst), n) =
         in.cast<Eigen::half>();
   } else {

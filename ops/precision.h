@@ -20,7 +20,7 @@ uint16_t f32_to_bf16_bits(float f);
 float bf16_bits_to_f32(uint16_t h);
 
 // Arrays: n f16/bf16 values (bits) <-> n floats, vectorized; equal to the scalar
-// functions above except for NaN payloads. `half` is DType::F16 or DType::BF16.
+// functions above except for f16 NaN payloads. `half` is DType::F16 or DType::BF16.
 void half_to_f32(const uint16_t* src, DType half, float* dst, int64_t n);
 void f32_to_half(const float* src, DType half, uint16_t* dst, int64_t n);
 // n f32 values rounded to the nearest f16/bf16 value and kept as f32, as
