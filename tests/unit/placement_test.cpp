@@ -16,6 +16,8 @@
 //     device with no copy step, and a run then sends nothing.
 #include <gtest/gtest.h>
 
+#include <atomic>
+
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -214,7 +216,8 @@ namespace {
 struct TestDevice final : Device {
   std::string n = "testdev";
   std::map<void*, size_t> live;
-  int64_t h2d = 0, d2h = 0, d2d = 0, syncs = 0;
+  // Atomic: the executor's pool can run two copies at once.
+  std::atomic<int64_t> h2d{0}, d2h{0}, d2d{0}, syncs{0};
   const std::string& name() const override { return n; }
   bool is_host() const override { return false; }
   void* allocate(size_t bytes) override {
