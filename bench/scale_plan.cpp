@@ -323,7 +323,8 @@ struct OpProfile {
       // (which this weighs node by node) holds conv2d, add, relu, not the fusion.
       static const std::map<std::string, std::string> fused_into = {
           {"conv2d_bias_act", "conv2d"}, {"matmul_bias_act", "matmul"}, {"max_pool2d_grad_relu", "max_pool2d_grad"},
-          {"sparse_softmax_cross_entropy_grad_cast", "sparse_softmax_cross_entropy_grad"}};
+          {"sparse_softmax_cross_entropy_grad_cast", "sparse_softmax_cross_entropy_grad"},
+          {"sparse_softmax_cross_entropy_grad_bias", "sparse_softmax_cross_entropy_grad"}};
       const auto f = fused_into.find(it.key());
       const double ms = it.value()["ms"].get<double>() / steps;
       p.ms_per_step[f == fused_into.end() ? it.key() : f->second] += ms;

@@ -42,6 +42,7 @@ struct Executor::Plan {
     std::vector<int> succ;
     int deps = 0;
     std::vector<int> absorbed;  // graph nodes this (fused) step computes as well
+    std::vector<int> absorbed_after;  // and those of them after its node in graph order
   };
   std::vector<Step> steps;                 // in order
   std::map<int, size_t> pos;               // node id -> index in steps
@@ -57,6 +58,8 @@ struct Executor::Plan {
   std::vector<Device*> devices;            // non-host devices with steps (synchronized at the end of run)
   std::deque<Node> copy_nodes;             // the copies' Nodes (names for errors and profiles)
   std::deque<Node> fused_nodes;            // the fused steps' Nodes
+  std::map<int, std::vector<int>> fused_after;  // head node -> the nodes after it that its step computes
+  std::map<Output, Output> moved;          // such a node's output -> (head node, output of the fused step)
   std::deque<Kernel> copy_kernels;
   DevicePlacement placement;
   PlanStats stats;
@@ -103,6 +106,7 @@ std::vector<int> Executor::order(const Feeds& feeds, const std::vector<Value>& f
   for (const auto& s : plan_for(feeds, fetches).steps) {
     o.insert(o.end(), s.absorbed.begin(), s.absorbed.end());
     if (s.node >= 0) o.push_back(s.node);
+    o.insert(o.end(), s.absorbed_after.begin(), s.absorbed_after.end());
   }
   return o;
 }
@@ -117,9 +121,15 @@ std::vector<int> Executor::order(const Feeds& feeds, const std::vector<Value>& f
 //     max_pool2d_grad_relu: the ReLU's mask applied as the pooled gradient is
 //     scattered, read from the pool's output (the value each window took);
 //   cast(sparse_softmax_cross_entropy_grad(..)) to f16/bf16
-//     sparse_softmax_cross_entropy_grad_cast: the gradient written in half.
+//     sparse_softmax_cross_entropy_grad_cast: the gradient written in half;
+//   sparse_softmax_cross_entropy_grad dx read by sum_to_like(dx, bias (C))
+//     [and otherwise only by a cast to f16/bf16]
+//     sparse_softmax_cross_entropy_grad_bias: one step with two outputs, dx
+//     (or its cast) and the bias gradient, the f32 gradient read once.
 // The fused step sits at the last node of the chain, so fetching that node
-// still works. "Nothing else reads" counts every reader in the plan: data
+// still works. The one with two outputs sits at the gradient's node instead;
+// the sum and the cast come after it in graph order, and their readers read
+// the fused step's outputs (P.moved). "Nothing else reads" counts every reader in the plan: data
 // inputs, control inputs, fetches and device copies; a fed or constant node is
 // never fused away. The add's gradient passes g through unchanged (it reads
 // neither input), and relu_grad reads the relu's output, so a training plan
@@ -130,13 +140,16 @@ std::map<int, std::vector<int>> Executor::find_fusions(Plan& P, const DevicePlac
                                                         const std::vector<Value>& fetches) const {
   const OpRegistry& reg = OpRegistry::get();
   std::map<int, int> readers;  // node -> reads of any of its outputs
+  std::map<int, std::vector<int>> data_readers;  // node -> the nodes that read it as data, once per read
+  std::map<int, int> other_reads;  // node -> control inputs and device copies of it
   for (int id : placed.nodes) {
     const Node& n = g_.node(id);
-    for (const Output& o : n.inputs) readers[o.node]++;
-    for (int c : n.control_inputs) readers[c]++;
+    for (const Output& o : n.inputs) readers[o.node]++, data_readers[o.node].push_back(id);
+    for (int c : n.control_inputs) readers[c]++, other_reads[c]++;
   }
-  for (const Value& v : fetches) readers[v.node()]++;
-  for (const DeviceCopy& c : placed.copies) readers[c.src.node]++;
+  std::set<int> fetched;
+  for (const Value& v : fetches) readers[v.node()]++, fetched.insert(v.node());
+  for (const DeviceCopy& c : placed.copies) readers[c.src.node]++, other_reads[c.src.node]++;
   const std::set<int> in_plan(placed.nodes.begin(), placed.nodes.end());
   auto sole = [&](int id) {
     return in_plan.count(id) && readers[id] == 1 && !fed_index.count(id) && !g_.has_value(id);
@@ -166,6 +179,62 @@ std::map<int, std::vector<int>> Executor::find_fusions(Plan& P, const DevicePlac
     const int id = *it;
     if (taken.count(id)) continue;
     const Node& h = g_.node(id);
+    // sparse_softmax_cross_entropy_grad and the bias gradient that reads it [and
+    // its cast to half]: one step at the gradient's node, with two outputs.
+    if (h.op == "sparse_softmax_cross_entropy_grad") {
+      const std::string& dev = placed.device[size_t(id)];
+      if (fed_index.count(id) || g_.has_value(id) || h.out_dtypes[0] != DType::F32 || h.out_shapes[0].size() != 2 ||
+          !reg.find_kernel("sparse_softmax_cross_entropy_grad_bias", dev, DType::F32))
+        continue;
+      const int64_t C = h.out_shapes[0][1];
+      // A reader that can move into the step: computed here, on this device, read
+      // as data or fetched, and ordered by nothing but its inputs.
+      auto movable = [&](int r) {
+        const Node& rn = g_.node(r);
+        return in_plan.count(r) && !taken.count(r) && !other_reads[r] && placed.device[size_t(r)] == dev &&
+               !fed_index.count(r) && !g_.has_value(r) && rn.control_inputs.empty() && rn.inputs[0] == Output{id, 0};
+      };
+      int sum = -1, to_half = -1;
+      bool others = other_reads[id] > 0 || fetched.count(id);
+      for (int r : data_readers[id]) {
+        const Node& rn = g_.node(r);
+        if (sum < 0 && rn.op == "sum_to_like" && rn.out_shapes[0] == Shape{C} && rn.out_dtypes[0] == DType::F32 &&
+            movable(r))
+          sum = r;
+        else if (to_half < 0 && rn.op == "cast" &&
+                 (rn.out_dtypes[0] == DType::F16 || rn.out_dtypes[0] == DType::BF16) && movable(r))
+          to_half = r;
+        else
+          others = true;
+      }
+      if (sum < 0) continue;
+      if (others) to_half = -1;  // dx is read in f32 as well: the step writes it in f32, the cast stays
+      Node f;
+      f.id = id;
+      f.op = "sparse_softmax_cross_entropy_grad_bias";
+      f.name = h.name;
+      f.device = h.device;
+      f.inputs = h.inputs;
+      f.control_inputs = h.control_inputs;
+      f.attrs = h.attrs;
+      const DType to = to_half >= 0 ? g_.node(to_half).out_dtypes[0] : DType::F32;
+      if (to != DType::F32) f.attrs.set("to", int64_t(to));
+      f.out_shapes = {h.out_shapes[0], Shape{C}};
+      f.out_dtypes = {to, DType::F32};
+      P.fused_nodes.push_back(std::move(f));
+      std::vector<int>& after = P.fused_after[id];
+      after = {sum};
+      P.moved[Output{sum, 0}] = Output{id, 1};
+      if (to_half >= 0) {
+        after.push_back(to_half);
+        P.moved[Output{to_half, 0}] = Output{id, 0};
+      }
+      std::sort(after.begin(), after.end());
+      out[id];  // a fused step at id, with nothing before it
+      taken.insert(after.begin(), after.end());
+      taken.insert(id);
+      continue;
+    }
     // cast(sparse_softmax_cross_entropy_grad(..)) to f16/bf16: the logits' gradient
     // written in half as it is computed, the f32 one never stored.
     if (h.op == "cast") {
@@ -291,6 +360,7 @@ std::unique_ptr<Executor::Plan> Executor::compile(const Feeds& feeds, const std:
                                                 : std::map<int, std::vector<int>>{};
   std::set<int> absorbed;
   for (const auto& f : fused) absorbed.insert(f.second.begin(), f.second.end());
+  for (const auto& f : P.fused_after) absorbed.insert(f.second.begin(), f.second.end());
   std::map<int, const Node*> fused_node;
   for (const Node& f : P.fused_nodes) fused_node[f.id] = &f;
 
@@ -307,6 +377,7 @@ std::unique_ptr<Executor::Plan> Executor::compile(const Feeds& feeds, const std:
     st.n = &n;
     st.dev = devs.at(dev);
     if (fused.count(id)) st.absorbed = fused.at(id);
+    if (P.fused_after.count(id)) st.absorbed_after = P.fused_after.at(id);
     std::vector<Shape> shapes;
     std::vector<DType> dtypes;
     if (fed_index.count(id)) {
@@ -330,7 +401,8 @@ std::unique_ptr<Executor::Plan> Executor::compile(const Feeds& feeds, const std:
     } else {
       const OpDef& def = reg.at(n.op);
       ShapeCtx ctx{n, {}, {}, {}, {}};
-      for (const Output& o : n.inputs) {
+      for (Output o : n.inputs) {
+        if (auto m = P.moved.find(o); m != P.moved.end()) o = m->second;  // computed by a fused step
         auto c = copy_step.find({o, dev});
         size_t from = c != copy_step.end() ? c->second : P.pos.at(o.node);
         int index = c != copy_step.end() ? 0 : o.index;
@@ -389,10 +461,12 @@ std::unique_ptr<Executor::Plan> Executor::compile(const Feeds& feeds, const std:
   std::map<std::pair<size_t, int>, int> remaining;  // (step, out) -> reads left
   std::set<std::pair<size_t, int>> fetched;
   for (const Value& v : fetches) {
-    size_t si = P.pos.at(v.node());
-    int index = v.index();
-    auto c = copy_step.find({v.output(), std::string("cpu")});
-    if (placed.device[size_t(v.node())] != "cpu" && c != copy_step.end() && !fetch_on_device_) {
+    Output o = v.output();
+    if (auto m = P.moved.find(o); m != P.moved.end()) o = m->second;  // computed by a fused step
+    size_t si = P.pos.at(o.node);
+    int index = o.index;
+    auto c = copy_step.find({o, std::string("cpu")});
+    if (placed.device[size_t(o.node)] != "cpu" && c != copy_step.end() && !fetch_on_device_) {
       si = c->second;  // a device value is returned through its host copy
       index = 0;
     }

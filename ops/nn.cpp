@@ -127,6 +127,20 @@ void register_nn() {
     c.set(0, c.in_shapes[1], to);
   });
 
+  // sparse_softmax_cross_entropy_grad together with the bias gradient of the
+  // logits' projection, sum_to_like(dx, bias (C)): (g, probs (N, C), labels) ->
+  // dx (N, C) in `to` (f32, f16 or bf16; f32 when absent), db (C) f32, the sum of
+  // the f32 rows in row order. Backward-only; the executor forms it (core/executor.cpp,
+  // "fusion"), so the f32 gradient is read once while it is in cache.
+  def("sparse_softmax_cross_entropy_grad_bias", 3, [](ShapeCtx& c) {
+    const DType to = DType(c.attrs().i("to", int64_t(DType::F32)));
+    if (c.in_dtypes[0] != DType::F32 || c.in_shapes[1].size() != 2 ||
+        (to != DType::F32 && to != DType::F16 && to != DType::BF16))
+      c.fail("needs an f32 gradient, probs (N, C) and to = f32, f16 or bf16");
+    c.set(0, c.in_shapes[1], to);
+    c.set(1, Shape{c.in_shapes[1][1]}, DType::F32);
+  });
+
   def("mse", 2, mse_shape, [](GradCtx& c) -> std::vector<Value> {
     auto d = c.g.add("mse_grad", {c.grads[0], c.inputs[0], c.inputs[1]});
     return {d[0], d[1]};

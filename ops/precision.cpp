@@ -63,15 +63,6 @@ float f16_bits_to_f32(uint16_t h) {
   return float_of(sign | ((exp + 112u) << 23) | (mant << 13));
 }
 
-namespace {
-// The f32 bits rounded to the nearest even bf16 (low half zero); a NaN stays a quiet
-// NaN. Integer operations only, so the array loops below vectorize.
-inline uint32_t bf16_round_bits(uint32_t u) {
-  const uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
-  return (u & 0x7fffffffu) > 0x7f800000u ? ((u | 0x00400000u) & 0xffff0000u) : r;
-}
-}  // namespace
-
 uint16_t f32_to_bf16_bits(float f) { return uint16_t(bf16_round_bits(bits_of(f)) >> 16); }
 
 float bf16_bits_to_f32(uint16_t h) { return float_of(uint32_t(h) << 16); }

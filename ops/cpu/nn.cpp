@@ -3,7 +3,9 @@
 // results do not depend on the thread count.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <vector>
 
 #include "ops/cpu/scratch.h"
 #include "ops/op_util.h"
@@ -199,6 +201,146 @@ void sce_bwd(KernelCtx& c, DType to = DType::F32) {
   });
 }
 
+// sparse_softmax_cross_entropy_grad_bias. The sums below must round as the
+// unfused steps do (a product rounded, then added), so no multiply-add is
+// contracted into an FMA here.
+#if defined(__GNUC__) && !defined(__clang__)
+#define FT_NO_FP_CONTRACT __attribute__((optimize("fp-contract=off")))
+#else
+#define FT_NO_FP_CONTRACT
+#endif
+
+// A value of dx written as f32 or as bf16 bits.
+inline void put(float* d, float v) { *d = v; }
+inline void put(uint16_t* d, float v) {
+  uint32_t u;
+  std::memcpy(&u, &v, sizeof u);
+  *d = uint16_t(precision::bf16_round_bits(u) >> 16);
+}
+
+// Columns [0, n) of four rows: d_r = p_r * g_r, and acc += d_0, d_1, d_2, d_3
+// in that order, one pass over the columns (acc read and written once for four
+// rows). No label falls in these columns.
+template <class Out>
+FT_NO_FP_CONTRACT void sce_bias_rows4(const float* __restrict p0, const float* __restrict p1,
+                                      const float* __restrict p2, const float* __restrict p3, const float* g,
+                                      Out* __restrict d0, Out* __restrict d1, Out* __restrict d2, Out* __restrict d3,
+                                      float* __restrict acc, int64_t n) {
+  const float g0 = g[0], g1 = g[1], g2 = g[2], g3 = g[3];
+  for (int64_t j = 0; j < n; ++j) {
+    const float v0 = p0[j] * g0, v1 = p1[j] * g1, v2 = p2[j] * g2, v3 = p3[j] * g3;
+    put(d0 + j, v0), put(d1 + j, v1), put(d2 + j, v2), put(d3 + j, v3);
+    acc[j] = (((acc[j] + v0) + v1) + v2) + v3;
+  }
+}
+
+template <class Out>
+FT_NO_FP_CONTRACT void sce_bias_rows1(const float* __restrict p0, float g0, Out* __restrict d0,
+                                      float* __restrict acc, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) {
+    const float v0 = p0[j] * g0;
+    put(d0 + j, v0);
+    acc[j] += v0;
+  }
+}
+
+// One column j of rows [0, R), a label among them: v_r = p_r * g_r, less g_r
+// where j is row r's label, as sce_bwd computes it.
+template <class Out>
+FT_NO_FP_CONTRACT void sce_bias_column(const float* const* p, const float* g, const int64_t* k, Out* const* d,
+                                       float* acc, int R, int64_t j, int64_t col) {
+  float a = acc[j];
+  for (int r = 0; r < R; ++r) {
+    float v = p[r][j] * g[r];
+    if (k[r] == col) v -= g[r];
+    put(d[r] + j, v);
+    a += v;
+  }
+  acc[j] = a;
+}
+
+// Rows [r0, r0 + R) over columns [j0, j0 + n): vector passes between the
+// labels' columns, each label's column alone.
+template <class Out>
+void sce_bias_block(const float* const* pr, const float* gr, const int64_t* k, Out* const* d, float* db, int R,
+                    int64_t j0, int64_t n) {
+  int64_t cuts[5];
+  int nc = 0;
+  for (int r = 0; r < R; ++r)
+    if (k[r] >= j0 && k[r] < j0 + n) cuts[nc++] = k[r] - j0;
+  std::sort(cuts, cuts + nc);
+  cuts[nc] = n;
+  int64_t from = 0;
+  for (int ci = 0; ci <= nc; ++ci) {
+    const int64_t upto = cuts[ci];
+    if (upto > from) {
+      const int64_t len = upto - from;
+      float* acc = db + j0 + from;
+      if (R == 4)
+        sce_bias_rows4(pr[0] + from, pr[1] + from, pr[2] + from, pr[3] + from, gr, d[0] + from, d[1] + from,
+                       d[2] + from, d[3] + from, acc, len);
+      else
+        for (int r = 0; r < R; ++r) sce_bias_rows1(pr[r] + from, gr[r], d[r] + from, acc, len);
+    }
+    if (ci < nc && (ci == 0 || upto != cuts[ci - 1]))  // a column two rows share is done once
+      sce_bias_column(pr, gr, k, d, db + j0, R, upto, j0 + upto);
+    if (ci < nc) from = std::max(from, upto + 1);
+  }
+}
+
+// sparse_softmax_cross_entropy_grad_bias: dx as sce_bwd computes it (in f32,
+// written in `to`) and db = the sum of dx's rows, added in row order as
+// sum_to_like adds them, so both are the unfused steps' bits at any thread
+// count. Each thread takes a range of columns and walks it four rows at a time
+// in blocks of columns: the rows stream through once (instead of three passes:
+// the gradient, the bias sum, the cast), and db's range stays in L2 and is read
+// and written once per four rows.
+void sce_bwd_bias(KernelCtx& c) {
+  const DType to = c.out(0).dtype();
+  const float* g = c.in(0).data<float>();
+  const Tensor& P = c.in(1);
+  const Tensor& Y = c.in(2);
+  const int64_t N = P.dim(0), C = P.dim(1);
+  const float* p = P.data<float>();
+  float* db = c.out(1).data<float>();
+  constexpr int64_t kCols = 1024;
+  constexpr int kRows = 4;
+  static const std::vector<float> zeros(size_t(kCols), 0.f);  // an ignored row's probs (its g is 0)
+  c.pool->parallel_for((C + kCols - 1) / kCols, 1, [&](int64_t b0, int64_t b1) {
+    // f16 goes through an f32 block in L1 and the F16C conversion; f32 and bf16
+    // are written as they are computed.
+    float* seg = to == DType::F16 ? thread_scratch<float>(size_t(kRows * kCols)) : nullptr;
+    const int64_t c0 = b0 * kCols, c1 = std::min(C, b1 * kCols);
+    std::fill(db + c0, db + c1, 0.f);
+    for (int64_t r0 = 0; r0 < N; r0 += kRows) {
+      const int R = int(std::min<int64_t>(kRows, N - r0));
+      int64_t k[kRows];
+      float gr[kRows];
+      for (int r = 0; r < R; ++r) {
+        k[r] = label(Y, r0 + r);
+        gr[r] = k[r] < 0 ? 0.f : g[r0 + r];
+      }
+      for (int64_t j0 = c0; j0 < c1; j0 += kCols) {
+        const int64_t n = std::min(kCols, c1 - j0);
+        const float* pr[kRows];
+        for (int r = 0; r < R; ++r) pr[r] = k[r] < 0 ? zeros.data() : p + (r0 + r) * C + j0;
+        if (to == DType::BF16) {
+          uint16_t* d[kRows];
+          for (int r = 0; r < R; ++r) d[r] = static_cast<uint16_t*>(c.out(0).raw()) + (r0 + r) * C + j0;
+          sce_bias_block(pr, gr, k, d, db, R, j0, n);
+        } else {
+          float* d[kRows];
+          for (int r = 0; r < R; ++r) d[r] = to == DType::F16 ? seg + r * kCols : c.out(0).data<float>() + (r0 + r) * C + j0;
+          sce_bias_block(pr, gr, k, d, db, R, j0, n);
+          if (to == DType::F16)
+            for (int r = 0; r < R; ++r)
+              precision::f32_to_half(seg + r * kCols, to, static_cast<uint16_t*>(c.out(0).raw()) + (r0 + r) * C + j0, n);
+        }
+      }
+    }
+  });
+}
+
 template <class T>
 void mse_fwd(KernelCtx& c) {
   const int64_t n = c.in(0).numel();
@@ -344,6 +486,8 @@ void register_nn_cpu() {
   cpu_float_kernel("sparse_softmax_cross_entropy_grad", [](KernelCtx& c, auto t) { sce_bwd<decltype(t)>(c); });
   OpRegistry::get().add_kernel("sparse_softmax_cross_entropy_grad_cast", "cpu", DType::F32,
                                Kernel{[](KernelCtx& c) { sce_bwd<float>(c, c.out(0).dtype()); }, {}});
+  OpRegistry::get().add_kernel("sparse_softmax_cross_entropy_grad_bias", "cpu", DType::F32,
+                               Kernel{[](KernelCtx& c) { sce_bwd_bias(c); }, {}});
   cpu_float_kernel("mse", [](KernelCtx& c, auto t) { mse_fwd<decltype(t)>(c); });
   cpu_float_kernel("mse_grad", [](KernelCtx& c, auto t) { mse_bwd<decltype(t)>(c); });
   cpu_float_kernel("layer_norm", [](KernelCtx& c, auto t) { layer_norm_fwd<decltype(t)>(c); });

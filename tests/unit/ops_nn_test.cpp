@@ -2,7 +2,9 @@
 // forward values against hand computation / reference loops, and gradient checks.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <set>
 
 #include "util/gradcheck.h"
 
@@ -218,6 +220,84 @@ TEST(Dropout, MaskRateAndScaleAndReproducibility) {
   EXPECT_NE(a.to_vector<float>(), c.to_vector<float>());  // a new step draws a new mask
   Tensor mask = ex.run({}, {output(y, 1)}, o)[0];
   EXPECT_EQ(mask.to_vector<float>(), c.to_vector<float>());  // x = 1: y equals the mask
+}
+
+// An output projection with a bias, h · Wᵀ + b, under the cross-entropy: the
+// logits' gradient and the bias gradient are one step with two outputs, and
+// where the projection's products compute in half (matmul attr "half") the
+// gradient is written in half in that step too. Bits as the unfused steps, at 1
+// and 3 threads, over several blocks of columns (1024) and groups of rows (4).
+TEST(CrossEntropy, GradientAndBiasGradientAreOneStepBitIdentically) {
+  for (int half : {-1, int(DType::BF16), int(DType::F16)}) {
+    for (int threads : {1, 3}) {
+      SCOPED_TRACE("half " + std::to_string(half) + ", threads " + std::to_string(threads));
+      ThreadPool pool(threads);
+      ft::testing::FusionPair r;
+      for (bool fuse : {true, false}) {
+        Graph g;
+        const int64_t n = 7, d = 5, v = 4500;
+        Value h = g.placeholder("h", {-1, d});
+        Value w = g.constant(ft::testing::rand32({v, d}, 72, -1, 1));
+        Value b = g.constant(ft::testing::rand32({v}, 73, -1, 1));
+        AttrMap at{{"transpose_a", false}, {"transpose_b", true}};
+        if (half >= 0) at.set("half", int64_t(half));
+        Value logits = g.add1("matmul", {h, w}, at) + b;
+        // rows in fours: a label two rows share, an ignored row, labels at block edges
+        Value labels = g.constant(Tensor::from<int32_t>({n}, {3, -1, 3, 0, 2048, 2047, 4499}));
+        Value loss = mean(sparse_softmax_cross_entropy(logits, labels));
+        std::vector<Value> fetches = gradients(loss, {h, w, b});
+        fetches.insert(fetches.begin(), loss);
+        Executor ex(g, &pool);
+        ex.set_fusion(fuse);
+        const Executor::Feeds feeds = {{h, ft::testing::rand32({n, d}, 74, -2, 2)}};
+        for (const Tensor& t : ex.run(feeds, fetches)) (fuse ? r.fused : r.plain).push_back(t.clone());
+        (fuse ? r.fused_steps : r.plain_steps) = ex.stats(feeds, fetches).nodes;
+        if (fuse) {  // the step is there, and the order lists its nodes in graph order
+          RunOptions o;
+          Profile prof;
+          o.profile = &prof;
+          ex.run(feeds, fetches, o);
+          EXPECT_EQ(prof.by_op.count("sparse_softmax_cross_entropy_grad_bias"), 1u);
+          EXPECT_EQ(prof.by_op.count("sum_to_like"), 0u);
+          const std::vector<int> order = ex.order(feeds, fetches);
+          std::set<int> seen;
+          for (int id : order) {
+            for (const Output& in : g.node(id).inputs)
+              EXPECT_TRUE(seen.count(in.node) || !std::count(order.begin(), order.end(), in.node)) << g.node(id).name;
+            seen.insert(id);
+          }
+        }
+      }
+      // the bias sum merged into the gradient's step (and the cast, in half); the forward's
+      // matmul and bias add are one step too
+      EXPECT_EQ(r.fused_steps, r.plain_steps - (half >= 0 ? 2 : 1) - 1);
+      ASSERT_NO_FATAL_FAILURE(ft::testing::expect_bit_identical(r));
+    }
+  }
+}
+
+// Where the logits' gradient is also read in f32 (here fetched), the two-output
+// step writes it in f32 and the cast stays its own step; without a bias
+// gradient to compute there is no such step.
+TEST(CrossEntropy, GradientAndBiasFusionKeepsAnF32Reader) {
+  for (bool with_bias_gradient : {true, false}) {
+    SCOPED_TRACE(with_bias_gradient ? "bias gradient" : "no bias gradient");
+    const ft::testing::FusionPair r = ft::testing::run_fused_and_plain([&](Graph& g, Executor::Feeds& feeds) {
+      Value logits = g.placeholder("logits", {-1, 37});
+      Value b = g.constant(ft::testing::rand32({37}, 75));
+      Value labels = g.constant(Tensor::from<int32_t>({4}, {3, -1, 36, 0}));
+      Value loss = mean(sparse_softmax_cross_entropy(logits + b, labels));
+      std::vector<Value> wrt = {logits};
+      if (with_bias_gradient) wrt.push_back(b);
+      std::vector<Value> grads = gradients(loss, wrt);
+      feeds = {{logits, ft::testing::rand32({4, 37}, 76, -4, 4)}};
+      grads.push_back(cast(grads[0], DType::BF16));
+      grads.push_back(loss);
+      return grads;
+    });
+    EXPECT_EQ(r.fused_steps, r.plain_steps - (with_bias_gradient ? 1 : 0));
+    ASSERT_NO_FATAL_FAILURE(ft::testing::expect_bit_identical(r));
+  }
 }
 
 TEST(Dropout, EvalModeIsIdentity) {
