@@ -10,9 +10,12 @@
 // without oneDNN), for a before/after in one run. A model name ending in
 // "-unfused" ("mlp-unfused", "cnn-unfused") runs with the executor's fusion off
 // (Executor::set_fusion(false)): each conv2d/matmul, bias add, relu and pooling
-// gradient its own step, as before fusion.
+// gradient its own step, as before fusion. Model "bert" is BERT-tiny like for
+// like (2 layers, hidden 128, 2 heads, FFN 512, vocab 30522, seq 128, 20 masked
+// positions, batch 32, dropout 0.1, AdamW), on a synthetic batch.
 //
-//   build/bin/step_bench [--steps 50] [--threads 1,2] [--models mlp,cnn,cnn-im2col,mlp-unfused,cnn-unfused]
+//   build/bin/step_bench [--steps 50] [--threads 1,2] [--models mlp,cnn,cnn-im2col,bert,mlp-unfused,cnn-unfused]
+//                        [--gemms 1]   (list the GEMMs gemm_bound times)
 #include <cblas.h>
 #include <sys/resource.h>
 
@@ -53,26 +56,60 @@ std::vector<std::string> split(const std::string& s) {
 struct Gemm {
   int64_t m, n, k;
   bool ta, tb;
+  int64_t count = 1;  // a batched product: this many GEMMs of (m, n, k)
 };
 
-// The matmuls a plan runs, with the batch dimension resolved.
-std::vector<Gemm> gemms_of(Graph& g, const std::vector<int>& order, int64_t batch) {
+// The matmuls a plan runs, with the shapes the plan resolved. A product whose
+// right operand has batch dimensions is that many GEMMs; one whose right operand
+// is a matrix (a weight) is one GEMM over all the left operand's rows.
+std::vector<Gemm> gemms_of(Graph& g, Executor& ex, const Executor::Feeds& feeds, const std::vector<Value>& fetch) {
+  const std::map<int, std::vector<Shape>> shapes = ex.shapes(feeds, fetch);
+  auto shape_of = [&](const Output& o) {
+    auto it = shapes.find(o.node);
+    return it != shapes.end() ? it->second.at(size_t(o.index)) : g.node(o.node).out_shapes[size_t(o.index)];
+  };
   std::vector<Gemm> v;
-  for (int id : order) {
+  for (int id : ex.order(feeds, fetch)) {
     const Node& n = g.node(id);
     if (n.op != "matmul") continue;
-    auto fix = [&](Shape s) {
-      for (auto& d : s) if (d < 0) d = batch;
-      return s;
-    };
-    Shape a = fix(g.node(n.inputs[0].node).out_shapes[size_t(n.inputs[0].index)]);
-    Shape out = fix(n.out_shapes[0]);
+    const Shape a = shape_of(n.inputs[0]), b = shape_of(n.inputs[1]), out = shapes.at(id)[0];
     bool ta = n.attrs.b("transpose_a", false), tb = n.attrs.b("transpose_b", false);
     int64_t k = ta ? a[a.size() - 2] : a.back();
     int64_t batchdims = numel(out) / (out[out.size() - 2] * out.back());
-    v.push_back({out[out.size() - 2] * batchdims, out.back(), k, ta, tb});
+    if (b.size() >= 3) v.push_back({out[out.size() - 2], out.back(), k, ta, tb, batchdims});
+    else v.push_back({out[out.size() - 2] * batchdims, out.back(), k, ta, tb, 1});
   }
   return v;
+}
+
+// A batch of 784-pixel images and digit labels.
+Executor::Feeds mnist_batch(const std::vector<Value>& in, int64_t batch) {
+  Tensor x = Tensor::empty({batch, 784}, DType::F32), y = Tensor::empty({batch}, DType::I32);
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = float((i * 37) % 255) / 255.f;
+  for (int64_t i = 0; i < batch; ++i) y.data<int32_t>()[i] = int32_t(i % 10);
+  return {{in[0], x}, {in[1], y}};
+}
+
+// BERT's six columns (nn::BertInputs::all() order): token ids, segments, an
+// attention mask of ones, masked positions, their labels, weights of ones.
+Executor::Feeds bert_batch(const std::vector<Value>& in, int64_t batch, int64_t seq, int64_t pred, int64_t vocab) {
+  uint32_t state = 1;
+  auto ids = [&](Shape s, int64_t hi) {
+    Tensor t = Tensor::empty(s, DType::I32);
+    for (int64_t i = 0; i < t.numel(); ++i) {
+      state = state * 1664525u + 1013904223u;
+      t.data<int32_t>()[i] = int32_t((state >> 8) % uint32_t(hi));
+    }
+    return t;
+  };
+  auto ones = [](Shape s) {
+    Tensor t = Tensor::empty(s, DType::F32);
+    std::fill(t.data<float>(), t.data<float>() + t.numel(), 1.f);
+    return t;
+  };
+  return {{in[0], ids({batch, seq}, vocab)},      {in[1], ids({batch, seq}, 2)},
+          {in[2], ones({batch, seq})},            {in[3], ids({batch, pred}, seq)},
+          {in[4], ids({batch, pred}, vocab)},     {in[5], ones({batch, pred})}};
 }
 
 bool is_conv(const std::string& op) {
@@ -122,9 +159,11 @@ int main(int argc, char** argv) {
   int steps = 50;
   std::vector<std::string> models = {"mlp", "cnn", "cnn-im2col"};
   std::vector<int> threads = {1, 2};
+  bool list_gemms = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--steps")) steps = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--models")) models = split(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--gemms")) list_gemms = std::atoi(argv[i + 1]) != 0;
     else if (!std::strcmp(argv[i], "--threads")) {
       threads.clear();
       for (auto& t : split(argv[i + 1])) threads.push_back(std::stoi(t));
@@ -133,7 +172,6 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  const int64_t batch = 128;
   std::printf("%-12s %7s %9s %11s %12s %9s %12s %9s %12s %10s\n", "model", "threads", "step_ms", "samples/s",
               "gemm_bound_ms", "%limit", "conv_bound_ms", "%conv", "faults/step", "rss_MB");
   for (const auto& model : models) {
@@ -142,25 +180,26 @@ int main(int argc, char** argv) {
     const bool unfused = base.size() > suffix.size() && base.compare(base.size() - suffix.size(), suffix.size(), suffix) == 0;
     if (unfused) base.resize(base.size() - suffix.size());
     const bool im2col = base == "cnn-im2col";
+    const bool bert = base == "bert";
+    const int64_t batch = bert ? 32 : 128;
     for (int t : threads) {
       ThreadPool pool(t);
       ops::force_kernel_choice(im2col ? "im2col,direct,unfused" : "");
       train::Config cfg =
-          train::Config::load("", {"model.type=" + (im2col ? std::string("cnn") : base), "model.dropout=0"});
+          bert ? train::Config::load("", {"model.type=bert", "model.max_seq=128", "model.dropout=0.1",
+                                          "data.seq_len=128", "data.max_predictions=20"})
+               : train::Config::load("", {"model.type=" + (im2col ? std::string("cnn") : base), "model.dropout=0"});
       Graph g(1);
       train::ModelGraph m = train::build_model(g, cfg);
       auto params = g.trainable();
       auto grads = gradients(m.loss, params);
       optim::OptimizerOptions oo;
-      oo.type = "momentum";
-      oo.lr = 0.01;
+      oo.type = bert ? "adamw" : "momentum";
+      oo.lr = bert ? 1e-4 : 0.01;
       auto opt = optim::make_optimizer(oo);
-      Tensor x = Tensor::empty({batch, 784}, DType::F32), y = Tensor::empty({batch}, DType::I32);
-      for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = float((i * 37) % 255) / 255.f;
-      for (int64_t i = 0; i < batch; ++i) y.data<int32_t>()[i] = int32_t(i % 10);
       Executor ex(g, &pool);
       ex.set_fusion(!unfused);
-      Executor::Feeds feeds = {{m.inputs[0], x}, {m.inputs[1], y}};
+      Executor::Feeds feeds = bert ? bert_batch(m.inputs, batch, 128, 20, 30522) : mnist_batch(m.inputs, batch);
       std::vector<Value> fetch = {m.loss};
       fetch.insert(fetch.end(), grads.begin(), grads.end());
       auto step = [&] {
@@ -175,18 +214,24 @@ int main(int argc, char** argv) {
       rusage r1 = usage();
       double faults = double(r1.ru_minflt - r0.ru_minflt) / steps;
       // GEMM-bound limit: the step's matmuls through cblas_sgemm at t threads.
-      auto gs = gemms_of(g, ex.order(feeds, fetch), batch);
+      auto gs = gemms_of(g, ex, feeds, fetch);
+      if (list_gemms)
+        for (const Gemm& q : gs)
+          std::printf("# %s gemm m %lld n %lld k %lld ta %d tb %d x%lld\n", model.c_str(), (long long)q.m,
+                      (long long)q.n, (long long)q.k, int(q.ta), int(q.tb), (long long)q.count);
       openblas_set_num_threads(t);
       std::vector<float> A, B, C;
       double gemm_s = 0;
       for (const Gemm& q : gs) {
-        A.assign(size_t(q.m * q.k), 0.5f);
-        B.assign(size_t(q.k * q.n), 0.25f);
-        C.assign(size_t(q.m * q.n), 0.f);
+        const size_t sa = size_t(q.m * q.k), sb = size_t(q.k * q.n), sc = size_t(q.m * q.n);
+        A.assign(sa * size_t(q.count), 0.5f);
+        B.assign(sb * size_t(q.count), 0.25f);
+        C.assign(sc * size_t(q.count), 0.f);
         auto call = [&] {
-          cblas_sgemm(CblasRowMajor, q.ta ? CblasTrans : CblasNoTrans, q.tb ? CblasTrans : CblasNoTrans, int(q.m),
-                      int(q.n), int(q.k), 1.f, A.data(), int(q.ta ? q.m : q.k), B.data(), int(q.tb ? q.k : q.n), 0.f,
-                      C.data(), int(q.n));
+          for (int64_t i = 0; i < q.count; ++i)
+            cblas_sgemm(CblasRowMajor, q.ta ? CblasTrans : CblasNoTrans, q.tb ? CblasTrans : CblasNoTrans, int(q.m),
+                        int(q.n), int(q.k), 1.f, A.data() + size_t(i) * sa, int(q.ta ? q.m : q.k),
+                        B.data() + size_t(i) * sb, int(q.tb ? q.k : q.n), 0.f, C.data() + size_t(i) * sc, int(q.n));
         };
         call();
         const int reps = 20;

@@ -111,6 +111,22 @@ std::vector<int> Executor::order(const Feeds& feeds, const std::vector<Value>& f
   return o;
 }
 
+std::map<int, std::vector<Shape>> Executor::shapes(const Feeds& feeds, const std::vector<Value>& fetches) {
+  const Plan& P = plan_for(feeds, fetches);
+  std::map<int, std::vector<Shape>> out;
+  for (size_t si = 0; si < P.steps.size(); ++si) {
+    const Plan::Step& st = P.steps[si];
+    if (st.node < 0) continue;
+    std::vector<Shape> own;
+    for (const Tensor& t : P.slots[si]) own.push_back(t.shape());
+    for (int a : st.absorbed) out[a] = {own[0]};
+    for (int a : st.absorbed_after) out[a] = {own[size_t(P.moved.at(Output{a, 0}).index)]};
+    if (!st.absorbed_after.empty()) own.resize(g_.node(st.node).out_shapes.size());  // the node's own outputs
+    out[st.node] = std::move(own);
+  }
+  return out;
+}
+
 // Fusion, where nothing else reads the intermediates and the steps share a device
 // that has the fused op's kernel for the dtype:
 //   conv2d | matmul -> add(bias) [-> relu]   conv2d_bias_act | matmul_bias_act

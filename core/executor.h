@@ -132,6 +132,10 @@ class Executor {
   // Stats of the plan the last run() used (zeros before the first run).
   const PlanStats& last_stats() const;
   std::vector<int> order(const Feeds& feeds, const std::vector<Value>& fetches);  // graph nodes only
+  // The output shapes of every graph node that plan computes, resolved from the
+  // feeds' shapes (a node a fused step absorbs has the shape of the step output
+  // it feeds or becomes).
+  std::map<int, std::vector<Shape>> shapes(const Feeds& feeds, const std::vector<Value>& fetches);
   // The placement of that plan (opens its devices; place_devices() needs none).
   const DevicePlacement& placement(const Feeds& feeds, const std::vector<Value>& fetches);
   const std::string& device() const { return device_; }

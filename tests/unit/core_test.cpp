@@ -87,6 +87,30 @@ TEST(Executor, FeedsAndFetches) {
   EXPECT_EQ(out[0].to_vector<float>(), (std::vector<float>{0, 1, 3, 7}));
 }
 
+// The plan's shapes follow the feed: -1 resolved, a reshape's inferred dim too,
+// and a node the fusion absorbs (the matmul and the add of matmul_bias_act) has
+// its fused step's shape.
+TEST(Executor, ShapesAreThePlansResolvedShapes) {
+  Graph g;
+  auto x = g.placeholder("x", {-1, 2});
+  auto w = g.constant(Tensor::from<float>({2, 3}, {1, 2, 3, 4, 5, 6}));
+  auto b = g.constant(Tensor::from<float>({3}, {1, 1, 1}));
+  auto mm = matmul(x, w);
+  auto y = relu(mm + b);
+  auto flat = reshape(y, {-1});
+  for (bool fuse : {true, false}) {
+    Executor ex(g);
+    ex.set_fusion(fuse);
+    const Executor::Feeds feeds = {{x, Tensor::zeros({4, 2}, DType::F32)}};
+    const auto shapes = ex.shapes(feeds, {flat});
+    EXPECT_EQ(shapes.at(mm.node()), (std::vector<Shape>{{4, 3}}));
+    EXPECT_EQ(shapes.at(y.node()), (std::vector<Shape>{{4, 3}}));
+    EXPECT_EQ(shapes.at(flat.node()), (std::vector<Shape>{{12}}));
+    EXPECT_EQ(shapes.at(x.node()), (std::vector<Shape>{{4, 2}}));
+    EXPECT_EQ(ex.order(feeds, {flat}).size(), shapes.size());  // every node of the plan, once
+  }
+}
+
 TEST(Executor, MissingFeedAndBadFeedAreErrors) {
   Graph g;
   auto x = g.placeholder("x", {-1, 2});

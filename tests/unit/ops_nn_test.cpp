@@ -259,6 +259,9 @@ TEST(CrossEntropy, GradientAndBiasGradientAreOneStepBitIdentically) {
           ex.run(feeds, fetches, o);
           EXPECT_EQ(prof.by_op.count("sparse_softmax_cross_entropy_grad_bias"), 1u);
           EXPECT_EQ(prof.by_op.count("sum_to_like"), 0u);
+          // the moved nodes' shapes: the bias gradient (v) and, in half, the cast (n, v)
+          const auto shapes = ex.shapes(feeds, fetches);
+          EXPECT_EQ(shapes.at(fetches[3].node()), (std::vector<Shape>{{v}}));
           const std::vector<int> order = ex.order(feeds, fetches);
           std::set<int> seen;
           for (int id : order) {
