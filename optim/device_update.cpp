@@ -3,6 +3,7 @@
 #include "optim/device_update.h"
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <limits>
@@ -72,47 +73,68 @@ const DeviceUpdateKernels& device_update_for(Device& d, const std::function<std:
 
 int64_t device_update_calls() { return calls.load(); }
 
-double host_update(const UpdateRule& r, const UpdateArgs& a) {
+namespace {
+
+// LAMB over the whole tensor: its trust ratio needs the norms of w and of the update.
+double lamb_update(const UpdateRule& r, const UpdateArgs& a) {
   const int64_t n = a.n;
   Arr w(a.w, n);
   CArr g(a.g, n);
+  Arr m(a.slots[0], n), v(a.slots[1], n);
+  auto k = moments(m, v, g, r, a.t);
+  Eigen::ArrayXf u = (m * k.first) / ((v * k.second).sqrt() + float(r.eps)) + float(a.wd) * w;
+  const double wn = std::sqrt(w.cast<double>().square().sum());
+  const double un = std::sqrt(u.cast<double>().square().sum());
+  const double ratio = (wn > 0 && un > 0) ? wn / un : 1.0;
+  w -= float(a.lr * ratio) * u;
+  return ratio;
+}
+
+// The elementwise rules on elements [i, i + n).
+void elementwise_update(const UpdateRule& r, const UpdateArgs& a, int64_t i, int64_t n) {
+  Arr w(a.w + i, n);
+  CArr g(a.g + i, n);
   const float lr = float(a.lr), d = float(a.wd);
   switch (r.kind) {
     case UpdateRule::kSgd:
       if (d != 0) w -= lr * (g + d * w);
       else w -= lr * g;
-      return 1;
+      return;
     case UpdateRule::kMomentum: {
-      Arr v(a.slots[0], n);
+      Arr v(a.slots[0] + i, n);
       const float mu = float(r.momentum);
       v = mu * v + g + d * w;
       if (r.nesterov) w -= lr * (g + d * w + mu * v);
       else w -= lr * v;
-      return 1;
+      return;
     }
     case UpdateRule::kAdam: {
-      Arr m(a.slots[0], n), v(a.slots[1], n);
+      Arr m(a.slots[0] + i, n), v(a.slots[1] + i, n);
       auto k = a.wd != 0 ? moments(m, v, g + d * w, r, a.t) : moments(m, v, g, r, a.t);
       w -= lr * (m * k.first) / ((v * k.second).sqrt() + float(r.eps));
-      return 1;
+      return;
     }
     case UpdateRule::kAdamW: {
-      Arr m(a.slots[0], n), v(a.slots[1], n);
+      Arr m(a.slots[0] + i, n), v(a.slots[1] + i, n);
       auto k = moments(m, v, g, r, a.t);
       w -= lr * ((m * k.first) / ((v * k.second).sqrt() + float(r.eps)) + d * w);
-      return 1;
+      return;
     }
-    case UpdateRule::kLamb: {
-      Arr m(a.slots[0], n), v(a.slots[1], n);
-      auto k = moments(m, v, g, r, a.t);
-      Eigen::ArrayXf u = (m * k.first) / ((v * k.second).sqrt() + float(r.eps)) + d * w;
-      const double wn = std::sqrt(w.cast<double>().square().sum());
-      const double un = std::sqrt(u.cast<double>().square().sum());
-      const double ratio = (wn > 0 && un > 0) ? wn / un : 1.0;
-      w -= float(a.lr * ratio) * u;
-      return ratio;
-    }
+    case UpdateRule::kLamb:
+      break;
   }
+}
+
+}  // namespace
+
+double host_update(const UpdateRule& r, const UpdateArgs& a) {
+  if (r.kind == UpdateRule::kLamb) return lamb_update(r, a);
+  // The elementwise rules in blocks that stay in L1 between their two passes (the
+  // slots, then the weights): one pass over memory instead of two. A block is a
+  // whole number of vector packets, so each element gets the same operations as
+  // in one pass over the tensor.
+  constexpr int64_t kBlock = 2048;
+  for (int64_t i = 0; i < a.n; i += kBlock) elementwise_update(r, a, i, std::min(kBlock, a.n - i));
   return 1;
 }
 
