@@ -221,9 +221,12 @@ void register_math_cpu() {
     std::fill(y, y + Y.numel(), T(0));
     if (int64_t outer, mid, inner; block_broadcast(G.shape(), Y.shape(), outer, mid, inner)) {
       // bias gradient: y[m] = sum over (o, i) of g[o, m, i], in a fixed order
-      if (inner == 1) {  // (outer, mid) rows added in order: vectorized over m
-        Vec<T> ys(y, mid);
-        for (int64_t o = 0; o < outer; ++o) ys += CVec<T>(g + o * mid, mid);
+      if (inner == 1) {  // (outer, mid) rows added in order: vectorized over m, the pool splits m
+        const int64_t grain = std::max<int64_t>(16, (int64_t(1) << 15) / std::max<int64_t>(1, outer));
+        c.pool->parallel_for(mid, grain, [&](int64_t m0, int64_t m1) {
+          Vec<T> ys(y + m0, m1 - m0);
+          for (int64_t o = 0; o < outer; ++o) ys += CVec<T>(g + o * mid + m0, m1 - m0);
+        });
         return;
       }
       for (int64_t o = 0; o < outer; ++o)

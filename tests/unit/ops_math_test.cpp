@@ -182,6 +182,24 @@ TEST(Cast, ValuesAndGradient) {
   check_gradients([](Graph&, const Vals& v) { return cast(v[0], DType::F64) * v[0]; }, {rand64({4}, 1)});
 }
 
+// A bias gradient, (rows, C) -> (C): the pool splits the columns, and each
+// column is still its rows added in order, so the bits are a plain loop's at
+// any thread count.
+TEST(SumToLike, BiasGradientIsRowOrderSumAtAnyThreadCount) {
+  const int64_t rows = 300, cols = 1000;
+  Tensor gt = rand32({rows, cols}, 21, -1, 1);
+  std::vector<float> want(size_t(cols), 0.f);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < cols; ++j) want[size_t(j)] += gt.data<float>()[r * cols + j];
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    Graph g;
+    auto y = sum_to_like(g.constant(gt), g.constant(Tensor::zeros({cols}, DType::F32)));
+    Executor ex(g, &pool);
+    EXPECT_EQ(ex.run({}, {y})[0].to_vector<float>(), want) << threads << " threads";
+  }
+}
+
 TEST(SumToLike, ReducesBroadcastDims) {
   Graph g;
   auto gr = C32(g, {2, 3}, {1, 2, 3, 4, 5, 6});
