@@ -197,6 +197,7 @@ int main(int argc, char** argv) {
       oo.type = bert ? "adamw" : "momentum";
       oo.lr = bert ? 1e-4 : 0.01;
       auto opt = optim::make_optimizer(oo);
+      opt->set_pool(&pool);
       Executor ex(g, &pool);
       ex.set_fusion(!unfused);
       Executor::Feeds feeds = bert ? bert_batch(m.inputs, batch, 128, 20, 30522) : mnist_batch(m.inputs, batch);

@@ -11,6 +11,7 @@
 #include <mutex>
 
 #include "core/tensor.h"
+#include "core/thread_pool.h"
 
 namespace ft {
 namespace optim {
@@ -134,7 +135,13 @@ double host_update(const UpdateRule& r, const UpdateArgs& a) {
   // whole number of vector packets, so each element gets the same operations as
   // in one pass over the tensor.
   constexpr int64_t kBlock = 2048;
-  for (int64_t i = 0; i < a.n; i += kBlock) elementwise_update(r, a, i, std::min(kBlock, a.n - i));
+  auto blocks = [&](int64_t b0, int64_t b1) {
+    for (int64_t i = b0 * kBlock; i < std::min(a.n, b1 * kBlock); i += kBlock)
+      elementwise_update(r, a, i, std::min(kBlock, a.n - i));
+  };
+  const int64_t nb = (a.n + kBlock - 1) / kBlock;
+  if (a.pool) a.pool->parallel_for(nb, 16, blocks);  // at least 32K elements a thread
+  else blocks(0, nb);
   return 1;
 }
 

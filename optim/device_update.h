@@ -19,6 +19,7 @@
 #include "core/device.h"
 
 namespace ft {
+class ThreadPool;
 namespace optim {
 
 // Which formula an optimizer applies, with its fixed hyperparameters (optim/sgd.h,
@@ -43,6 +44,7 @@ struct UpdateArgs {
   int64_t n = 0;
   int64_t t = 1;
   double lr = 0, wd = 0;
+  ThreadPool* pool = nullptr;  // host update: splits a large parameter over it (elementwise rules)
 };
 
 // What a device's backend registers. Each call is ordered with the device's

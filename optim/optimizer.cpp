@@ -103,6 +103,7 @@ void Optimizer::step(const std::vector<ParamRef>& params) {
     a.t = s.t;
     a.lr = lr;
     a.wd = decays(p.name) ? wd : 0.0;
+    a.pool = pool_;
     const double ratio = k ? k->update(*dev, r, a) : host_update(r, a);
     if (r.kind == UpdateRule::kLamb && !std::isnan(ratio)) last_ratio_ = ratio;
   }

@@ -71,6 +71,10 @@ class Optimizer {
   void step(const std::vector<ParamRef>& params);
 
   void set_lr(double lr) { lr_ = lr; }
+  // A pool for the host update: a large parameter's blocks are split over it
+  // (the elementwise rules; the same bits at any thread count). None: the
+  // calling thread alone.
+  void set_pool(ThreadPool* pool) { pool_ = pool; }
   double lr() const { return lr_.load(); }
   double weight_decay() const { return weight_decay_; }
   void set_decay_filter(DecayFilter f) { decays_ = std::move(f); }
@@ -96,6 +100,7 @@ class Optimizer {
  private:
   Slots& slots_for(const ParamRef& p);
   std::atomic<double> lr_;
+  ThreadPool* pool_ = nullptr;
   double weight_decay_;
   DecayFilter decays_ = default_decays;
   std::atomic<int64_t> steps_{0};

@@ -1,13 +1,16 @@
 // optim_config.cpp — config -> optimizer and learning-rate schedule.
 #include "train/optim_config.h"
 
+#include "core/thread_pool.h"
 #include "optim/factory.h"
 
 namespace ft {
 namespace train {
 
 std::unique_ptr<optim::Optimizer> optimizer_from_config(const RunConfig& c) {
-  return optim::make_optimizer(c.optimizer.options);
+  auto opt = optim::make_optimizer(c.optimizer.options);
+  opt->set_pool(&ThreadPool::global());  // the run's threads (train.threads)
+  return opt;
 }
 
 std::unique_ptr<optim::LRSchedule> schedule_from_config(const RunConfig& c) {

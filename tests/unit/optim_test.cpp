@@ -6,6 +6,7 @@
 #include <limits>
 #include <thread>
 
+#include "core/thread_pool.h"
 #include "optim/optim.h"
 
 using namespace ft;
@@ -143,11 +144,13 @@ TEST(Optim, ChunksUpdateLikeTheWholeParameter) {
   EXPECT_EQ(chunked.state().tensors.count("fc/w:1/m"), 1u);
 }
 
-// The host update runs in blocks of 2048 elements: every element of a larger
-// parameter (three blocks and a tail here) moves as its own formula says, each
-// slot read at its own offset, for every elementwise rule.
+// The host update runs in blocks of 2048 elements, split over a pool when one
+// is set: every element of a larger parameter (many blocks and a tail here)
+// moves as its own formula says, each slot read at its own offset, for every
+// elementwise rule, with the same bits with and without the pool.
 TEST(Optim, LargeParametersUpdateEveryElementByItsFormula) {
-  const int64_t n = 5000;
+  const int64_t n = 70001;
+  ThreadPool pool(3);
   struct Case {
     std::string type;
     double wd;
@@ -155,38 +158,44 @@ TEST(Optim, LargeParametersUpdateEveryElementByItsFormula) {
   for (const Case& c : {Case{"sgd", 0.1}, Case{"momentum", 0.1}, Case{"nesterov", 0.0}, Case{"adam", 0.1},
                         Case{"adamw", 0.1}}) {
     SCOPED_TRACE(c.type);
-    OptimizerOptions o;
-    o.type = c.type;
-    o.lr = 0.05;
-    o.weight_decay = c.wd;
-    auto opt = make_optimizer(o);
-    std::vector<float> w0(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) w0[size_t(i)] = float(std::sin(0.37 * double(i)));
-    Tensor w = f32(w0);
-    std::vector<double> rw(w0.begin(), w0.end()), m(size_t(n), 0), v(size_t(n), 0);
-    const double lr = 0.05, mu = 0.9, b1 = 0.9, b2 = 0.999, eps = 1e-8, d = c.wd;
-    for (int t = 1; t <= 3; ++t) {
-      std::vector<float> g(static_cast<size_t>(n));
-      for (int64_t i = 0; i < n; ++i) g[size_t(i)] = float(std::cos(0.11 * double(i) * t) + 0.01 * double(i % 7));
-      opt->step({{"fc/w", w, f32(g)}});
-      for (size_t i = 0; i < size_t(n); ++i) {
-        double gi = g[i];
-        if (c.type == "sgd") {
-          rw[i] -= lr * (gi + d * rw[i]);
-        } else if (c.type == "momentum" || c.type == "nesterov") {
-          m[i] = mu * m[i] + gi + d * rw[i];
-          rw[i] -= c.type == "nesterov" ? lr * (gi + d * rw[i] + mu * m[i]) : lr * m[i];
-        } else {
-          if (c.type == "adam") gi += d * rw[i];
-          m[i] = b1 * m[i] + (1 - b1) * gi;
-          v[i] = b2 * v[i] + (1 - b2) * gi * gi;
-          const double u = (m[i] / (1 - std::pow(b1, t))) / (std::sqrt(v[i] / (1 - std::pow(b2, t))) + eps);
-          rw[i] -= lr * (c.type == "adamw" ? u + d * rw[i] : u);
+    std::vector<float> serial;
+    for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+      OptimizerOptions o;
+      o.type = c.type;
+      o.lr = 0.05;
+      o.weight_decay = c.wd;
+      auto opt = make_optimizer(o);
+      opt->set_pool(p);
+      std::vector<float> w0(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) w0[size_t(i)] = float(std::sin(0.37 * double(i)));
+      Tensor w = f32(w0);
+      std::vector<double> rw(w0.begin(), w0.end()), m(size_t(n), 0), v(size_t(n), 0);
+      const double lr = 0.05, mu = 0.9, b1 = 0.9, b2 = 0.999, eps = 1e-8, d = c.wd;
+      for (int t = 1; t <= 3; ++t) {
+        std::vector<float> g(static_cast<size_t>(n));
+        for (int64_t i = 0; i < n; ++i) g[size_t(i)] = float(std::cos(0.11 * double(i) * t) + 0.01 * double(i % 7));
+        opt->step({{"fc/w", w, f32(g)}});
+        for (size_t i = 0; i < size_t(n); ++i) {
+          double gi = g[i];
+          if (c.type == "sgd") {
+            rw[i] -= lr * (gi + d * rw[i]);
+          } else if (c.type == "momentum" || c.type == "nesterov") {
+            m[i] = mu * m[i] + gi + d * rw[i];
+            rw[i] -= c.type == "nesterov" ? lr * (gi + d * rw[i] + mu * m[i]) : lr * m[i];
+          } else {
+            if (c.type == "adam") gi += d * rw[i];
+            m[i] = b1 * m[i] + (1 - b1) * gi;
+            v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+            const double u = (m[i] / (1 - std::pow(b1, t))) / (std::sqrt(v[i] / (1 - std::pow(b2, t))) + eps);
+            rw[i] -= lr * (c.type == "adamw" ? u + d * rw[i] : u);
+          }
         }
       }
+      const std::vector<float> got = w.to_vector<float>();
+      for (size_t i = 0; i < size_t(n); ++i) ASSERT_NEAR(got[i], rw[i], 2e-5 * (1 + std::fabs(rw[i]))) << "element " << i;
+      if (p) EXPECT_EQ(got, serial);
+      else serial = got;
     }
-    const std::vector<float> got = w.to_vector<float>();
-    for (size_t i = 0; i < size_t(n); ++i) ASSERT_NEAR(got[i], rw[i], 2e-5 * (1 + std::fabs(rw[i]))) << "element " << i;
   }
 }
 
