@@ -203,6 +203,7 @@ std::map<int, std::vector<int>> Executor::find_fusions(Plan& P, const DevicePlac
           !reg.find_kernel("sparse_softmax_cross_entropy_grad_bias", dev, DType::F32))
         continue;
       const int64_t C = h.out_shapes[0][1];
+      if (C < 0) continue;  // the bias gradient's shape must be known to match it
       // A reader that can move into the step: computed here, on this device, read
       // as data or fetched, and ordered by nothing but its inputs.
       auto movable = [&](int r) {
