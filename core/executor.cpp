@@ -247,7 +247,6 @@ std::map<int, std::vector<int>> Executor::find_fusions(Plan& P, const DevicePlac
         P.moved[Output{to_half, 0}] = Output{id, 0};
       }
       std::sort(after.begin(), after.end());
-      out[id];  // a fused step at id, with nothing before it
       taken.insert(after.begin(), after.end());
       taken.insert(id);
       continue;

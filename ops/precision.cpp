@@ -63,8 +63,6 @@ float f16_bits_to_f32(uint16_t h) {
   return float_of(sign | ((exp + 112u) << 23) | (mant << 13));
 }
 
-uint16_t f32_to_bf16_bits(float f) { return uint16_t(bf16_round_bits(bits_of(f)) >> 16); }
-
 float bf16_bits_to_f32(uint16_t h) { return float_of(uint32_t(h) << 16); }
 
 // Bulk conversions: bf16 through the integer rule above in loops the compiler

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 #include "core/tensor.h"
 
@@ -15,13 +16,17 @@ namespace precision {
 // IEEE binary16: overflow rounds to inf, NaN stays (quiet) NaN, subnormals kept.
 uint16_t f32_to_f16_bits(float f);
 float f16_bits_to_f32(uint16_t h);
-// bfloat16 (the top 16 bits of an f32, rounded to nearest even).
-uint16_t f32_to_bf16_bits(float f);
-// The same rule on the f32's bits (the result's low half zero; a NaN stays a
-// quiet NaN), inline and integer-only, so loops that call it vectorize.
+// bfloat16 (the top 16 bits of an f32, rounded to nearest even; a NaN stays a
+// quiet NaN). bf16_round_bits is the rule on the f32's bits (the result's low
+// half zero). Both inline and integer-only, so loops that call them vectorize.
 inline uint32_t bf16_round_bits(uint32_t u) {
   const uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
   return (u & 0x7fffffffu) > 0x7f800000u ? ((u | 0x00400000u) & 0xffff0000u) : r;
+}
+inline uint16_t f32_to_bf16_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  return uint16_t(bf16_round_bits(u) >> 16);
 }
 float bf16_bits_to_f32(uint16_t h);
 

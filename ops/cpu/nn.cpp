@@ -3,7 +3,6 @@
 // results do not depend on the thread count.
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -212,11 +211,7 @@ void sce_bwd(KernelCtx& c, DType to = DType::F32) {
 
 // A value of dx written as f32 or as bf16 bits.
 inline void put(float* d, float v) { *d = v; }
-inline void put(uint16_t* d, float v) {
-  uint32_t u;
-  std::memcpy(&u, &v, sizeof u);
-  *d = uint16_t(precision::bf16_round_bits(u) >> 16);
-}
+inline void put(uint16_t* d, float v) { *d = precision::f32_to_bf16_bits(v); }
 
 // Columns [0, n) of four rows: d_r = p_r * g_r, and acc += d_0, d_1, d_2, d_3
 // in that order, one pass over the columns (acc read and written once for four
@@ -302,6 +297,9 @@ void sce_bwd_bias(KernelCtx& c) {
   const Tensor& Y = c.in(2);
   const int64_t N = P.dim(0), C = P.dim(1);
   const float* p = P.data<float>();
+  const bool half = to != DType::F32;
+  float* dx = half ? nullptr : c.out(0).data<float>();
+  uint16_t* dh = half ? static_cast<uint16_t*>(c.out(0).raw()) : nullptr;
   float* db = c.out(1).data<float>();
   constexpr int64_t kCols = 1024;
   constexpr int kRows = 4;
@@ -326,15 +324,14 @@ void sce_bwd_bias(KernelCtx& c) {
         for (int r = 0; r < R; ++r) pr[r] = k[r] < 0 ? zeros.data() : p + (r0 + r) * C + j0;
         if (to == DType::BF16) {
           uint16_t* d[kRows];
-          for (int r = 0; r < R; ++r) d[r] = static_cast<uint16_t*>(c.out(0).raw()) + (r0 + r) * C + j0;
+          for (int r = 0; r < R; ++r) d[r] = dh + (r0 + r) * C + j0;
           sce_bias_block(pr, gr, k, d, db, R, j0, n);
         } else {
           float* d[kRows];
-          for (int r = 0; r < R; ++r) d[r] = to == DType::F16 ? seg + r * kCols : c.out(0).data<float>() + (r0 + r) * C + j0;
+          for (int r = 0; r < R; ++r) d[r] = seg ? seg + r * kCols : dx + (r0 + r) * C + j0;
           sce_bias_block(pr, gr, k, d, db, R, j0, n);
-          if (to == DType::F16)
-            for (int r = 0; r < R; ++r)
-              precision::f32_to_half(seg + r * kCols, to, static_cast<uint16_t*>(c.out(0).raw()) + (r0 + r) * C + j0, n);
+          if (seg)
+            for (int r = 0; r < R; ++r) precision::f32_to_half(seg + r * kCols, to, dh + (r0 + r) * C + j0, n);
         }
       }
     }
