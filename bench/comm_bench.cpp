@@ -44,21 +44,27 @@ struct Opts {
   int warmup = 5, iters = 20;
 };
 
-// Mean seconds per call of each variant, the slowest rank's. The variants
-// are interleaved call by call (each call after a barrier), so on a shared,
-// noisy host every variant sees the same background load.
+// Median seconds per call of each variant, each call timed on the slowest
+// rank. The variants are interleaved call by call (each call after a barrier),
+// so on a shared, noisy host every variant sees the same background load, and
+// the median drops the calls a preempted rank stretched.
 std::vector<double> time_variants(MpiCommunicator& w, const Opts& o, const std::vector<std::function<void()>>& fns) {
-  std::vector<double> total(fns.size(), 0.0);
+  std::vector<double> t(fns.size() * size_t(o.iters), 0.0);
   for (int i = 0; i < o.warmup + o.iters; ++i)
     for (size_t v = 0; v < fns.size(); ++v) {
       MPI_Barrier(w.native());
       double t0 = MPI_Wtime();
       fns[v]();
-      if (i >= o.warmup) total[v] += MPI_Wtime() - t0;
+      if (i >= o.warmup) t[v * size_t(o.iters) + size_t(i - o.warmup)] = MPI_Wtime() - t0;
     }
-  MPI_Allreduce(MPI_IN_PLACE, total.data(), int(total.size()), MPI_DOUBLE, MPI_MAX, w.native());
-  for (double& t : total) t /= o.iters;
-  return total;
+  MPI_Allreduce(MPI_IN_PLACE, t.data(), int(t.size()), MPI_DOUBLE, MPI_MAX, w.native());
+  std::vector<double> med(fns.size());
+  for (size_t v = 0; v < fns.size(); ++v) {
+    auto b = t.begin() + std::ptrdiff_t(v * size_t(o.iters)), e = b + o.iters;
+    std::nth_element(b, b + o.iters / 2, e);
+    med[v] = *(b + o.iters / 2);
+  }
+  return med;
 }
 
 // Integer-valued contributions: every sum is exact in f32.
@@ -107,7 +113,7 @@ int main(int argc, char** argv) {
   const double busf = 2.0 * (p - 1) / p;
   bool root = r == 0;
   if (root) {
-    std::printf("# flowtrain comm_bench: allreduce sum, float, %d ranks, warmup %d, iters %d\n", p, o.warmup, o.iters);
+    std::printf("# flowtrain comm_bench: allreduce sum, float, %d ranks, warmup %d, iters %d, median per call\n", p, o.warmup, o.iters);
     double load[3] = {0, 0, 0};
     if (FILE* f = std::fopen("/proc/loadavg", "r")) {
       if (std::fscanf(f, "%lf %lf %lf", &load[0], &load[1], &load[2]) != 3) load[0] = -1;

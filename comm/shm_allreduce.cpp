@@ -63,6 +63,29 @@ void wake_all(std::atomic<uint32_t>* a) {
 #endif
 }
 
+template <class T>
+void reduce_divide_typed(T* d, const T* s, int64_t n, ReduceOp op, int div) {
+  if (op == ReduceOp::Max) {
+    for (int64_t i = 0; i < n; ++i) d[i] = d[i] < s[i] ? s[i] : d[i];
+  } else if (div > 1) {
+    const T k = static_cast<T>(div);
+    for (int64_t i = 0; i < n; ++i) d[i] = static_cast<T>((d[i] + s[i]) / k);
+  } else {
+    for (int64_t i = 0; i < n; ++i) d[i] += s[i];
+  }
+}
+
+// reduce_into, then divide_by where div > 1, in one pass and with their bits.
+void reduce_divide(void* d, const void* s, int64_t n, DType t, ReduceOp op, int div) {
+  switch (t) {
+    case DType::F32: return reduce_divide_typed(static_cast<float*>(d), static_cast<const float*>(s), n, op, div);
+    case DType::F64: return reduce_divide_typed(static_cast<double*>(d), static_cast<const double*>(s), n, op, div);
+    case DType::I32: return reduce_divide_typed(static_cast<int32_t*>(d), static_cast<const int32_t*>(s), n, op, div);
+    case DType::I64: return reduce_divide_typed(static_cast<int64_t*>(d), static_cast<const int64_t*>(s), n, op, div);
+    default: reduce_into(d, s, n, t, op);  // refuses the type, as before
+  }
+}
+
 }  // namespace
 
 int ShmAllreduce::ranks_on_this_kernel(MPI_Comm comm) {
@@ -213,13 +236,23 @@ void ShmAllreduce::allreduce(const std::vector<Communicator::Span>& spans, DType
     const int64_t per = ((m + local_size_ - 1) / local_size_ + align - 1) / align * align;
     auto lo = [&](int k) { return std::min<int64_t>(m, int64_t(k) * per); };
     const size_t base = size_t(off) * esz;
+    const int64_t a = lo(local_rank_), n = lo(local_rank_ + 1) - a;
+    // The whole round is copied in, this rank's own shard too: reading that
+    // shard from the sources in the reduce instead measured slower, as the
+    // reduce's stores then go to lines a peer read last round, each an
+    // ownership request, where the copy (rep movsb) writes whole lines.
     Communicator::gather_spans(spans, base, base + size_t(m) * esz, slot(local_rank_, set));
     barrier();
-    const int64_t a = lo(local_rank_), n = lo(local_rank_ + 1) - a;
     char* mine = slot(local_rank_, set) + a * int64_t(esz);
+    // Peers in a staggered order (ranks read different peers). Mean divides in
+    // the last pass where no other node adds to the shard.
+    const ReduceOp pass_op = op == ReduceOp::Max ? ReduceOp::Max : ReduceOp::Sum;
+    const int divisor = op == ReduceOp::Mean && nodes_ == 1 ? world_size_ : 1;
     for (int k = 1; k < local_size_ && n > 0; ++k) {
-      const int r = (local_rank_ + k) % local_size_;  // staggered: ranks read different peers
-      reduce_into(mine, slot(r, set) + a * int64_t(esz), n, dtype, op == ReduceOp::Max ? ReduceOp::Max : ReduceOp::Sum);
+      const int r = (local_rank_ + k) % local_size_;
+      const char* peer = slot(r, set) + a * int64_t(esz);
+      const int div = k == local_size_ - 1 ? divisor : 1;
+      reduce_divide(mine, peer, n, dtype, pass_op, div);
     }
     if (nodes_ > 1 && n > 0) {
       if (n > INT_MAX) throw Error("shared-memory allreduce: shard of " + std::to_string(n) + " elements exceeds INT_MAX");
@@ -227,7 +260,7 @@ void ShmAllreduce::allreduce(const std::vector<Communicator::Span>& spans, DType
                           cross_),
             "MPI_Allreduce (between nodes)");
     }
-    if (op == ReduceOp::Mean && n > 0) divide_by(mine, n, dtype, world_size_);
+    if (op == ReduceOp::Mean && divisor == 1 && n > 0) divide_by(mine, n, dtype, world_size_);
     barrier();
     for (int k = 0; k < local_size_; ++k) {
       const int r = (local_rank_ + k) % local_size_;

@@ -134,27 +134,34 @@ TEST(Mpi, SharedMemoryAllreduceRoundsSpansAndNodes) {
     } else if (node_size == 0) {
       EXPECT_EQ(d, "shared memory, " + std::to_string(p) + " ranks per node x 1 node");
     }
-    // Fused spans: out of place, in place and empty spans, crossing rounds.
-    std::vector<float> a(3000), b(700), out_a(3000), none;
-    for (size_t i = 0; i < a.size(); ++i) a[i] = float(value(r, int64_t(i)));
-    for (size_t i = 0; i < b.size(); ++i) b[i] = float(value(r, int64_t(i) + 3000));
-    std::atomic<bool> done{false};
-    c->allreduce_spans_async(7, {{a.data(), out_a.data(), a.size() * 4}, {none.data(), none.data(), 0},
-                                 {b.data(), b.data(), b.size() * 4}},
-                             DType::F32, ReduceOp::Sum, [&](const Status& s) {
-                               EXPECT_TRUE(s.ok()) << s.message();
-                               done = true;
-                             });
-    while (!done) std::this_thread::sleep_for(std::chrono::microseconds(50));
-    c->check();
-    int64_t wrong = 0;
-    for (int64_t i = 0; i < 3700; ++i) {
-      double sum = 0;
-      for (int q = 0; q < p; ++q) sum += value(q, i);
-      wrong += (i < 3000 ? out_a[size_t(i)] : b[size_t(i - 3000)]) != float(sum);
-      if (i < 3000) wrong += a[size_t(i)] != float(value(r, i));  // the source is left alone
+    // Fused spans: out of place, in place and empty spans, crossing rounds, and
+    // 7-float spans that shard and round edges cut through.
+    for (ReduceOp op : {ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Max}) {
+      std::vector<float> a(3000), b(700), out_a(3000), none, c7(7 * 300);
+      for (size_t i = 0; i < a.size(); ++i) a[i] = float(value(r, int64_t(i)));
+      for (size_t i = 0; i < b.size(); ++i) b[i] = float(value(r, int64_t(i) + 3000));
+      for (size_t i = 0; i < c7.size(); ++i) c7[i] = float(value(r, int64_t(i) + 3700));
+      std::vector<Communicator::Span> spans = {
+          {a.data(), out_a.data(), a.size() * 4}, {none.data(), none.data(), 0}, {b.data(), b.data(), b.size() * 4}};
+      for (size_t i = 0; i < c7.size(); i += 7) spans.push_back({c7.data() + i, c7.data() + i, 7 * 4});
+      std::atomic<bool> done{false};
+      c->allreduce_spans_async(7, spans, DType::F32, op, [&](const Status& s) {
+        EXPECT_TRUE(s.ok()) << s.message();
+        done = true;
+      });
+      while (!done) std::this_thread::sleep_for(std::chrono::microseconds(50));
+      c->check();
+      int64_t wrong = 0;
+      for (int64_t i = 0; i < 5800; ++i) {
+        double dsum = 0, dmx = value(0, i);
+        for (int q = 0; q < p; ++q) dsum += value(q, i), dmx = std::max(dmx, value(q, i));
+        const float want = op == ReduceOp::Sum ? float(dsum) : op == ReduceOp::Max ? float(dmx) : float(dsum) / float(p);
+        const float got = i < 3000 ? out_a[size_t(i)] : i < 3700 ? b[size_t(i - 3000)] : c7[size_t(i - 3700)];
+        wrong += got != want;
+        if (i < 3000) wrong += a[size_t(i)] != float(value(r, i));  // the source is left alone
+      }
+      EXPECT_EQ(wrong, 0) << "spans, op=" << reduce_op_name(op) << " node_size=" << node_size;
     }
-    EXPECT_EQ(wrong, 0) << "spans, node_size=" << node_size;
   }
 }
 
