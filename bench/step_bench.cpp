@@ -16,6 +16,8 @@
 //
 //   build/bin/step_bench [--steps 50] [--threads 1,2] [--models mlp,cnn,cnn-im2col,bert,mlp-unfused,cnn-unfused]
 //                        [--gemms 1]   (list the GEMMs gemm_bound times)
+//                        [--profile N] (the N ops of most kernel time per step, and the optimizer's)
+//                        [--kernels NAMES] (force those kernels where a choice is made, e.g. "openblas")
 #include <cblas.h>
 #include <sys/resource.h>
 
@@ -160,10 +162,14 @@ int main(int argc, char** argv) {
   std::vector<std::string> models = {"mlp", "cnn", "cnn-im2col"};
   std::vector<int> threads = {1, 2};
   bool list_gemms = false;
+  int profile_top = 0;
+  std::string kernels;  // --kernels: force_kernel_choice for every model (e.g. "openblas")
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--steps")) steps = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--models")) models = split(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--gemms")) list_gemms = std::atoi(argv[i + 1]) != 0;
+    else if (!std::strcmp(argv[i], "--profile")) profile_top = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--kernels")) kernels = argv[i + 1];
     else if (!std::strcmp(argv[i], "--threads")) {
       threads.clear();
       for (auto& t : split(argv[i + 1])) threads.push_back(std::stoi(t));
@@ -184,7 +190,7 @@ int main(int argc, char** argv) {
     const int64_t batch = bert ? 32 : 128;
     for (int t : threads) {
       ThreadPool pool(t);
-      ops::force_kernel_choice(im2col ? "im2col,direct,unfused" : "");
+      ops::force_kernel_choice(im2col ? "im2col,direct,unfused" : kernels);
       train::Config cfg =
           bert ? train::Config::load("", {"model.type=bert", "model.max_seq=128", "model.dropout=0.1",
                                           "data.seq_len=128", "data.max_predictions=20"})
@@ -214,6 +220,25 @@ int main(int argc, char** argv) {
       double dt = (seconds() - t0) / steps;
       rusage r1 = usage();
       double faults = double(r1.ru_minflt - r0.ru_minflt) / steps;
+      if (profile_top > 0) {  // kernel time per op over more steps, and the optimizer's
+        Profile prof;
+        RunOptions ro;
+        ro.profile = &prof;
+        double opt_s = 0;
+        for (int i = 0; i < steps; ++i) {
+          auto out = ex.run(feeds, fetch, ro);
+          const double a = seconds();
+          opt->step(optim::bind(g, params, std::vector<Tensor>(out.begin() + 1, out.end())));
+          opt_s += seconds() - a;
+        }
+        std::vector<std::pair<int64_t, std::string>> by;
+        for (const auto& kv : prof.by_op) by.push_back({kv.second.first, kv.first});
+        std::sort(by.rbegin(), by.rend());
+        for (size_t i = 0; i < by.size() && int(i) < profile_top; ++i)
+          std::printf("# %s t%d profile %-44s %8.3f ms/step\n", model.c_str(), t, by[i].second.c_str(),
+                      double(by[i].first) / 1e6 / steps);
+        std::printf("# %s t%d profile %-44s %8.3f ms/step\n", model.c_str(), t, "(optimizer step)", opt_s * 1e3 / steps);
+      }
       // GEMM-bound limit: the step's matmuls through cblas_sgemm at t threads.
       auto gs = gemms_of(g, ex, feeds, fetch);
       if (list_gemms)

@@ -29,6 +29,7 @@ void register_all() {
     register_conv_cpu();
     register_precision_cpu();
     register_dnnl_bf16_matmul();  // replaces the emulated bf16 matmul where the CPU has AVX512_BF16
+    register_dnnl_f32_matmul();   // f32 matmul (+ bias, ReLU): oneDNN or OpenBLAS, chosen per shape
     register_dnnl_conv();         // convolutions and pooling: oneDNN or the kernels above, chosen per shape
     register_standin_backend();   // device: standin mirrors the kernels above when it loads
   });

@@ -50,6 +50,7 @@ std::string TrainState::to_json() const {
     j["loss_scale_clean_steps"] = loss_scale_clean_steps;
     j["skipped_steps"] = skipped_steps;
   }
+  if (!kernel_choices.empty()) j["kernel_choices"] = kernel_choices;
   return j.dump();
 }
 
@@ -81,6 +82,15 @@ TrainState TrainState::parse(const std::string& text, const std::string& file) {
     s.loss_scale = r.positive("loss_scale");
     s.loss_scale_clean_steps = r.integer("loss_scale_clean_steps", 0, kMaxStep);
     s.skipped_steps = r.integer("skipped_steps", 0, s.step);
+  }
+  if (r.has("kernel_choices")) {
+    const json& k = j.at("kernel_choices");
+    if (!k.is_object()) r.fail("kernel_choices", "must be an object of kernel names, got " + k.dump());
+    for (auto it = k.begin(); it != k.end(); ++it) {
+      if (!it.value().is_string())
+        r.fail("kernel_choices", "entry '" + it.key() + "' must be a kernel name, got " + it.value().dump());
+      s.kernel_choices[it.key()] = it.value().get<std::string>();
+    }
   }
   return s;
 }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 namespace ft {
@@ -26,6 +27,9 @@ struct TrainState {
   double loss_scale = 0;
   int64_t loss_scale_clean_steps = 0;
   int64_t skipped_steps = 0;
+  // The per-shape kernel choices of the rank that wrote it (ops/cpu/kernel_choice.h),
+  // key -> kernel: a resumed run takes them, so its products have the same bits.
+  std::map<std::string, std::string> kernel_choices;
 
   std::string to_json() const;
   // Throws ft::Error "<file>: <field> ..." for malformed JSON, a missing field,

@@ -369,7 +369,7 @@ Trainer::Run::Run(const RunConfig& c, comm::CommPtr world, const FitOptions& fo)
   }
   // The per-shape kernel choice is timed per process, so two processes may pick
   // differently; deterministic mode pins the kernels every build has.
-  ops::force_kernel_choice(c.distributed.deterministic ? "im2col,direct,emulated,unfused" : "");
+  ops::force_kernel_choice(c.distributed.deterministic ? "im2col,direct,emulated,unfused,openblas" : "");
   ops::set_thread_count_invariant(c.distributed.deterministic);
   if (c.distributed.deterministic) {
     if (roles_.chief)
@@ -899,6 +899,9 @@ void Trainer::Run::restore() {
     throw Error(dir + ": the checkpoint is at step " + std::to_string(ts.step) + ", past train.steps = " +
                 std::to_string(c_.train.steps) + " (" + c_.where("train.steps") + "); raise train.steps to continue");
   load_variables(*g_, ck.model, dir);
+  // Deterministic runs force their kernels; otherwise the run continues with the
+  // kernels it had chosen, for the same bits.
+  if (!c_.distributed.deterministic) ops::preset_kernel_choices(ts.kernel_choices);
   if (ts.data_index >= loader_->size())
     throw Error(dir + "/state.json: field 'data_index' = " + std::to_string(ts.data_index) +
                 " is past the training set (" + std::to_string(loader_->size()) + " examples)");
@@ -943,6 +946,7 @@ void Trainer::Run::save(int64_t step) {
   ts.data_index = pos.index;
   ts.mode = strategy_->name();
   ts.world = size_;
+  ts.kernel_choices = ops::kernel_choice_winners();
   update_->save(ts);
   std::string where;
   if (grid_.mp > 1) {

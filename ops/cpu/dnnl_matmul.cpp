@@ -7,14 +7,24 @@
 //
 // Without oneDNN at build time, or without AVX512_BF16 at run time, bf16 matmul stays
 // on the emulated path (ops/cpu/precision.cpp), and the log says so once.
+//
+// f32 matmul and matmul_bias_act (without autocast's "half") choose per GEMM shape
+// between oneDNN (the bias and ReLU as post-ops, applied while the tile is in
+// registers) and OpenBLAS (the kernels of ops/cpu/matmul.cpp), by timing both on the
+// first call (kernel_choice.h). The two ops share the choice of a shape, so a fused
+// step gives the bits of the unfused ones.
 #include "ops/cpu/dnnl_matmul.h"
 
 #ifdef FT_HAVE_DNNL
 #include <omp.h>
 
+#include <algorithm>
 #include <dnnl.hpp>
 #include <map>
+#include <string>
 #include <tuple>
+
+#include <fmt/format.h>
 
 #include "ops/cpu/gemm_split.h"
 
@@ -26,14 +36,19 @@ using dt = dnnl::memory::data_type;
 
 struct Gemm {
   dnnl::matmul prim;
-  dnnl::memory a, b, c;
+  dnnl::memory a, b, c, bias;
 };
 
-// One engine and stream per thread; primitives by (m, n, k, ta, tb, lda, ldb, ldc, f32 result).
+// The epilogue of a oneDNN GEMM: none, + bias (one value per column), or relu(+ bias).
+enum class Post { kNone, kBias, kBiasRelu };
+
+// One engine and stream per thread; primitives by shape, leading dimensions, the
+// operands' and the result's type and the epilogue.
+using GemmKey = std::tuple<int64_t, int64_t, int64_t, bool, bool, int64_t, int64_t, int64_t, int, int, int>;
 struct ThreadState {
   dnnl::engine eng{dnnl::engine::kind::cpu, 0};
   dnnl::stream stream{eng};
-  std::map<std::tuple<int64_t, int64_t, int64_t, bool, bool, int64_t, int64_t, int64_t, bool>, Gemm> cache;
+  std::map<GemmKey, Gemm> cache;
   ThreadState() { omp_set_num_threads(1); }  // oneDNN's OpenMP threads: this thread only
 };
 
@@ -43,29 +58,50 @@ ThreadState& state() {
 }
 
 // C (m, n) = op(A) (m, k) x op(B) (k, n), row-major; A is (m, k) with leading dimension
-// lda, or (k, m) when ta; B is (k, n) with ldb, or (n, k) when tb. C has leading
-// dimension ldc and is bf16 or, when c_f32, the f32 accumulator itself.
-void gemm_bf16_to(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const uint16_t* a, int64_t lda,
-                  const uint16_t* b, int64_t ldb, void* c, int64_t ldc, bool c_f32) {
+// lda, or (k, m) when ta; B is (k, n) with ldb, or (n, k) when tb. A and B are of type
+// `in` (bf16 or f32), C of type `out` with leading dimension ldc; `post` adds the f32
+// bias (n) and a ReLU.
+void gemm_dnnl(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void* a, int64_t lda, const void* b,
+               int64_t ldb, void* c, int64_t ldc, dt in, dt out, Post post = Post::kNone,
+               const float* bias = nullptr) {
   ThreadState& s = state();
-  const auto key = std::make_tuple(m, n, k, ta, tb, lda, ldb, ldc, c_f32);
+  const GemmKey key = std::make_tuple(m, n, k, ta, tb, lda, ldb, ldc, int(in), int(out), int(post));
   auto it = s.cache.find(key);
   if (it == s.cache.end()) {
     using dims = dnnl::memory::dims;
-    dnnl::memory::desc amd({m, k}, dt::bf16, ta ? dims{1, lda} : dims{lda, 1});
-    dnnl::memory::desc bmd({k, n}, dt::bf16, tb ? dims{1, ldb} : dims{ldb, 1});
-    dnnl::memory::desc cmd({m, n}, c_f32 ? dt::f32 : dt::bf16, dims{ldc, 1});
-    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(amd, bmd, cmd), s.eng);
+    dnnl::memory::desc amd({m, k}, in, ta ? dims{1, lda} : dims{lda, 1});
+    dnnl::memory::desc bmd({k, n}, in, tb ? dims{1, ldb} : dims{ldb, 1});
+    dnnl::memory::desc cmd({m, n}, out, dims{ldc, 1});
+    dnnl::memory::desc biasmd({1, n}, dt::f32, dims{n, 1});
+    dnnl::primitive_attr attr;
+    if (post == Post::kBiasRelu) {
+      dnnl::post_ops po;
+      po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+      attr.set_post_ops(po);
+    }
+    const dnnl::matmul::desc d = post == Post::kNone ? dnnl::matmul::desc(amd, bmd, cmd)
+                                                      : dnnl::matmul::desc(amd, bmd, biasmd, cmd);
+    dnnl::matmul::primitive_desc pd(d, attr, s.eng);
     Gemm g{dnnl::matmul(pd), dnnl::memory(amd, s.eng, nullptr), dnnl::memory(bmd, s.eng, nullptr),
-           dnnl::memory(cmd, s.eng, nullptr)};
+           dnnl::memory(cmd, s.eng, nullptr), dnnl::memory(biasmd, s.eng, nullptr)};
     it = s.cache.emplace(key, std::move(g)).first;
   }
   Gemm& g = it->second;
-  g.a.set_data_handle(const_cast<uint16_t*>(a));
-  g.b.set_data_handle(const_cast<uint16_t*>(b));
+  g.a.set_data_handle(const_cast<void*>(a));
+  g.b.set_data_handle(const_cast<void*>(b));
   g.c.set_data_handle(c);
-  g.prim.execute(s.stream, {{DNNL_ARG_SRC, g.a}, {DNNL_ARG_WEIGHTS, g.b}, {DNNL_ARG_DST, g.c}});
+  if (post == Post::kNone) {
+    g.prim.execute(s.stream, {{DNNL_ARG_SRC, g.a}, {DNNL_ARG_WEIGHTS, g.b}, {DNNL_ARG_DST, g.c}});
+  } else {
+    g.bias.set_data_handle(const_cast<float*>(bias));
+    g.prim.execute(s.stream, {{DNNL_ARG_SRC, g.a}, {DNNL_ARG_WEIGHTS, g.b}, {DNNL_ARG_BIAS, g.bias}, {DNNL_ARG_DST, g.c}});
+  }
   s.stream.wait();
+}
+
+void gemm_bf16_to(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const uint16_t* a, int64_t lda,
+                  const uint16_t* b, int64_t ldb, void* c, int64_t ldc, bool c_f32) {
+  gemm_dnnl(ta, tb, m, n, k, a, lda, b, ldb, c, ldc, dt::bf16, c_f32 ? dt::f32 : dt::bf16);
 }
 
 void gemm_bf16(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const uint16_t* a, int64_t lda, const uint16_t* b,
@@ -74,6 +110,43 @@ void gemm_bf16(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const uint16_t
 }
 
 void matmul_bf16_kernel(KernelCtx& ctx) { split_matmul<uint16_t>(ctx, gemm_bf16); }
+
+// f32 matmul (post kNone) or matmul_bias_act (kBias, kBiasRelu) through oneDNN, split
+// over the pool as the OpenBLAS kernel is.
+void matmul_f32_dnnl(KernelCtx& ctx, Post post) {
+  const float* bias = post == Post::kNone ? nullptr : ctx.in(2).data<float>();
+  try {
+    split_matmul<float>(ctx, [&](bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+                                 const float* b, int64_t ldb, float* c) {
+      gemm_dnnl(ta, tb, m, n, k, a, lda, b, ldb, c, n, dt::f32, dt::f32, post, bias);
+    });
+  } catch (const dnnl::error& e) {
+    throw Error(std::string("oneDNN: ") + e.what());
+  }
+  if (post != Post::kNone && matmul_dims(ctx).k == 0) {  // split_matmul only zeroed C: the bias and ReLU
+    Tensor& C = ctx.out(0);
+    float* y = C.data<float>();
+    const int64_t n = C.dim(-1);
+    for (int64_t i = 0; i < C.numel(); ++i) y[i] = post == Post::kBiasRelu ? std::max(bias[i % n], 0.f) : bias[i % n];
+  }
+}
+
+// The choice between oneDNN and OpenBLAS (`fallback`, the kernel registered before),
+// one per GEMM shape for matmul and matmul_bias_act together. A matmul computing in
+// half (autocast's attr "half") keeps its own kernel.
+void choose_f32(const Kernel& fallback, Post post, KernelCtx& ctx) {
+  bool ok = !ctx.attrs().has("half") && ctx.pool;
+  for (const Tensor* t : ctx.inputs) ok = ok && t->dtype() == DType::F32;
+  if (!ok) return fallback.fn(ctx);
+  const MatmulDims d = matmul_dims(ctx);
+  const Tensor& C = ctx.out(0);
+  const int64_t batch = ctx.in(1).rank() == 2 ? 1 : C.numel() / std::max<int64_t>(1, d.m * d.n);
+  const int64_t m = ctx.in(1).rank() == 2 ? d.rows : d.m;
+  const std::string key =
+      fmt::format("matmul f32 m{} n{} k{} ta{} tb{} x{}", m, d.n, d.k, int(d.ta), int(d.tb), batch);
+  run_chosen(key, ctx,
+             {{"onednn", [post](KernelCtx& k) { matmul_f32_dnnl(k, post); }}, {"openblas", fallback.fn}});
+}
 
 }  // namespace
 
@@ -93,6 +166,22 @@ bool register_dnnl_bf16_matmul() {
   return true;
 }
 
+bool register_dnnl_f32_matmul() {
+  OpRegistry& r = OpRegistry::get();
+  for (const char* op : {"matmul", "matmul_bias_act"}) {
+    const Kernel* k = r.find_kernel(op, "cpu", DType::F32);
+    FT_CHECK(k && k->fn, std::string("register_dnnl_f32_matmul: no CPU kernel for ") + op);
+    const Kernel fallback = *k;
+    const bool fused = std::string(op) == "matmul_bias_act";
+    r.add_kernel(op, "cpu", DType::F32, Kernel{[fallback, fused](KernelCtx& c) {
+                   const Post post = !fused ? Post::kNone
+                                            : c.attrs().s("act") == "relu" ? Post::kBiasRelu : Post::kBias;
+                   choose_f32(fallback, post, c);
+                 }, {}});
+  }
+  return true;
+}
+
 }  // namespace ops
 }  // namespace ft
 
@@ -104,6 +193,7 @@ namespace ft {
 namespace ops {
 bool native_bf16_matmul_available() { return false; }
 bool register_dnnl_bf16_matmul() { return false; }
+bool register_dnnl_f32_matmul() { return false; }
 void gemm_bf16_f32(bool, bool, int64_t, int64_t, int64_t, const uint16_t*, int64_t, const uint16_t*, int64_t, float*,
                    int64_t) {
   throw Error("gemm_bf16_f32: this build has no oneDNN");

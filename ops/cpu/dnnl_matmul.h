@@ -1,4 +1,5 @@
-// cpu/dnnl_matmul.h — the native bf16 matmul kernel (oneDNN, AVX512_BF16).
+// cpu/dnnl_matmul.h — the native bf16 matmul kernel (oneDNN, AVX512_BF16), and the
+// f32 matmul's per-shape choice between oneDNN and OpenBLAS.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +12,11 @@ bool native_bf16_matmul_available();
 // Registers the oneDNN kernel for matmul on bf16 (replacing the emulated one);
 // false (and nothing registered) when it is not available.
 bool register_dnnl_bf16_matmul();
+// Replaces the f32 kernels of matmul and matmul_bias_act with ones that choose per
+// GEMM shape between oneDNN and those kernels (OpenBLAS), timed on the first call;
+// false (and nothing registered) without oneDNN. The emulated half kernels keep
+// OpenBLAS: register after them.
+bool register_dnnl_f32_matmul();
 // One single-threaded GEMM on bf16 operands with the f32 accumulator as the result,
 // row-major: C (m, n) = op(A) x op(B), A (m, k) with leading dimension lda or (k, m)
 // when ta, B (k, n) with ldb or (n, k) when tb, C with ldc. Only where

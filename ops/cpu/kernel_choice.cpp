@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <limits>
+#include <map>
 #include <mutex>
 #include <unordered_map>
 
@@ -17,6 +18,8 @@ namespace {
 struct Choices {
   std::mutex mu;
   std::unordered_map<std::string, size_t> chosen;
+  std::map<std::string, std::string> winners;  // key -> the chosen candidate's name
+  std::map<std::string, std::string> preset;   // preset_kernel_choices, not yet resolved
   std::vector<std::string> lines;
   std::string forced;
   static Choices& get() {
@@ -52,6 +55,22 @@ void run_chosen(const std::string& key, KernelCtx& ctx, const std::vector<Kernel
       l.unlock();
       return cands[it->second].fn(ctx);
     }
+    auto p = c.preset.find(k);
+    if (p != c.preset.end()) {
+      const std::string name = p->second;
+      c.preset.erase(p);
+      for (size_t i = 0; i < cands.size(); ++i)
+        if (name == cands[i].name) {
+          c.chosen.emplace(k, i);
+          c.winners[k] = name;
+          c.lines.push_back(k + ": -> " + name + " (as before the resume)");
+          logging::info("kernel choice: {}", c.lines.back());
+          l.unlock();
+          return cands[i].fn(ctx);
+        }
+      logging::info("kernel choice: {}: the kernel chosen before the resume ({}) is not in this build; timing again",
+                    k, name);
+    }
   }
   // First call with this key: each candidate once to warm up (primitive creation,
   // scratch growth), then the best of two timed runs. Not under the lock: a kernel
@@ -83,6 +102,7 @@ void run_chosen(const std::string& key, KernelCtx& ctx, const std::vector<Kernel
   {
     std::lock_guard<std::mutex> l(c.mu);
     if (c.chosen.emplace(k, best).second) {
+      c.winners[k] = cands[best].name;
       c.lines.push_back(line);
       logging::info("kernel choice: {}", line);
     }
@@ -94,6 +114,24 @@ void force_kernel_choice(const std::string& names) {
   Choices& c = Choices::get();
   std::lock_guard<std::mutex> l(c.mu);
   c.forced = names;
+}
+
+std::map<std::string, std::string> kernel_choice_winners() {
+  Choices& c = Choices::get();
+  std::lock_guard<std::mutex> l(c.mu);
+  std::map<std::string, std::string> all = c.preset;  // presets not reached yet are kept
+  for (const auto& kv : c.winners) all[kv.first] = kv.second;
+  return all;
+}
+
+void preset_kernel_choices(const std::map<std::string, std::string>& winners) {
+  Choices& c = Choices::get();
+  std::lock_guard<std::mutex> l(c.mu);
+  for (const auto& kv : winners) {
+    c.chosen.erase(kv.first);
+    c.winners.erase(kv.first);
+    c.preset[kv.first] = kv.second;
+  }
 }
 
 std::vector<std::string> kernel_choices() {

@@ -4,6 +4,7 @@
 // by kernel_choices() (train.profile prints them).
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,15 @@ bool thread_count_invariant();
 
 // One line per choice made so far: "key: name ms, name ms -> winner".
 std::vector<std::string> kernel_choices();
+
+// The choices as key (thread count included) -> the winner's name, and presets not
+// used yet. A checkpoint keeps them, so that a resumed run multiplies with the same
+// kernels as the run it continues and so gives the same bits: the timing alone may
+// pick differently in another process.
+std::map<std::string, std::string> kernel_choice_winners();
+// Makes each key's next run_chosen take the named candidate without timing (and
+// replaces a choice already made for it); a name the candidates lack is timed anew.
+void preset_kernel_choices(const std::map<std::string, std::string>& winners);
 
 }  // namespace ops
 }  // namespace ft

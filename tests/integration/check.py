@@ -10,9 +10,11 @@
   check.py trace TRACE.json OP...              a Chrome trace with complete events of each OP
   check.py same CKPT_A CKPT_B [--rtol R]       model.safetensors tensors equal (bit-exact
                                                without --rtol, else ||a-b|| <= R*||a|| per tensor)
+  check.py same-kernels CKPT_A CKPT_B          state.json kernel_choices equal and not empty
 """
 import json
 import math
+import os
 import struct
 import sys
 from array import array
@@ -21,6 +23,11 @@ from array import array
 def fail(msg):
     print("check.py: FAIL: " + msg)
     sys.exit(1)
+
+
+def kernels_of(ckpt):
+    with open(os.path.join(ckpt, "state.json")) as f:
+        return json.load(f).get("kernel_choices", {})
 
 
 def records(path):
@@ -116,6 +123,14 @@ def main(argv):
             if not ev:
                 fail("no '%s' events in %s" % (op, argv[2]))
         print("%d events, including %s" % (len(events), ", ".join(argv[3:])))
+    elif cmd == "same-kernels":
+        ka, kb = [kernels_of(p) for p in argv[2:4]]
+        if not ka:
+            fail("%s: no kernel_choices in state.json" % argv[2])
+        if ka != kb:
+            diff = sorted(k for k in set(ka) | set(kb) if ka.get(k) != kb.get(k))
+            fail("kernel choices differ: %s" % "; ".join("%s: %s vs %s" % (k, ka.get(k), kb.get(k)) for k in diff))
+        print("%d kernel choices equal" % len(ka))
     elif cmd == "same":
         a, b = load_safetensors(model_file(argv[2])), load_safetensors(model_file(argv[3]))
         rtol = float(argv[5]) if len(argv) > 5 and argv[4] == "--rtol" else None

@@ -156,7 +156,9 @@ TEST(TrainState, RoundTripAndRangeChecks) {
   s.loss_scale = 1024;
   s.loss_scale_clean_steps = 3;
   s.skipped_steps = 1;
+  s.kernel_choices = {{"matmul f32 m640 n128 k30522 ta0 tb0 x1, 1 thread(s)", "openblas"}};
   TrainState b = TrainState::parse(s.to_json(), "f.json");
+  EXPECT_EQ(b.kernel_choices, s.kernel_choices);
   EXPECT_EQ(b.step, 12);
   EXPECT_EQ(b.optimizer_step, 11);
   EXPECT_EQ(b.data_epoch, 2);
@@ -183,6 +185,9 @@ TEST(TrainState, RoundTripAndRangeChecks) {
   EXPECT_TRUE(has(bad(R"({"step": 3, "loss_scale": 0, "loss_scale_clean_steps": 0, "skipped_steps": 0, )" + pos + "}"),
                   "field 'loss_scale'"));
   EXPECT_TRUE(has(bad(R"({"step": "3", )" + pos + "}"), "field 'step' must be an integer"));
+  EXPECT_TRUE(has(bad(R"({"step": 3, "kernel_choices": [1], )" + pos + "}"), "field 'kernel_choices' must be an object"));
+  EXPECT_TRUE(has(bad(R"({"step": 3, "kernel_choices": {"k": 2}, )" + pos + "}"),
+                  "field 'kernel_choices' entry 'k' must be a kernel name"));
   EXPECT_TRUE(has(bad("[1, 2]"), "dir/state.json: corrupt"));
   EXPECT_TRUE(has(bad("{\"step\""), "dir/state.json: corrupt"));
 }

@@ -6,6 +6,8 @@
 
 #include <cmath>
 
+#include "ops/cpu/dnnl_conv.h"
+#include "ops/cpu/kernel_choice.h"
 #include "util/gradcheck.h"
 
 using namespace ft;
@@ -271,6 +273,78 @@ TEST(Matmul, LargeMatchesReferenceOnThreads) {
   }
 }
 
+// Each f32 GEMM kernel, forced, against the double-precision reference: plain,
+// transposed, rows split over 3 threads, batched, and matmul_bias_act's bias and
+// ReLU epilogue. Unforced, the choice is made per shape and listed.
+TEST(Matmul, EveryF32KernelMatchesTheReference) {
+  ThreadPool pool(3);
+  const int64_t m = 301, k = 70, n = 53;
+  Tensor a = rand32({m, k}, 1), b = rand32({k, n}, 2), bias = rand32({n}, 3);
+  std::vector<float> want = naive_mm(a.data<float>(), b.data<float>(), m, k, n);
+  std::vector<std::string> impls = {"openblas", ""};
+  if (ops::dnnl_conv_available()) impls.insert(impls.begin(), "onednn");
+  for (const std::string& impl : impls) {
+    SCOPED_TRACE(impl.empty() ? "chosen" : impl);
+    ops::force_kernel_choice(impl);
+    Graph g;
+    auto A = g.constant(a), B = g.constant(b), At = g.constant(transposed2d(a)), Bt = g.constant(transposed2d(b));
+    auto Bias = g.constant(bias);
+    Value batched_b = reshape(concat({B, B, B, B, B, B, B}, 0), {7, k, n});  // a batch of (43, k) x (k, n)
+    Executor ex(g, &pool);
+    auto outs = ex.run({}, {matmul(A, B), matmul(At, B, true, false), matmul(A, Bt, false, true),
+                            matmul(At, Bt, true, true), matmul(reshape(A, {7, 43, k}), B),
+                            matmul(reshape(A, {7, 43, k}), batched_b), matmul_bias_act(A, B, Bias, ""),
+                            matmul_bias_act(At, Bt, Bias, "relu", true, true)});
+    for (size_t o = 0; o < outs.size(); ++o) {
+      ASSERT_EQ(outs[o].numel(), m * n);
+      for (int64_t i = 0; i < m * n; ++i) {
+        double w = want[size_t(i)];
+        if (o >= 6) w += bias.data<float>()[i % n];
+        if (o == 7) w = std::max(w, 0.0);
+        ASSERT_NEAR(outs[o].data<float>()[i], w, 1e-4) << o << ":" << i;
+      }
+    }
+    // No inner dimension: zeros, then the bias and ReLU.
+    Graph z;
+    Tensor e = Tensor::zeros({4, 0}, DType::F32), f = Tensor::zeros({0, 3}, DType::F32);
+    Tensor zb = Tensor::from<float>({3}, {-1, 0.5f, 2});
+    Executor zx(z, &pool);
+    Tensor zo = zx.run({}, {matmul_bias_act(z.constant(e), z.constant(f), z.constant(zb), "relu")})[0];
+    for (int64_t i = 0; i < 12; ++i) EXPECT_EQ(zo.data<float>()[i], std::max(zb.data<float>()[i % 3], 0.f)) << i;
+  }
+  ops::force_kernel_choice("");
+  bool listed = false;
+  for (const std::string& line : ops::kernel_choices())
+    listed = listed || line.rfind("matmul f32 m301 n53 k70 ta0 tb0 x1", 0) == 0;
+  EXPECT_TRUE(listed) << "the choice for the plain product is listed";
+}
+
+// A preset choice (a resumed run's, from its checkpoint) is taken without timing
+// and reported; a name the candidates lack is timed anew.
+TEST(Matmul, PresetKernelChoiceIsTakenWithoutTiming) {
+  if (!ops::dnnl_conv_available()) GTEST_SKIP() << "this build has no oneDNN (libdnnl-dev): one f32 GEMM kernel, no choice";
+  ThreadPool pool(1);
+  const std::string key = "matmul f32 m9 n11 k13 ta0 tb0 x1, 1 thread(s)", other = "matmul f32 m9 n11 k14 ta0 tb0 x1, 1 thread(s)";
+  ops::preset_kernel_choices({{key, "openblas"}, {other, "no-such-kernel"}});
+  Graph g;
+  Value a = g.constant(rand32({9, 13}, 1)), b = g.constant(rand32({13, 11}, 2));
+  Value a2 = g.constant(rand32({9, 14}, 3)), b2 = g.constant(rand32({14, 11}, 4));
+  Executor ex(g, &pool);
+  ex.run({}, {matmul(a, b), matmul(a2, b2)});
+  const auto winners = ops::kernel_choice_winners();
+  ASSERT_TRUE(winners.count(key));
+  EXPECT_EQ(winners.at(key), "openblas");
+  ASSERT_TRUE(winners.count(other));
+  EXPECT_NE(winners.at(other), "no-such-kernel");
+  int preset_lines = 0, timed_lines = 0;
+  for (const std::string& line : ops::kernel_choices()) {
+    preset_lines += line == key + ": -> openblas (as before the resume)";
+    timed_lines += line.rfind(other + ": openblas ", 0) == 0 || line.rfind(other + ": onednn ", 0) == 0;
+  }
+  EXPECT_EQ(preset_lines, 1);
+  EXPECT_EQ(timed_lines, 1);
+}
+
 TEST(Matmul, ShapeErrors) {
   Graph g;
   auto a = g.placeholder("a", {2, 3});
@@ -397,20 +471,21 @@ namespace {
 // An MLP block y = relu(x w + b) (or without the relu) and the gradients of
 // sum(y * r) for x, w, b, with the executor's fusion on and off; x is fed.
 // `fetch_product` fetches x w too (then it may not be fused).
-ft::testing::FusionPair dense_block(bool relu, bool fetch_product, DType dt) {
+ft::testing::FusionPair dense_block(bool relu, bool fetch_product, DType dt, int64_t rows = 5, int64_t in = 6,
+                                    int64_t out = 7) {
   return ft::testing::run_fused_and_plain([&](Graph& g, Executor::Feeds& feeds) {
     auto cst = [&](const Shape& s, uint64_t seed) {
       Value v = g.constant(rand64(s, seed));
       return dt == DType::F64 ? v : cast(v, dt);
     };
-    Value x = g.placeholder("x", {-1, 6}, dt), w = cst({6, 7}, 62), b = cst({7}, 63);
+    Value x = g.placeholder("x", {-1, in}, dt), w = cst({in, out}, 62), b = cst({out}, 63);
     Value p = matmul(x, w);
     Value y = p + b;
     if (relu) y = ft::relu(y);
-    std::vector<Value> gr = gradients(sum(y * cst({5, 7}, 64)), {x, w, b});
+    std::vector<Value> gr = gradients(sum(y * cst({rows, out}, 64)), {x, w, b});
     std::vector<Value> fetches = {y, gr[0], gr[1], gr[2]};
     if (fetch_product) fetches.push_back(p);
-    feeds = {{x, dt == DType::F64 ? rand64({5, 6}, 61) : rand32({5, 6}, 61)}};
+    feeds = {{x, dt == DType::F64 ? rand64({rows, in}, 61) : rand32({rows, in}, 61)}};
     return fetches;
   });
 }
@@ -420,13 +495,19 @@ ft::testing::FusionPair dense_block(bool relu, bool fetch_product, DType dt) {
 // The fused step runs the same GEMM, then the bias and the ReLU in the same order:
 // the results are bit-identical, in fewer steps. A product read elsewhere stays.
 TEST(MatmulBiasAct, ExecutorFusesMatmulBiasReluBitIdentically) {
+  for (const std::string impl : {"", "onednn", "openblas"})
   for (DType dt : {DType::F64, DType::F32})
     for (bool relu : {true, false})
       for (bool fetch_product : {false, true}) {
         SCOPED_TRACE(std::string(dtype_name(dt)) + (relu ? " relu" : " bias only") +
-                     (fetch_product ? ", product fetched" : ""));
+                     (fetch_product ? ", product fetched" : "") + ", kernel " + (impl.empty() ? "chosen" : impl));
+        ops::force_kernel_choice(impl);
         const ft::testing::FusionPair r = dense_block(relu, fetch_product, dt);
+        // a product of many row blocks and column tiles, with a long inner dimension
+        const ft::testing::FusionPair big = dense_block(relu, fetch_product, dt, 300, 200, 130);
+        ops::force_kernel_choice("");
         EXPECT_EQ(r.fused_steps, r.plain_steps - (fetch_product ? 0 : relu ? 2 : 1));
         ASSERT_NO_FATAL_FAILURE(ft::testing::expect_bit_identical(r));
+        ASSERT_NO_FATAL_FAILURE(ft::testing::expect_bit_identical(big));
       }
 }
