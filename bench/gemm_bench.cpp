@@ -6,8 +6,9 @@
 //
 // --bert-tiny: instead, the GEMMs of a BERT-tiny like-for-like step (batch 32, seq 128,
 // hidden 128, FFN 512, vocab 30522, 20 masked positions) with their transposes, in
-// f32, in f32 with attr half = bf16 (autocast's cpu form: conversions in the kernel),
-// and on bf16 tensors (no conversions), next to OpenBLAS f32.
+// f32 (the kernel the shape rule picks, and oneDNN and OpenBLAS each forced), in f32
+// with attr half = bf16 (autocast's cpu form: conversions in the kernel), and on bf16
+// tensors (no conversions), next to OpenBLAS f32; then the MNIST MLP's GEMMs.
 #include <cblas.h>
 #include <immintrin.h>
 
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "ops/cpu/dnnl_matmul.h"
+#include "ops/cpu/kernel_choice.h"
 #include "ops/ops.h"
 #include "ops/precision.h"
 
@@ -154,11 +156,18 @@ int bert_tiny_table(const std::vector<int>& threads) {
       {"ffn_in dX", tok, h, ffn, false, true},    {"vocab", masked, vocab, h, false, true},
       {"vocab dX", masked, h, vocab, false, false}, {"vocab dW", vocab, h, masked, true, false},
       {"scores", 128, 128, 64, false, true, 64},    {"context", 128, 64, 128, false, false, 64},
+      {"mask-gather", 20, 128, 128, false, false, 32}, {"mask dW", 128, 128, 20, true, false, 32},
+      // the MNIST MLP 784-512-512-10 at batch 128
+      {"mlp fc1", 128, 512, 784, false, false},    {"mlp fc1 dW", 784, 512, 128, true, false},
+      {"mlp fc2 dX", 128, 512, 512, false, true},  {"mlp out", 128, 10, 512, false, false},
+      {"mlp out dW", 512, 10, 128, true, false},   {"mlp out dX", 128, 512, 10, false, true},
   };
   std::printf("# GF/s; f32+half: f32 tensors, attr half = bf16; bf16: bf16 tensors (%s)\n",
               ops::native_bf16_matmul_available() ? "native, oneDNN" : "emulated in f32");
-  std::printf("%-10s %6s %6s %6s %2s %2s %7s %9s %9s %9s %9s %10s\n", "gemm", "m", "n", "k", "ta", "tb", "threads",
-              "openblas", "f32", "f32+half", "bf16", "half/f32");
+  std::printf("# f32: flowtrain's f32 matmul, the kernel its rule picks (column 'rule'); f32-onednn and f32-openblas:\n"
+              "# each forced\n");
+  std::printf("%-11s %6s %6s %6s %2s %2s %7s %9s %9s %11s %12s %9s %9s %9s %10s\n", "gemm", "m", "n", "k", "ta", "tb",
+              "threads", "openblas", "f32", "f32-onednn", "f32-openblas", "rule", "f32+half", "bf16", "half/f32");
   for (int t : threads) {
     ThreadPool pool(t);
     for (const Shape2& q : shapes) {
@@ -179,6 +188,18 @@ int bert_tiny_table(const std::vector<int>& threads) {
       Executor::Feeds feeds = {{a, ta}, {b, tb}};
       Executor::Feeds f16 = {{a16, precision::convert(ta, DType::BF16)}, {b16, precision::convert(tb, DType::BF16)}};
       const double tf = time_it([&] { ex.run(feeds, {c}); });
+      ops::force_kernel_choice("onednn");
+      const double tfd = time_it([&] { ex.run(feeds, {c}); });
+      ops::force_kernel_choice("openblas");
+      const double tfo = time_it([&] { ex.run(feeds, {c}); });
+      ops::force_kernel_choice("");
+      std::string rule = "-";
+      for (const auto& kv : ops::kernel_choice_winners())
+        if (kv.first.rfind("matmul f32 m" + std::to_string(q.m) + " n" + std::to_string(q.n) + " k" +
+                               std::to_string(q.k) + " ta" + std::to_string(int(q.ta)) + " tb" +
+                               std::to_string(int(q.tb)) + " x" + std::to_string(nb) + ",",
+                           0) == 0)
+          rule = kv.second;
       const double th = time_it([&] { ex.run(feeds, {ch}); });
       const double t16 = time_it([&] { ex.run(f16, {c16}); });
       Tensor ref = Tensor::empty({nb, q.m, q.n}, DType::F32);
@@ -192,8 +213,9 @@ int bert_tiny_table(const std::vector<int>& threads) {
       });
       openblas_set_num_threads(1);
       const double fl = 2.0 * double(nb) * double(q.m) * double(q.n) * double(q.k) / 1e9;
-      std::printf("%-10s %6lld %6lld %6lld %2d %2d %7d %9.1f %9.1f %9.1f %9.1f %9.2fx\n", q.name, (long long)q.m,
-                  (long long)q.n, (long long)q.k, int(q.ta), int(q.tb), t, fl / to, fl / tf, fl / th, fl / t16, tf / th);
+      std::printf("%-11s %6lld %6lld %6lld %2d %2d %7d %9.1f %9.1f %11.1f %12.1f %9s %9.1f %9.1f %9.2fx\n", q.name,
+                  (long long)q.m, (long long)q.n, (long long)q.k, int(q.ta), int(q.tb), t, fl / to, fl / tf, fl / tfd,
+                  fl / tfo, rule.c_str(), fl / th, fl / t16, tf / th);
     }
   }
   return 0;

@@ -10,9 +10,9 @@
 //
 // f32 matmul and matmul_bias_act (without autocast's "half") choose per GEMM shape
 // between oneDNN (the bias and ReLU as post-ops, applied while the tile is in
-// registers) and OpenBLAS (the kernels of ops/cpu/matmul.cpp), by timing both on the
-// first call (kernel_choice.h). The two ops share the choice of a shape, so a fused
-// step gives the bits of the unfused ones.
+// registers) and OpenBLAS (the kernels of ops/cpu/matmul.cpp), by a rule on the shape
+// (choose_f32). The two ops share the choice of a shape, so a fused step gives the
+// bits of the unfused ones.
 #include "ops/cpu/dnnl_matmul.h"
 
 #ifdef FT_HAVE_DNNL
@@ -132,8 +132,16 @@ void matmul_f32_dnnl(KernelCtx& ctx, Post post) {
 }
 
 // The choice between oneDNN and OpenBLAS (`fallback`, the kernel registered before),
-// one per GEMM shape for matmul and matmul_bias_act together. A matmul computing in
-// half (autocast's attr "half") keeps its own kernel.
+// one per GEMM shape for matmul and matmul_bias_act together, by a rule on the shape
+// rather than by timing: timed choices can differ between two processes (two runs of
+// one config, the ranks of one run) and with them the last bits of every product.
+// oneDNN's f32 GEMM ran up to 1.3x faster than OpenBLAS's (about 1.1-1.25x at most
+// shapes of the MLP and BERT-tiny steps; `gemm_bench --bert-tiny`, docs/PERFORMANCE.md)
+// but for three kinds, which keep OpenBLAS: a thin result (under 16 rows or
+// columns), a small product (under 2^19 multiply-adds per call, where oneDNN's
+// per-call cost shows: BERT's batched 20 x 128 x 128), and an inner dimension over
+// 32 times the larger outer one (BERT's 640 x 128 x 30522: 1.06-1.25x slower).
+// A matmul computing in half (autocast's attr "half") keeps its own kernel.
 void choose_f32(const Kernel& fallback, Post post, KernelCtx& ctx) {
   bool ok = !ctx.attrs().has("half") && ctx.pool;
   for (const Tensor* t : ctx.inputs) ok = ok && t->dtype() == DType::F32;
@@ -144,8 +152,11 @@ void choose_f32(const Kernel& fallback, Post post, KernelCtx& ctx) {
   const int64_t m = ctx.in(1).rank() == 2 ? d.rows : d.m;
   const std::string key =
       fmt::format("matmul f32 m{} n{} k{} ta{} tb{} x{}", m, d.n, d.k, int(d.ta), int(d.tb), batch);
-  run_chosen(key, ctx,
-             {{"onednn", [post](KernelCtx& k) { matmul_f32_dnnl(k, post); }}, {"openblas", fallback.fn}});
+  const int64_t each = batch > 1 ? d.m : m;  // the rows of one GEMM call
+  const bool onednn = std::min(each, d.n) >= 16 && each * d.n * d.k >= (int64_t(1) << 19) &&
+                      d.k <= 32 * std::max(each, d.n);
+  run_chosen(key, ctx, {{"onednn", [post](KernelCtx& k) { matmul_f32_dnnl(k, post); }}, {"openblas", fallback.fn}},
+             onednn ? 0 : 1);
 }
 
 }  // namespace

@@ -37,7 +37,7 @@ std::atomic<bool> g_invariant{false};  // set_thread_count_invariant
 void set_thread_count_invariant(bool on) { g_invariant.store(on); }
 bool thread_count_invariant() { return g_invariant.load(std::memory_order_relaxed); }
 
-void run_chosen(const std::string& key, KernelCtx& ctx, const std::vector<KernelCandidate>& cands) {
+void run_chosen(const std::string& key, KernelCtx& ctx, const std::vector<KernelCandidate>& cands, int rule) {
   FT_CHECK(!cands.empty(), "run_chosen: no candidate for " + key);
   if (cands.size() == 1) return cands[0].fn(ctx);
   const std::string k = key + ", " + std::to_string(ctx.pool ? ctx.pool->threads() : 1) + " thread(s)";
@@ -68,8 +68,16 @@ void run_chosen(const std::string& key, KernelCtx& ctx, const std::vector<Kernel
           l.unlock();
           return cands[i].fn(ctx);
         }
-      logging::info("kernel choice: {}: the kernel chosen before the resume ({}) is not in this build; timing again",
+      logging::info("kernel choice: {}: the kernel chosen before the resume ({}) is not in this build; choosing again",
                     k, name);
+    }
+    if (rule >= 0 && size_t(rule) < cands.size()) {
+      c.chosen.emplace(k, size_t(rule));
+      c.winners[k] = cands[size_t(rule)].name;
+      c.lines.push_back(k + ": -> " + cands[size_t(rule)].name + " (by shape)");
+      logging::info("kernel choice: {}", c.lines.back());
+      l.unlock();
+      return cands[size_t(rule)].fn(ctx);
     }
   }
   // First call with this key: each candidate once to warm up (primitive creation,

@@ -22,7 +22,10 @@ struct KernelCandidate {
 // added here), measuring all of them first when the key is new. Every candidate must
 // compute the same outputs from the same inputs, up to rounding. With one candidate
 // it simply runs. `cands` must hold at least one that does not throw.
-void run_chosen(const std::string& key, KernelCtx& ctx, const std::vector<KernelCandidate>& cands);
+//
+// `rule` >= 0 picks cands[rule] for a new key without timing (a choice made from the
+// shape, the same in every process); forced and preset choices still come first.
+void run_chosen(const std::string& key, KernelCtx& ctx, const std::vector<KernelCandidate>& cands, int rule = -1);
 
 // Forces every later run_chosen to run its first candidate whose name is in `names`
 // (comma-separated: "im2col,direct"), where it has one (tests comparing
