@@ -112,7 +112,7 @@ void gemm_bf16(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const uint16_t
 void matmul_bf16_kernel(KernelCtx& ctx) { split_matmul<uint16_t>(ctx, gemm_bf16); }
 
 // f32 matmul (post kNone) or matmul_bias_act (kBias, kBiasRelu) through oneDNN, split
-// over the pool as the OpenBLAS kernel is.
+// over the pool as the OpenBLAS kernel is; k > 0 (choose_f32 gives k = 0 to OpenBLAS's).
 void matmul_f32_dnnl(KernelCtx& ctx, Post post) {
   const float* bias = post == Post::kNone ? nullptr : ctx.in(2).data<float>();
   try {
@@ -122,12 +122,6 @@ void matmul_f32_dnnl(KernelCtx& ctx, Post post) {
     });
   } catch (const dnnl::error& e) {
     throw Error(std::string("oneDNN: ") + e.what());
-  }
-  if (post != Post::kNone && matmul_dims(ctx).k == 0) {  // split_matmul only zeroed C: the bias and ReLU
-    Tensor& C = ctx.out(0);
-    float* y = C.data<float>();
-    const int64_t n = C.dim(-1);
-    for (int64_t i = 0; i < C.numel(); ++i) y[i] = post == Post::kBiasRelu ? std::max(bias[i % n], 0.f) : bias[i % n];
   }
 }
 
@@ -145,16 +139,16 @@ void matmul_f32_dnnl(KernelCtx& ctx, Post post) {
 void choose_f32(const Kernel& fallback, Post post, KernelCtx& ctx) {
   bool ok = !ctx.attrs().has("half") && ctx.pool;
   for (const Tensor* t : ctx.inputs) ok = ok && t->dtype() == DType::F32;
-  if (!ok) return fallback.fn(ctx);
   const MatmulDims d = matmul_dims(ctx);
+  if (!ok || d.k == 0) return fallback.fn(ctx);  // no product: zeros (and the bias), OpenBLAS's kernel
   const Tensor& C = ctx.out(0);
   const int64_t batch = ctx.in(1).rank() == 2 ? 1 : C.numel() / std::max<int64_t>(1, d.m * d.n);
   const int64_t m = ctx.in(1).rank() == 2 ? d.rows : d.m;
   const std::string key =
       fmt::format("matmul f32 m{} n{} k{} ta{} tb{} x{}", m, d.n, d.k, int(d.ta), int(d.tb), batch);
-  const int64_t each = batch > 1 ? d.m : m;  // the rows of one GEMM call
-  const bool onednn = std::min(each, d.n) >= 16 && each * d.n * d.k >= (int64_t(1) << 19) &&
-                      d.k <= 32 * std::max(each, d.n);
+  // m: the rows of one GEMM call (all rows with a matrix B, one entry's in a batch)
+  const bool onednn =
+      std::min(m, d.n) >= 16 && m * d.n * d.k >= (int64_t(1) << 19) && d.k <= 32 * std::max(m, d.n);
   run_chosen(key, ctx, {{"onednn", [post](KernelCtx& k) { matmul_f32_dnnl(k, post); }}, {"openblas", fallback.fn}},
              onednn ? 0 : 1);
 }

@@ -13,7 +13,7 @@ bool native_bf16_matmul_available();
 // false (and nothing registered) when it is not available.
 bool register_dnnl_bf16_matmul();
 // Replaces the f32 kernels of matmul and matmul_bias_act with ones that choose per
-// GEMM shape between oneDNN and those kernels (OpenBLAS), timed on the first call;
+// GEMM shape, by a rule on the shape, between oneDNN and those kernels (OpenBLAS);
 // false (and nothing registered) without oneDNN. The emulated half kernels keep
 // OpenBLAS: register after them.
 bool register_dnnl_f32_matmul();

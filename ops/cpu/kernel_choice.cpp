@@ -22,6 +22,13 @@ struct Choices {
   std::map<std::string, std::string> preset;   // preset_kernel_choices, not yet resolved
   std::vector<std::string> lines;
   std::string forced;
+  // Under mu: key k's choice is candidate i, named `name`, reported once as `line`.
+  void record(const std::string& k, size_t i, const std::string& name, const std::string& line) {
+    if (!chosen.emplace(k, i).second) return;
+    winners[k] = name;
+    lines.push_back(line);
+    logging::info("kernel choice: {}", line);
+  }
   static Choices& get() {
     static Choices* c = new Choices();
     return *c;
@@ -55,29 +62,24 @@ void run_chosen(const std::string& key, KernelCtx& ctx, const std::vector<Kernel
       l.unlock();
       return cands[it->second].fn(ctx);
     }
+    // Untimed: the kernel the run chose before its resume, else the caller's rule.
+    size_t pick = cands.size();
+    const char* how = "";
     auto p = c.preset.find(k);
     if (p != c.preset.end()) {
       const std::string name = p->second;
       c.preset.erase(p);
-      for (size_t i = 0; i < cands.size(); ++i)
-        if (name == cands[i].name) {
-          c.chosen.emplace(k, i);
-          c.winners[k] = name;
-          c.lines.push_back(k + ": -> " + name + " (as before the resume)");
-          logging::info("kernel choice: {}", c.lines.back());
-          l.unlock();
-          return cands[i].fn(ctx);
-        }
-      logging::info("kernel choice: {}: the kernel chosen before the resume ({}) is not in this build; choosing again",
-                    k, name);
+      for (size_t i = 0; i < cands.size() && pick == cands.size(); ++i)
+        if (name == cands[i].name) pick = i, how = "as before the resume";
+      if (pick == cands.size())
+        logging::info("kernel choice: {}: the kernel chosen before the resume ({}) is not in this build; choosing again",
+                      k, name);
     }
-    if (rule >= 0 && size_t(rule) < cands.size()) {
-      c.chosen.emplace(k, size_t(rule));
-      c.winners[k] = cands[size_t(rule)].name;
-      c.lines.push_back(k + ": -> " + cands[size_t(rule)].name + " (by shape)");
-      logging::info("kernel choice: {}", c.lines.back());
+    if (pick == cands.size() && rule >= 0 && size_t(rule) < cands.size()) pick = size_t(rule), how = "by shape";
+    if (pick < cands.size()) {
+      c.record(k, pick, cands[pick].name, k + ": -> " + cands[pick].name + " (" + how + ")");
       l.unlock();
-      return cands[size_t(rule)].fn(ctx);
+      return cands[pick].fn(ctx);
     }
   }
   // First call with this key: each candidate once to warm up (primitive creation,
@@ -109,11 +111,7 @@ void run_chosen(const std::string& key, KernelCtx& ctx, const std::vector<Kernel
   line += std::string(" -> ") + cands[best].name;
   {
     std::lock_guard<std::mutex> l(c.mu);
-    if (c.chosen.emplace(k, best).second) {
-      c.winners[k] = cands[best].name;
-      c.lines.push_back(line);
-      logging::info("kernel choice: {}", line);
-    }
+    c.record(k, best, cands[best].name, line);
   }
   if (best + 1 != cands.size()) cands[best].fn(ctx);  // the outputs are the winner's
 }

@@ -50,7 +50,8 @@ std::vector<std::string> kernel_choices();
 // pick differently in another process.
 std::map<std::string, std::string> kernel_choice_winners();
 // Makes each key's next run_chosen take the named candidate without timing (and
-// replaces a choice already made for it); a name the candidates lack is timed anew.
+// replaces a choice already made for it); a name the candidates lack is chosen anew
+// (by the caller's rule, or timed).
 void preset_kernel_choices(const std::map<std::string, std::string>& winners);
 
 }  // namespace ops
